@@ -1,0 +1,39 @@
+"""Open WebSocket connections in DynamoDB."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from chalicelib.adapters.dynamo.models import ConnectionModel
+
+
+@dataclass(frozen=True)
+class ConnectionRecord:
+    connection_id: str
+    user_id: str
+    connected_at: datetime
+
+
+class ConnectionRepository:
+    def __init__(self, ttl_s: int) -> None:
+        self._ttl = timedelta(seconds=ttl_s)
+
+    def add(self, connection_id: str, user_id: str, at: datetime) -> None:
+        ConnectionModel(connection_id, user_id=user_id, connected_at=at, ttl=at + self._ttl).save()
+
+    def get(self, connection_id: str, now: datetime) -> ConnectionRecord | None:
+        try:
+            row = ConnectionModel.get(connection_id, consistent_read=True)
+        except ConnectionModel.DoesNotExist:
+            return None
+        # TTL deletion is lazy (up to days): an expired row is already gone for us.
+        if row.ttl is not None and row.ttl <= now:
+            return None
+        return ConnectionRecord(row.connection_id, row.user_id, row.connected_at)
+
+    def remove(self, connection_id: str) -> None:
+        ConnectionModel(connection_id).delete()
+
+    def for_user(self, user_id: str) -> list[str]:
+        return [row.connection_id for row in ConnectionModel.by_user.query(user_id)]

@@ -1,0 +1,174 @@
+"""DynamoDB tables as PynamoDB models: the one definition that the deployment, the local stack
+and the tests all create tables from."""
+
+from __future__ import annotations
+
+from pynamodb.attributes import (
+    BooleanAttribute,
+    NumberAttribute,
+    UnicodeAttribute,
+    UTCDateTimeAttribute,
+)
+from pynamodb.attributes import TTLAttribute as _TTLAttribute
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
+from pynamodb.models import Model
+
+from chalicelib.config import settings
+
+_settings = settings()
+
+
+class TTLAttribute(_TTLAttribute):
+    """Expiry time. DynamoDB deletes expired items only eventually: readers filter them too."""
+
+
+class _Meta:
+    region = _settings.region
+    billing_mode = "PAY_PER_REQUEST"
+
+
+class UserModel(Model):
+    """A member: profile, invite budget and standing."""
+
+    class Meta(_Meta):
+        table_name = _settings.table_name("users")
+
+    user_id = UnicodeAttribute(hash_key=True)
+    phone = UnicodeAttribute()
+    username = UnicodeAttribute()
+    name = UnicodeAttribute()
+    bio = UnicodeAttribute(default="")
+    photo_url = UnicodeAttribute(default="")
+    invited_by = UnicodeAttribute(null=True)
+    invites_left = NumberAttribute(default=0)
+    status = UnicodeAttribute(default="active")
+    followers_count = NumberAttribute(default=0)
+    following_count = NumberAttribute(default=0)
+    created_at = UTCDateTimeAttribute()
+
+
+class PhoneModel(Model):
+    """What Salon knows of a phone number: invited, waitlisted, or a member's."""
+
+    class Meta(_Meta):
+        table_name = _settings.table_name("phones")
+
+    phone = UnicodeAttribute(hash_key=True)
+    status = UnicodeAttribute()  # waitlisted | invited | member
+    invited_by = UnicodeAttribute(null=True)
+    invited_at = UTCDateTimeAttribute(null=True)
+    user_id = UnicodeAttribute(null=True)
+    reserved_username = UnicodeAttribute(null=True)
+    waitlisted_at = UTCDateTimeAttribute(null=True)
+
+
+class UsernameModel(Model):
+    """A claim on a username (lower-cased): held by a member, or reserved by a waitlisted phone."""
+
+    class Meta(_Meta):
+        table_name = _settings.table_name("usernames")
+
+    username = UnicodeAttribute(hash_key=True)
+    user_id = UnicodeAttribute(null=True)
+    phone = UnicodeAttribute()
+    claimed_at = UTCDateTimeAttribute()
+
+
+class SignInCodeModel(Model):
+    """The pending sign-in code of a phone number, stored hashed."""
+
+    class Meta(_Meta):
+        table_name = _settings.table_name("sign_in_codes")
+
+    phone = UnicodeAttribute(hash_key=True)
+    code_hash = UnicodeAttribute()
+    attempts = NumberAttribute(default=0)
+    expires_at = UTCDateTimeAttribute()
+    ttl = TTLAttribute()
+
+
+class RateLimitModel(Model):
+    """A fixed-window counter, e.g. sign-in starts per phone number or per source address."""
+
+    class Meta(_Meta):
+        table_name = _settings.table_name("rate_limits")
+
+    key = UnicodeAttribute(hash_key=True)
+    hits = NumberAttribute(default=0)
+    ttl = TTLAttribute()
+
+
+class SessionModel(Model):
+    """A signed-in device: its rotating refresh secret (hashed) and whether it was revoked."""
+
+    class Meta(_Meta):
+        table_name = _settings.table_name("sessions")
+
+    session_id = UnicodeAttribute(hash_key=True)
+    user_id = UnicodeAttribute()
+    secret_hash = UnicodeAttribute()
+    created_at = UTCDateTimeAttribute()
+    expires_at = UTCDateTimeAttribute()
+    revoked = BooleanAttribute(default=False)
+    ttl = TTLAttribute()
+
+
+class InverseIndex(GlobalSecondaryIndex["RelationModel"]):
+    """Who follows (or blocks) a given member."""
+
+    class Meta:
+        index_name = "inverse"
+        projection = AllProjection()
+
+    other_id = UnicodeAttribute(hash_key=True)
+    inverse_edge = UnicodeAttribute(range_key=True)
+
+
+class RelationModel(Model):
+    """One directed edge of the social graph: `follows#<id>` or `blocks#<id>`."""
+
+    class Meta(_Meta):
+        table_name = _settings.table_name("relations")
+
+    user_id = UnicodeAttribute(hash_key=True)
+    edge = UnicodeAttribute(range_key=True)
+    other_id = UnicodeAttribute()
+    inverse_edge = UnicodeAttribute()
+    created_at = UTCDateTimeAttribute()
+    inverse = InverseIndex()
+
+
+class UserConnectionsIndex(GlobalSecondaryIndex["ConnectionModel"]):
+    """A member's open sockets, to reach them wherever they are connected."""
+
+    class Meta:
+        index_name = "by_user"
+        projection = KeysOnlyProjection()
+
+    user_id = UnicodeAttribute(hash_key=True)
+    connection_id = UnicodeAttribute(range_key=True)
+
+
+class ConnectionModel(Model):
+    """An open WebSocket. `$disconnect` is best-effort, so every row also expires."""
+
+    class Meta(_Meta):
+        table_name = _settings.table_name("connections")
+
+    connection_id = UnicodeAttribute(hash_key=True)
+    user_id = UnicodeAttribute()
+    connected_at = UTCDateTimeAttribute()
+    ttl = TTLAttribute()
+    by_user = UserConnectionsIndex()
+
+
+ALL_MODELS: tuple[type[Model], ...] = (
+    UserModel,
+    PhoneModel,
+    UsernameModel,
+    SignInCodeModel,
+    RateLimitModel,
+    SessionModel,
+    RelationModel,
+    ConnectionModel,
+)

@@ -1,0 +1,59 @@
+"""Short-lived access tokens: signed JWTs that name a member and the session they belong to."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+import jwt
+
+from chalicelib.domain.errors import NotAuthenticatedError
+
+ALGORITHM = "HS256"
+ISSUER = "salon"
+ACCESS = "access"
+
+
+@dataclass(frozen=True)
+class AccessClaims:
+    user_id: str
+    session_id: str
+    expires_at: int
+
+
+class TokenIssuer:
+    """Issues and verifies access tokens. The secret is asked for lazily, on first use."""
+
+    def __init__(self, secret: Callable[[], str], ttl_s: int) -> None:
+        self._secret = secret
+        self._ttl_s = ttl_s
+
+    def issue(self, user_id: str, session_id: str, now: datetime) -> tuple[str, int]:
+        issued_at = int(now.timestamp())
+        expires_at = issued_at + self._ttl_s
+        claims = {
+            "iss": ISSUER,
+            "typ": ACCESS,
+            "sub": user_id,
+            "sid": session_id,
+            "iat": issued_at,
+            "exp": expires_at,
+        }
+        return jwt.encode(claims, self._secret(), algorithm=ALGORITHM), expires_at
+
+    def verify(self, token: str, now: datetime) -> AccessClaims:
+        try:
+            claims = jwt.decode(
+                token,
+                self._secret(),
+                algorithms=[ALGORITHM],
+                issuer=ISSUER,
+                options={"require": ["exp", "iat", "sub", "sid"], "verify_exp": False},
+            )
+        except jwt.InvalidTokenError as exc:
+            raise NotAuthenticatedError() from exc
+        # Expiry is checked against the injected clock, not the machine's, so tests control time.
+        if claims.get("typ") != ACCESS or int(claims["exp"]) <= int(now.timestamp()):
+            raise NotAuthenticatedError()
+        return AccessClaims(str(claims["sub"]), str(claims["sid"]), int(claims["exp"]))

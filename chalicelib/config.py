@@ -1,0 +1,91 @@
+"""Salon's settings: one frozen object read from the environment; secrets are fetched lazily."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    return default if raw in (None, "") else int(raw)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything that differs between the local stack, dev and prod. Nothing else may."""
+
+    stage: str = "local"
+    version: str = "0.1.0"
+    region: str = "us-east-1"
+    table_prefix: str = "salon-local-"
+    # The JWT signing secret: given directly (local stack, tests) or named as an SSM
+    # SecureString parameter (deployed stages), fetched on first use and cached.
+    jwt_secret: str = field(default="", repr=False)
+    jwt_secret_parameter: str = ""
+    access_token_ttl_s: int = 15 * 60
+    refresh_token_ttl_s: int = 30 * 24 * 3600
+    # Where the API Gateway @connections management API lives. Built from the WebSocket
+    # API's id and stage on AWS; given directly for the local gateway.
+    websocket_api_id: str = ""
+    websocket_stage: str = ""
+    websocket_management_url: str = ""
+    max_ws_message_bytes: int = 32 * 1024
+    connection_ttl_s: int = 3 * 3600
+    invites_per_member: int = 2
+    sign_in_code_ttl_s: int = 10 * 60
+    sign_in_max_attempts: int = 5
+    sign_in_starts_per_phone_per_hour: int = 5
+    sign_in_starts_per_ip_per_hour: int = 30
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        stage = env.get("SALON_STAGE", "local")
+        return cls(
+            stage=stage,
+            version=env.get("SALON_VERSION", cls.version),
+            region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or cls.region,
+            table_prefix=env.get("SALON_TABLE_PREFIX", f"salon-{stage}-"),
+            jwt_secret=env.get("SALON_JWT_SECRET", ""),
+            jwt_secret_parameter=env.get("SALON_JWT_SECRET_PARAMETER", ""),
+            access_token_ttl_s=_int(env, "SALON_ACCESS_TOKEN_TTL_S", cls.access_token_ttl_s),
+            refresh_token_ttl_s=_int(env, "SALON_REFRESH_TOKEN_TTL_S", cls.refresh_token_ttl_s),
+            websocket_api_id=env.get("WEBSOCKET_API_ID", ""),
+            websocket_stage=env.get("WEBSOCKET_STAGE", ""),
+            websocket_management_url=env.get("SALON_WS_MANAGEMENT_URL", ""),
+            max_ws_message_bytes=_int(env, "SALON_MAX_WS_MESSAGE_BYTES", cls.max_ws_message_bytes),
+            connection_ttl_s=_int(env, "SALON_CONNECTION_TTL_S", cls.connection_ttl_s),
+            invites_per_member=_int(env, "SALON_INVITES_PER_MEMBER", cls.invites_per_member),
+            sign_in_code_ttl_s=_int(env, "SALON_SIGN_IN_CODE_TTL_S", cls.sign_in_code_ttl_s),
+            sign_in_max_attempts=_int(env, "SALON_SIGN_IN_MAX_ATTEMPTS", cls.sign_in_max_attempts),
+            sign_in_starts_per_phone_per_hour=_int(
+                env,
+                "SALON_SIGN_IN_STARTS_PER_PHONE_PER_HOUR",
+                cls.sign_in_starts_per_phone_per_hour,
+            ),
+            sign_in_starts_per_ip_per_hour=_int(
+                env, "SALON_SIGN_IN_STARTS_PER_IP_PER_HOUR", cls.sign_in_starts_per_ip_per_hour
+            ),
+        )
+
+    def table_name(self, short_name: str) -> str:
+        return f"{self.table_prefix}{short_name}"
+
+    @property
+    def management_url(self) -> str:
+        if self.websocket_management_url:
+            return self.websocket_management_url
+        if not (self.websocket_api_id and self.websocket_stage):
+            return ""
+        return (
+            f"https://{self.websocket_api_id}.execute-api.{self.region}.amazonaws.com"
+            f"/{self.websocket_stage}"
+        )
+
+
+@lru_cache(maxsize=1)
+def settings() -> Settings:
+    return Settings.from_env()

@@ -1,0 +1,54 @@
+"""Structured logs, metrics and traces, wired once at the edge for every kind of invocation."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from chalice.app import Chalice, Request, WebsocketEvent
+
+SERVICE = "salon"
+
+# Loggers named salon.* propagate to this one and come out as JSON with the same keys.
+logger = Logger(service=SERVICE, level=os.environ.get("POWERTOOLS_LOG_LEVEL", "INFO"))
+metrics = Metrics(
+    namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "Salon"), service=SERVICE
+)
+tracer = Tracer(service=SERVICE)
+
+
+def correlation_id(event: Any) -> str | None:
+    if isinstance(event, WebsocketEvent):
+        return str(event.connection_id)
+    if isinstance(event, Request):
+        request_id = event.context.get("requestId")
+        return str(request_id) if request_id else None
+    return None
+
+
+def around(app: Chalice, event: Any, get_response: Callable[[Any], Any]) -> Any:
+    context = getattr(app, "lambda_context", None)
+    if context is not None:
+        logger.append_keys(
+            function_name=getattr(context, "function_name", None),
+            function_request_id=getattr(context, "aws_request_id", None),
+            cold_start=_cold_start(),
+        )
+    logger.set_correlation_id(correlation_id(event))
+    try:
+        with tracer.provider.in_subsegment("## handler"):
+            return get_response(event)
+    finally:
+        if metrics.metric_set:
+            metrics.flush_metrics()
+
+
+_warm = False
+
+
+def _cold_start() -> bool:
+    global _warm
+    cold, _warm = not _warm, True
+    return cold

@@ -1,0 +1,162 @@
+"""The WebSocket protocol: admitting sockets, parsing messages, dispatching actions, errors."""
+
+from __future__ import annotations
+
+import base64
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from chalice.app import Response, WebsocketEvent
+
+from chalicelib.adapters.dynamo.connections import ConnectionRecord, ConnectionRepository
+from chalicelib.domain.errors import (
+    NotAuthenticatedError,
+    PayloadTooLargeError,
+    SalonError,
+    ValidationError,
+)
+from chalicelib.edge.errors import error_payload, http_status, internal_payload, ws_error
+from chalicelib.edge.validation import Field, parse_json_object, validate
+
+logger = logging.getLogger("salon.realtime")
+
+ENVELOPE = ("action", "ref")
+REF = Field("ref", str, required=False, max_length=64)
+
+
+class Poster(Protocol):
+    def post(self, connection_id: str, message: dict[str, Any]) -> bool: ...
+
+
+class Authenticator(Protocol):
+    def authenticate(self, access_token: str) -> str: ...
+
+
+@dataclass(frozen=True)
+class Context:
+    """Who sent a message, over which connection, and when."""
+
+    connection: ConnectionRecord
+    now: datetime
+
+    @property
+    def user_id(self) -> str:
+        return self.connection.user_id
+
+
+Handler = Callable[[Context, dict[str, Any]], "dict[str, Any] | None"]
+
+
+@dataclass(frozen=True)
+class Action:
+    name: str
+    fields: tuple[Field, ...]
+    handler: Handler
+
+
+class UnknownActionError(ValidationError):
+    code = "unknown_action"
+    default_message = "That action does not exist."
+
+
+class NotConnectedError(NotAuthenticatedError):
+    code = "not_connected"
+    default_message = "This connection is not signed in; reconnect with a fresh token."
+
+
+class Realtime:
+    def __init__(
+        self,
+        authenticator: Authenticator,
+        connections: ConnectionRepository,
+        poster: Poster,
+        clock: Callable[[], datetime],
+        max_message_bytes: int,
+    ) -> None:
+        self._auth = authenticator
+        self._connections = connections
+        self._poster = poster
+        self._clock = clock
+        self._max_bytes = max_message_bytes
+        self._actions: dict[str, Action] = {}
+        self.register(Action("ping", (), self._ping))
+
+    def register(self, action: Action) -> None:
+        self._actions[action.name] = action
+
+    @property
+    def actions(self) -> Mapping[str, Action]:
+        return self._actions
+
+    def connect(self, connection_id: str, query: Mapping[str, str] | None) -> str:
+        """Admit a connection that carries a valid access token; raise otherwise."""
+        token = (query or {}).get("token")
+        if not token:
+            raise NotAuthenticatedError("Connect with ?token=<access token>.")
+        user_id = self._auth.authenticate(token)
+        self._connections.add(connection_id, user_id, self._clock())
+        return user_id
+
+    def disconnect(self, connection_id: str) -> None:
+        self._connections.remove(connection_id)
+
+    def receive(self, connection_id: str, body: str | None, is_base64: bool = False) -> None:
+        """Handle one client message; every failure becomes an error reply, never silence."""
+        ref: Any = None
+        try:
+            message = self._parse(body, is_base64)
+            ref = message.get("ref") if isinstance(message.get("ref"), str) else None
+            reply = self._dispatch(connection_id, message)
+        except SalonError as error:
+            reply = ws_error(error_payload(error), ref)
+        except Exception:
+            logger.exception("websocket action failed", extra={"connection_id": connection_id})
+            reply = ws_error(internal_payload(), ref)
+        if reply is not None:
+            if ref is not None and "ref" not in reply:
+                reply = {**reply, "ref": ref}
+            self._poster.post(connection_id, reply)
+
+    def _parse(self, body: str | None, is_base64: bool) -> dict[str, Any]:
+        raw = base64.b64decode(body or "") if is_base64 else (body or "").encode()
+        if len(raw) > self._max_bytes:
+            raise PayloadTooLargeError(
+                f"Messages are limited to {self._max_bytes} bytes; this one has {len(raw)}."
+            )
+        return parse_json_object(raw, what="message")
+
+    def _dispatch(self, connection_id: str, message: dict[str, Any]) -> dict[str, Any] | None:
+        name = message.get("action")
+        if not isinstance(name, str) or not name:
+            raise ValidationError("Every message needs an 'action' string.", field="action")
+        action = self._actions.get(name)
+        if action is None:
+            raise UnknownActionError(f"Unknown action '{name[:64]}'.", field="action")
+        payload = validate(message, (*action.fields, REF), ignore=("action",))
+        payload.pop("ref", None)
+        now = self._clock()
+        connection = self._connections.get(connection_id, now)
+        if connection is None:
+            raise NotConnectedError()
+        return action.handler(Context(connection, now), payload)
+
+    def _ping(self, ctx: Context, payload: dict[str, Any]) -> dict[str, Any]:
+        return {"type": "pong", "at": ctx.now.isoformat()}
+
+
+def admit(realtime: Realtime, event: WebsocketEvent) -> Response | None:
+    """`$connect`: a Response that refuses the handshake, or None to accept it."""
+    raw = event.to_dict()
+    try:
+        realtime.connect(event.connection_id, raw.get("queryStringParameters"))
+    except SalonError as error:
+        return Response(body={"error": error_payload(error)}, status_code=http_status(error))
+    return None
+
+
+def receive(realtime: Realtime, event: WebsocketEvent) -> None:
+    raw = event.to_dict()
+    realtime.receive(event.connection_id, raw.get("body"), bool(raw.get("isBase64Encoded")))

@@ -1,0 +1,157 @@
+"""The CloudFormation that Chalice does not write: tables, their IAM policy, and shared settings.
+
+Tables come from the PynamoDB models, so the deployment, the local stack and the tests can
+never disagree about a key, an index or a TTL attribute.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pynamodb.attributes import TTLAttribute
+from pynamodb.indexes import AllProjection, IncludeProjection, KeysOnlyProjection
+from pynamodb.models import Model
+
+from chalicelib.adapters.dynamo.models import ALL_MODELS
+
+# Every DynamoDB call the code makes, through PynamoDB (which describes a table on first use).
+TABLE_ACTIONS = (
+    "dynamodb:DescribeTable",
+    "dynamodb:GetItem",
+    "dynamodb:BatchGetItem",
+    "dynamodb:PutItem",
+    "dynamodb:UpdateItem",
+    "dynamodb:DeleteItem",
+    "dynamodb:ConditionCheckItem",
+    "dynamodb:Query",
+)
+SCALAR = {"S": "S", "N": "N", "B": "B"}
+
+
+def logical_id(model: type[Model]) -> str:
+    return "Table" + model.__name__.removesuffix("Model")
+
+
+def short_name(model: type[Model], prefix: str) -> str:
+    return str(model.Meta.table_name).removeprefix(prefix)
+
+
+def _projection(index: Any) -> dict[str, Any]:
+    projection = index.Meta.projection
+    if isinstance(projection, AllProjection):
+        return {"ProjectionType": "ALL"}
+    if isinstance(projection, KeysOnlyProjection):
+        return {"ProjectionType": "KEYS_ONLY"}
+    if isinstance(projection, IncludeProjection):
+        return {"ProjectionType": "INCLUDE", "NonKeyAttributes": projection.non_key_attributes}
+    raise ValueError(f"unknown projection {projection!r}")
+
+
+def table_resource(model: type[Model], table_name: str, stage: str) -> dict[str, Any]:
+    attributes = model.get_attributes()
+    key_names: set[str] = set()
+
+    def key_schema(hash_name: str, range_name: str | None) -> list[dict[str, str]]:
+        schema = [{"AttributeName": hash_name, "KeyType": "HASH"}]
+        key_names.add(hash_name)
+        if range_name:
+            schema.append({"AttributeName": range_name, "KeyType": "RANGE"})
+            key_names.add(range_name)
+        return schema
+
+    properties: dict[str, Any] = {
+        "TableName": table_name,
+        "BillingMode": "PAY_PER_REQUEST",
+        "KeySchema": key_schema(model._hash_keyname, model._range_keyname),
+        "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
+        "SSESpecification": {"SSEEnabled": True},
+        "DeletionProtectionEnabled": stage == "prod",
+        "Tags": [{"Key": "app", "Value": "salon"}, {"Key": "stage", "Value": stage}],
+    }
+    indexes = []
+    for index in model._indexes.values():
+        hash_name = next(a.attr_name for a in index.Meta.attributes.values() if a.is_hash_key)
+        range_name = next(
+            (a.attr_name for a in index.Meta.attributes.values() if a.is_range_key), None
+        )
+        indexes.append(
+            {
+                "IndexName": index.Meta.index_name,
+                "KeySchema": key_schema(hash_name, range_name),
+                "Projection": _projection(index),
+            }
+        )
+    if indexes:
+        properties["GlobalSecondaryIndexes"] = indexes
+    by_name = {a.attr_name: a for a in attributes.values()}
+    properties["AttributeDefinitions"] = [
+        {"AttributeName": name, "AttributeType": SCALAR[by_name[name].attr_type]}
+        for name in sorted(key_names)
+    ]
+    ttl = [a.attr_name for a in attributes.values() if isinstance(a, TTLAttribute)]
+    if ttl:
+        properties["TimeToLiveSpecification"] = {"AttributeName": ttl[0], "Enabled": True}
+    retain = "Retain" if stage == "prod" else "Delete"
+    return {
+        "Type": "AWS::DynamoDB::Table",
+        "DeletionPolicy": retain,
+        "UpdateReplacePolicy": retain,
+        "Properties": properties,
+    }
+
+
+def merge_template(stage: str) -> dict[str, Any]:
+    prefix = f"salon-{stage}-"
+    tables: dict[str, Any] = {}
+    table_arns: list[Any] = []
+    # The models were named with this process's prefix; the stage's own prefix replaces it.
+    from chalicelib.config import settings
+
+    local_prefix = settings().table_prefix
+    for model in ALL_MODELS:
+        name = prefix + short_name(model, local_prefix)
+        tables[logical_id(model)] = table_resource(model, name, stage)
+        arn = {"Fn::GetAtt": [logical_id(model), "Arn"]}
+        table_arns += [arn, {"Fn::Join": ["/", [arn, "index", "*"]]}]
+    policy = {
+        "Type": "AWS::IAM::Policy",
+        "Properties": {
+            "PolicyName": "SalonDataAccess",
+            "Roles": [{"Ref": "DefaultRole"}],
+            "PolicyDocument": {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {"Sid": "Tables", "Effect": "Allow", "Action": list(TABLE_ACTIONS),
+                     "Resource": table_arns},
+                    {
+                        "Sid": "SigningSecret",
+                        "Effect": "Allow",
+                        "Action": ["ssm:GetParameter"],
+                        "Resource": {"Fn::Sub": "arn:${AWS::Partition}:ssm:${AWS::Region}:"
+                                     f"${{AWS::AccountId}}:parameter/salon/{stage}/*"},
+                    },
+                    {
+                        # SMS to a phone number has no resource ARN to name.
+                        "Sid": "SignInCodesBySms",
+                        "Effect": "Allow",
+                        "Action": ["sns:Publish"],
+                        "Resource": "*",
+                    },
+                ],
+            },
+        },
+    }
+    return {
+        "Globals": {
+            "Function": {
+                "Environment": {
+                    "Variables": {
+                        # REST, scheduled and admin Lambdas post to sockets too (FACTS: #1991).
+                        "WEBSOCKET_API_ID": {"Ref": "WebsocketAPI"},
+                        "SALON_TABLE_PREFIX": prefix,
+                    }
+                }
+            }
+        },
+        "Resources": {**tables, "SalonDataAccessPolicy": policy},
+    }

@@ -1,0 +1,45 @@
+"""API Gateway WebSocket events, shaped as API Gateway sends them to Lambda."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+EVENT_TYPES = {"$connect": "CONNECT", "$disconnect": "DISCONNECT", "$default": "MESSAGE"}
+
+
+def ws_event(
+    route_key: str,
+    connection_id: str,
+    *,
+    body: str | None = None,
+    query: dict[str, str] | None = None,
+    is_base64: bool = False,
+) -> dict[str, Any]:
+    now_ms = int(time.time() * 1000)
+    event: dict[str, Any] = {
+        "requestContext": {
+            "routeKey": route_key,
+            "eventType": EVENT_TYPES[route_key],
+            "extendedRequestId": uuid.uuid4().hex,
+            "requestTime": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime()),
+            "messageDirection": "IN",
+            "stage": "test",
+            "connectedAt": now_ms,
+            "requestTimeEpoch": now_ms,
+            "identity": {"sourceIp": "127.0.0.1", "userAgent": "pytest"},
+            "requestId": uuid.uuid4().hex,
+            "domainName": "127.0.0.1",
+            "connectionId": connection_id,
+            "apiId": "local",
+        },
+        "isBase64Encoded": is_base64,
+    }
+    if route_key == "$connect":
+        event["headers"] = {"Host": "127.0.0.1"}
+        event["queryStringParameters"] = query
+    if route_key == "$default":
+        event["body"] = body
+        event["requestContext"]["messageId"] = uuid.uuid4().hex
+    return event

@@ -1,0 +1,35 @@
+"""Fakes of Salon's outside world that subclass the real adapters and record what they did."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from typing import Any
+
+from chalicelib.adapters.connections import Connections
+
+
+class RecordingConnections(Connections):
+    """Delivers nothing; keeps every message per connection, and can mark connections gone."""
+
+    def __init__(self) -> None:
+        super().__init__("http://127.0.0.1:9/unused", "us-east-1")
+        self.sent: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        self.gone: set[str] = set()
+        self.closed: list[str] = []
+
+    def _post_bytes(self, connection_id: str, data: bytes) -> bool:
+        if connection_id in self.gone:
+            return False
+        self.sent[connection_id].append(json.loads(data))
+        return True
+
+    def _get_client(self) -> Any:
+        return None
+
+    def close(self, connection_id: str) -> None:
+        self.closed.append(connection_id)
+        self.gone.add(connection_id)
+
+    def last(self, connection_id: str) -> dict[str, Any]:
+        return self.sent[connection_id][-1]
