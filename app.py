@@ -5,16 +5,19 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from chalice.app import Chalice, Response, WebsocketEvent
+from chalice.app import Chalice, Request, Response, WebsocketEvent
 
 from chalicelib.config import settings
-from chalicelib.edge import observability, websocket
-from chalicelib.edge.http import router
+from chalicelib.domain.identity import MemberStatus
+from chalicelib.edge import observability, schemas, websocket
+from chalicelib.edge.admin import admin_function
+from chalicelib.edge.http import bearer_token, body, query, router, source_ip
 from chalicelib.services.container import services
 
 app = Chalice(app_name="salon")
 app.experimental_feature_flags.update(["WEBSOCKETS"])
 route = router(app)
+admin = admin_function(app)
 
 
 @app.middleware("all")
@@ -22,9 +25,182 @@ def observe(event: Any, get_response: Callable[[Any], Any]) -> Any:
     return observability.around(app, event, get_response)
 
 
+def request() -> Request:
+    current = app.current_request
+    assert current is not None  # Chalice sets it for every route
+    return current
+
+
+def caller() -> str:
+    """The member the request's access token speaks for."""
+    return services().identity.authenticate(bearer_token(request()))
+
+
+def created(payload: dict[str, Any]) -> Response:
+    return Response(body=payload, status_code=201)
+
+
+# --- health --------------------------------------------------------------------------------
+
+
 @route("/health", methods=["GET"])
 def health() -> dict[str, str]:
     return {"status": "ok", "version": settings().version, "stage": settings().stage}
+
+
+# --- sign-in -------------------------------------------------------------------------------
+
+
+@route("/auth/sign-in", methods=["POST"])
+def start_sign_in() -> Response:
+    phone = body(request(), schemas.SIGN_IN)["phone"]
+    answer = services().identity.start_sign_in(phone, source_ip(request()))
+    return Response(answer, status_code=202)
+
+
+@route("/auth/verify", methods=["POST"])
+def verify_code() -> dict[str, Any]:
+    fields = body(request(), schemas.VERIFY)
+    return services().identity.verify_code(fields["phone"], fields["code"])
+
+
+@route("/auth/sign-up", methods=["POST"])
+def sign_up() -> Response:
+    fields = body(request(), schemas.SIGN_UP)
+    return created(
+        services().identity.sign_up(fields["sign_up_token"], fields["name"], fields["username"])
+    )
+
+
+@route("/auth/refresh", methods=["POST"])
+def refresh() -> dict[str, Any]:
+    fields = body(request(), schemas.REFRESH)
+    return services().identity.refresh(fields["refresh_token"])
+
+
+@route("/auth/sign-out", methods=["POST"])
+def sign_out() -> Response:
+    identity = services().identity
+    user_id, session_id = identity.authenticate_session(bearer_token(request()))
+    identity.sign_out(user_id, session_id)
+    return Response(body="", status_code=204)
+
+
+@route("/waitlist/username", methods=["PUT"])
+def reserve_username() -> dict[str, Any]:
+    fields = body(request(), schemas.RESERVE)
+    return services().identity.reserve_username(fields["sign_up_token"], fields["username"])
+
+
+# --- members -------------------------------------------------------------------------------
+
+
+@route("/me", methods=["GET"])
+def me() -> dict[str, Any]:
+    return services().identity.me(caller())
+
+
+@route("/me", methods=["PATCH"])
+def edit_me() -> dict[str, Any]:
+    user_id = caller()
+    return services().identity.update_profile(user_id, body(request(), schemas.EDIT_PROFILE))
+
+
+@route("/me/blocks", methods=["GET"])
+def my_blocks() -> dict[str, Any]:
+    user_id = caller()
+    page = query(request(), schemas.PAGE)
+    return services().identity.blocked(user_id, page.get("limit", 50), page.get("cursor"))
+
+
+@route("/invites", methods=["POST"])
+def invite() -> Response:
+    user_id = caller()
+    phone = body(request(), schemas.INVITE)["phone"]
+    return created(services().identity.invite(user_id, phone))
+
+
+@route("/users/by-username/{username}", methods=["GET"])
+def profile_by_username(username: str) -> dict[str, Any]:
+    return services().identity.profile_by_username(caller(), username[:64])
+
+
+@route("/users/{user_id}", methods=["GET"])
+def profile(user_id: str) -> dict[str, Any]:
+    return services().identity.profile(caller(), schemas.path_id(user_id))
+
+
+@route("/users/{user_id}/follow", methods=["PUT"])
+def follow(user_id: str) -> dict[str, Any]:
+    return services().identity.follow(caller(), schemas.path_id(user_id))
+
+
+@route("/users/{user_id}/follow", methods=["DELETE"])
+def unfollow(user_id: str) -> dict[str, Any]:
+    return services().identity.unfollow(caller(), schemas.path_id(user_id))
+
+
+@route("/users/{user_id}/block", methods=["PUT"])
+def block(user_id: str) -> dict[str, Any]:
+    return services().identity.block(caller(), schemas.path_id(user_id))
+
+
+@route("/users/{user_id}/block", methods=["DELETE"])
+def unblock(user_id: str) -> dict[str, Any]:
+    return services().identity.unblock(caller(), schemas.path_id(user_id))
+
+
+@route("/users/{user_id}/followers", methods=["GET"])
+def followers(user_id: str) -> dict[str, Any]:
+    caller()
+    page = query(request(), schemas.PAGE)
+    return services().identity.followers(
+        schemas.path_id(user_id), page.get("limit", 50), page.get("cursor")
+    )
+
+
+@route("/users/{user_id}/following", methods=["GET"])
+def following(user_id: str) -> dict[str, Any]:
+    caller()
+    page = query(request(), schemas.PAGE)
+    return services().identity.following(
+        schemas.path_id(user_id), page.get("limit", 50), page.get("cursor")
+    )
+
+
+# --- operators (invoked from the AWS console; see docs/runbook.md) ---------------------------
+
+
+@admin(schemas.ADMIN_CREATE_FOUNDER)
+def admin_create_founder(event: dict[str, Any]) -> dict[str, Any]:
+    return services().identity.create_founder(
+        event["phone"], event["name"], event["username"], event["invites"]
+    )
+
+
+@admin(schemas.ADMIN_GRANT_INVITES)
+def admin_grant_invites(event: dict[str, Any]) -> dict[str, Any]:
+    return services().identity.grant_invites(event["user_id"], event["count"])
+
+
+@admin(schemas.ADMIN_ADMIT)
+def admin_admit(event: dict[str, Any]) -> dict[str, Any]:
+    return services().identity.admit(event["phone"])
+
+
+@admin(schemas.ADMIN_MEMBER)
+def admin_suspend(event: dict[str, Any]) -> dict[str, Any]:
+    result = services().identity.set_status(event["user_id"], MemberStatus.SUSPENDED)
+    services().realtime.drop_user(event["user_id"])
+    return result
+
+
+@admin(schemas.ADMIN_MEMBER)
+def admin_reinstate(event: dict[str, Any]) -> dict[str, Any]:
+    return services().identity.set_status(event["user_id"], MemberStatus.ACTIVE)
+
+
+# --- WebSocket -------------------------------------------------------------------------------
 
 
 @app.on_ws_connect()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import jwt
 
@@ -13,6 +14,8 @@ from chalicelib.domain.errors import NotAuthenticatedError
 ALGORITHM = "HS256"
 ISSUER = "salon"
 ACCESS = "access"
+SIGN_UP = "sign_up"
+SIGN_UP_TTL_S = 30 * 60
 
 
 @dataclass(frozen=True)
@@ -43,17 +46,36 @@ class TokenIssuer:
         return jwt.encode(claims, self._secret(), algorithm=ALGORITHM), expires_at
 
     def verify(self, token: str, now: datetime) -> AccessClaims:
+        claims = self._decode(token, ACCESS, now, ["sid"])
+        return AccessClaims(str(claims["sub"]), str(claims["sid"]), int(claims["exp"]))
+
+    def issue_sign_up(self, phone: str, now: datetime) -> str:
+        """Proof that a phone number passed its code: lets it sign up or join the waitlist."""
+        issued_at = int(now.timestamp())
+        claims = {
+            "iss": ISSUER,
+            "typ": SIGN_UP,
+            "sub": phone,
+            "iat": issued_at,
+            "exp": issued_at + SIGN_UP_TTL_S,
+        }
+        return jwt.encode(claims, self._secret(), algorithm=ALGORITHM)
+
+    def verify_sign_up(self, token: str, now: datetime) -> str:
+        return str(self._decode(token, SIGN_UP, now, [])["sub"])
+
+    def _decode(self, token: str, kind: str, now: datetime, required: list[str]) -> dict[str, Any]:
         try:
-            claims = jwt.decode(
+            claims: dict[str, Any] = jwt.decode(
                 token,
                 self._secret(),
                 algorithms=[ALGORITHM],
                 issuer=ISSUER,
-                options={"require": ["exp", "iat", "sub", "sid"], "verify_exp": False},
+                options={"require": ["exp", "iat", "sub", *required], "verify_exp": False},
             )
         except jwt.InvalidTokenError as exc:
             raise NotAuthenticatedError() from exc
         # Expiry is checked against the injected clock, not the machine's, so tests control time.
-        if claims.get("typ") != ACCESS or int(claims["exp"]) <= int(now.timestamp()):
+        if claims.get("typ") != kind or int(claims["exp"]) <= int(now.timestamp()):
             raise NotAuthenticatedError()
-        return AccessClaims(str(claims["sub"]), str(claims["sid"]), int(claims["exp"]))
+        return claims

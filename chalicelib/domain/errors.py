@@ -72,3 +72,9 @@ class RateLimitedError(SalonError):
     code = "rate_limited"
     kind = Kind.RATE_LIMITED
     default_message = "Too many attempts; wait a moment and try again."
+
+
+class UnavailableError(SalonError):
+    code = "unavailable"
+    kind = Kind.UNAVAILABLE
+    default_message = "A service Salon depends on did not answer; try again shortly."

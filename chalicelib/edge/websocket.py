@@ -30,6 +30,8 @@ REF = Field("ref", str, required=False, max_length=64)
 class Poster(Protocol):
     def post(self, connection_id: str, message: dict[str, Any]) -> bool: ...
 
+    def close(self, connection_id: str) -> None: ...
+
 
 class Authenticator(Protocol):
     def authenticate(self, access_token: str) -> str: ...
@@ -102,6 +104,13 @@ class Realtime:
 
     def disconnect(self, connection_id: str) -> None:
         self._connections.remove(connection_id)
+
+    def drop_user(self, user_id: str) -> int:
+        """Close every socket of a member (suspension); the gateway then sends $disconnect."""
+        connection_ids = self._connections.for_user(user_id)
+        for connection_id in connection_ids:
+            self._poster.close(connection_id)
+        return len(connection_ids)
 
     def receive(self, connection_id: str, body: str | None, is_base64: bool = False) -> None:
         """Handle one client message; every failure becomes an error reply, never silence."""

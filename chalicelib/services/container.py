@@ -2,20 +2,28 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cached_property, lru_cache
 
 from chalicelib.adapters.connections import Connections
 from chalicelib.adapters.dynamo.connections import ConnectionRepository
+from chalicelib.adapters.dynamo.identity import IdentityRepository
 from chalicelib.adapters.secrets import jwt_secret
+from chalicelib.adapters.sms import Sms
 from chalicelib.adapters.tokens import TokenIssuer
 from chalicelib.config import Settings, settings
 from chalicelib.edge.websocket import Realtime
+from chalicelib.services.identity import Identity
 
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
 
 
 @dataclass
@@ -39,12 +47,28 @@ class Services:
     @cached_property
     def realtime(self) -> Realtime:
         return Realtime(
-            self, self.connections, self.poster, utc_now, self.settings.max_ws_message_bytes
+            self.identity,
+            self.connections,
+            self.poster,
+            utc_now,
+            self.settings.max_ws_message_bytes,
         )
 
-    def authenticate(self, access_token: str) -> str:
-        """The member an access token speaks for; raises NotAuthenticatedError."""
-        return self.tokens.verify(access_token, utc_now()).user_id
+    @cached_property
+    def sms(self) -> Sms:
+        return Sms(self.settings.region)
+
+    @cached_property
+    def identity(self) -> Identity:
+        return Identity(
+            repo=IdentityRepository(),
+            tokens=self.tokens,
+            sms=self.sms,
+            settings=self.settings,
+            clock=utc_now,
+            new_id=new_id,
+            code_key=lambda: jwt_secret(self.settings),
+        )
 
 
 @lru_cache(maxsize=1)

@@ -1,0 +1,532 @@
+"""Members, phone numbers, usernames, sign-in codes, sessions and the social graph in DynamoDB.
+
+Every rule that must hold under concurrency (an invitation redeemed once, a username held once,
+an inviter's count never below zero) is a condition on the write that changes it.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from pynamodb.exceptions import DeleteError, PutError, TransactWriteError, UpdateError
+from pynamodb.expressions.update import Action
+
+from chalicelib.adapters.dynamo.models import (
+    PhoneModel,
+    RateLimitModel,
+    RelationModel,
+    SessionModel,
+    SignInCodeModel,
+    UserModel,
+    UsernameModel,
+)
+from chalicelib.adapters.dynamo.tx import transaction
+from chalicelib.domain.errors import ValidationError
+from chalicelib.domain.identity import (
+    AlreadyInvitedError,
+    AlreadyMemberError,
+    BlockedError,
+    CodeLockedError,
+    MemberNotFoundError,
+    MemberStatus,
+    NoInvitesLeftError,
+    NotInvitedError,
+    PhoneRecord,
+    PhoneStatus,
+    Profile,
+    SessionRevokedError,
+    SuspendedError,
+    UsernameTakenError,
+)
+
+FOLLOWS = "follows#"
+BLOCKS = "blocks#"
+
+
+def _condition_failed(error: Exception) -> bool:
+    cause = getattr(error, "cause_response_code", None)
+    return cause == "ConditionalCheckFailedException"
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[str]
+    cursor: str | None
+
+
+def encode_cursor(key: dict[str, Any] | None) -> str | None:
+    if not key:
+        return None
+    return base64.urlsafe_b64encode(json.dumps(key).encode()).decode()
+
+
+def decode_cursor(cursor: str | None) -> dict[str, Any] | None:
+    if not cursor:
+        return None
+    try:
+        key = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+    except ValueError as exc:
+        raise ValidationError("That cursor is not valid.", field="cursor") from exc
+    if not isinstance(key, dict):
+        raise ValidationError("That cursor is not valid.", field="cursor")
+    return key
+
+
+def _profile(row: UserModel) -> Profile:
+    return Profile(
+        user_id=row.user_id,
+        username=row.username,
+        name=row.name,
+        bio=row.bio or "",
+        photo_url=row.photo_url or "",
+        invited_by=row.invited_by,
+        followers_count=int(row.followers_count or 0),
+        following_count=int(row.following_count or 0),
+        created_at=row.created_at,
+        status=MemberStatus(row.status),
+        phone=row.phone,
+        invites_left=int(row.invites_left or 0),
+    )
+
+
+class IdentityRepository:
+    # --- phones and invitations ---------------------------------------------------------
+
+    def phone(self, phone: str) -> PhoneRecord | None:
+        try:
+            row = PhoneModel.get(phone, consistent_read=True)
+        except PhoneModel.DoesNotExist:
+            return None
+        return PhoneRecord(
+            row.phone, PhoneStatus(row.status), row.invited_by, row.user_id, row.reserved_username
+        )
+
+    def waitlist(self, phone: str, at: datetime) -> None:
+        """Put an unknown number on the waitlist; a number Salon already knows keeps its state."""
+        try:
+            PhoneModel(phone, status=PhoneStatus.WAITLISTED.value, waitlisted_at=at).save(
+                condition=PhoneModel.phone.does_not_exist()
+            )
+        except PutError as error:
+            if not _condition_failed(error):
+                raise
+
+    def invite(self, inviter_id: str | None, phone: str, at: datetime) -> int | None:
+        """Invite a number, spending one of the inviter's invitations in the same transaction.
+
+        `inviter_id` None is an operator's admission, which costs nobody anything.
+        Returns the inviter's invitations left.
+        """
+        phone_free = PhoneModel.phone.does_not_exist() | (
+            PhoneModel.status == PhoneStatus.WAITLISTED.value
+        )
+        invite = PhoneModel(phone)
+        invite_actions: list[Action] = [
+            PhoneModel.status.set(PhoneStatus.INVITED.value),
+            PhoneModel.invited_at.set(at),
+        ]
+        if inviter_id is not None:
+            invite_actions.append(PhoneModel.invited_by.set(inviter_id))
+        try:
+            with (tx := transaction()):
+                tx.update(invite, actions=invite_actions, condition=phone_free)
+                if inviter_id is not None:
+                    tx.update(
+                        UserModel(inviter_id),
+                        actions=[UserModel.invites_left.add(-1)],
+                        condition=(UserModel.invites_left > 0)
+                        & (UserModel.status == MemberStatus.ACTIVE.value),
+                    )
+        except TransactWriteError as error:
+            phone_failed, inviter_failed = tx.failed(error)
+            if phone_failed:
+                current = self.phone(phone)
+                if current is not None and current.status is PhoneStatus.MEMBER:
+                    raise AlreadyMemberError() from error
+                raise AlreadyInvitedError() from error
+            if inviter_failed:
+                profile = self.profile(inviter_id or "")
+                if profile.status is MemberStatus.SUSPENDED:
+                    raise SuspendedError() from error
+                raise NoInvitesLeftError() from error
+            raise
+        if inviter_id is None:
+            return None
+        return self.profile(inviter_id).invites_left
+
+    def redeem(
+        self,
+        phone: str,
+        user_id: str,
+        username: str,
+        name: str,
+        invites: int,
+        at: datetime,
+    ) -> Profile:
+        """Turn an invited number into a member, exactly once, holding the username once."""
+        claim_free = UsernameModel.username.does_not_exist() | (UsernameModel.phone == phone)
+        current = self.phone(phone)
+        old_reservation = current.reserved_username if current else None
+        try:
+            with (tx := transaction()):
+                tx.update(
+                    PhoneModel(phone),
+                    actions=[
+                        PhoneModel.status.set(PhoneStatus.MEMBER.value),
+                        PhoneModel.user_id.set(user_id),
+                        PhoneModel.reserved_username.remove(),
+                    ],
+                    condition=PhoneModel.status == PhoneStatus.INVITED.value,
+                )
+                tx.save(
+                    UsernameModel(username, user_id=user_id, phone=phone, claimed_at=at),
+                    condition=claim_free,
+                )
+                tx.save(
+                    UserModel(
+                        user_id,
+                        phone=phone,
+                        username=username,
+                        name=name,
+                        invited_by=current.invited_by if current else None,
+                        invites_left=invites,
+                        status=MemberStatus.ACTIVE.value,
+                        created_at=at,
+                    ),
+                    condition=UserModel.user_id.does_not_exist(),
+                )
+                if old_reservation and old_reservation != username:
+                    tx.delete(
+                        UsernameModel(old_reservation),
+                        condition=UsernameModel.phone == phone,
+                    )
+        except TransactWriteError as error:
+            phone_failed, username_failed, *_ = tx.failed(error)
+            if phone_failed:
+                latest = self.phone(phone)
+                if latest is not None and latest.status is PhoneStatus.MEMBER:
+                    raise AlreadyMemberError("This number has already joined.") from error
+                raise NotInvitedError() from error
+            if username_failed:
+                raise UsernameTakenError(field="username") from error
+            raise
+        return self.profile(user_id)
+
+    def reserve_username(self, phone: str, username: str, at: datetime) -> None:
+        """A waitlisted number holds a username until it is admitted; one at a time."""
+        current = self.phone(phone)
+        if current is None or current.status is not PhoneStatus.WAITLISTED:
+            raise ValidationError("Only waitlisted numbers reserve usernames.", field="username")
+        if current.reserved_username == username:
+            return
+        try:
+            with (tx := transaction()):
+                tx.save(
+                    UsernameModel(username, phone=phone, claimed_at=at),
+                    condition=UsernameModel.username.does_not_exist(),
+                )
+                tx.update(
+                    PhoneModel(phone),
+                    actions=[PhoneModel.reserved_username.set(username)],
+                    condition=PhoneModel.status == PhoneStatus.WAITLISTED.value,
+                )
+                if current.reserved_username:
+                    tx.delete(
+                        UsernameModel(current.reserved_username),
+                        condition=UsernameModel.phone == phone,
+                    )
+        except TransactWriteError as error:
+            if tx.failed(error)[0]:
+                raise UsernameTakenError(field="username") from error
+            raise
+
+    # --- members --------------------------------------------------------------------------
+
+    def profile(self, user_id: str) -> Profile:
+        try:
+            return _profile(UserModel.get(user_id))
+        except UserModel.DoesNotExist as exc:
+            raise MemberNotFoundError() from exc
+
+    def profiles(self, user_ids: Iterable[str]) -> dict[str, Profile]:
+        ids = list(dict.fromkeys(user_ids))
+        return {row.user_id: _profile(row) for row in UserModel.batch_get(ids)} if ids else {}
+
+    def user_id_for_username(self, username: str) -> str:
+        try:
+            claim = UsernameModel.get(username)
+        except UsernameModel.DoesNotExist as exc:
+            raise MemberNotFoundError() from exc
+        if claim.user_id is None:
+            raise MemberNotFoundError()
+        return claim.user_id
+
+    def update_profile(self, user_id: str, changes: dict[str, str]) -> Profile:
+        attributes = {
+            "name": UserModel.name,
+            "bio": UserModel.bio,
+            "photo_url": UserModel.photo_url,
+        }
+        actions: list[Action] = [attributes[key].set(value) for key, value in changes.items()]
+        if actions:
+            try:
+                UserModel(user_id).update(actions=actions, condition=UserModel.user_id.exists())
+            except UpdateError as error:
+                if _condition_failed(error):
+                    raise MemberNotFoundError() from error
+                raise
+        return self.profile(user_id)
+
+    def create_founder(
+        self, user_id: str, phone: str, username: str, name: str, invites: int, at: datetime
+    ) -> Profile:
+        """The first member, who needs nobody's invitation. Refused if the number is known."""
+        try:
+            with (tx := transaction()):
+                tx.save(
+                    PhoneModel(phone, status=PhoneStatus.MEMBER.value, user_id=user_id),
+                    condition=PhoneModel.phone.does_not_exist(),
+                )
+                tx.save(
+                    UsernameModel(username, user_id=user_id, phone=phone, claimed_at=at),
+                    condition=UsernameModel.username.does_not_exist(),
+                )
+                tx.save(
+                    UserModel(
+                        user_id,
+                        phone=phone,
+                        username=username,
+                        name=name,
+                        invites_left=invites,
+                        status=MemberStatus.ACTIVE.value,
+                        created_at=at,
+                    ),
+                    condition=UserModel.user_id.does_not_exist(),
+                )
+        except TransactWriteError as error:
+            phone_failed, username_failed, *_ = tx.failed(error)
+            if phone_failed:
+                raise AlreadyMemberError() from error
+            if username_failed:
+                raise UsernameTakenError(field="username") from error
+            raise
+        return self.profile(user_id)
+
+    def grant_invites(self, user_id: str, count: int) -> int:
+        try:
+            UserModel(user_id).update(
+                actions=[UserModel.invites_left.add(count)], condition=UserModel.user_id.exists()
+            )
+        except UpdateError as error:
+            if _condition_failed(error):
+                raise MemberNotFoundError() from error
+            raise
+        return self.profile(user_id).invites_left
+
+    def set_status(self, user_id: str, status: MemberStatus) -> None:
+        try:
+            UserModel(user_id).update(
+                actions=[UserModel.status.set(status.value)], condition=UserModel.user_id.exists()
+            )
+        except UpdateError as error:
+            if _condition_failed(error):
+                raise MemberNotFoundError() from error
+            raise
+
+    # --- sign-in codes and rate limits ------------------------------------------------------
+
+    def put_code(self, phone: str, digest: str, expires_at: datetime) -> None:
+        SignInCodeModel(
+            phone, code_hash=digest, attempts=0, expires_at=expires_at, ttl=expires_at
+        ).save()
+
+    def code(self, phone: str) -> tuple[str, int, datetime] | None:
+        try:
+            row = SignInCodeModel.get(phone, consistent_read=True)
+        except SignInCodeModel.DoesNotExist:
+            return None
+        return row.code_hash, int(row.attempts), row.expires_at
+
+    def count_attempt(self, phone: str, digest: str, max_attempts: int) -> None:
+        """Spend one attempt on the current code before comparing, so racing guesses can't
+        exceed the limit."""
+        try:
+            SignInCodeModel(phone).update(
+                actions=[SignInCodeModel.attempts.add(1)],
+                condition=(SignInCodeModel.attempts < max_attempts)
+                & (SignInCodeModel.code_hash == digest),
+            )
+        except UpdateError as error:
+            if _condition_failed(error):
+                raise CodeLockedError() from error
+            raise
+
+    def consume_code(self, phone: str, digest: str) -> bool:
+        """Delete the code if it is still this one: a code signs in once."""
+        try:
+            SignInCodeModel(phone).delete(condition=SignInCodeModel.code_hash == digest)
+        except DeleteError as error:
+            if _condition_failed(error):
+                return False
+            raise
+        return True
+
+    def hit(self, key: str, window_ends_at: datetime) -> int:
+        """Count one event in a fixed window. (A retried ADD may overcount: fine for a limit.)"""
+        row = RateLimitModel(key)
+        row.update(actions=[RateLimitModel.hits.add(1), RateLimitModel.ttl.set(window_ends_at)])
+        return int(row.hits)
+
+    # --- sessions ---------------------------------------------------------------------------
+
+    def create_session(
+        self, session_id: str, user_id: str, digest: str, at: datetime, ttl_s: int
+    ) -> None:
+        expires_at = at + timedelta(seconds=ttl_s)
+        SessionModel(
+            session_id,
+            user_id=user_id,
+            secret_hash=digest,
+            created_at=at,
+            expires_at=expires_at,
+            ttl=expires_at,
+        ).save(condition=SessionModel.session_id.does_not_exist())
+
+    def session(self, session_id: str, now: datetime) -> tuple[str, str] | None:
+        """(user id, secret digest) of a live session; None when revoked, expired or unknown."""
+        try:
+            row = SessionModel.get(session_id, consistent_read=True)
+        except SessionModel.DoesNotExist:
+            return None
+        if row.revoked or row.expires_at <= now:
+            return None
+        return row.user_id, row.secret_hash
+
+    def rotate(self, session_id: str, old_digest: str, new_digest: str) -> None:
+        try:
+            SessionModel(session_id).update(
+                actions=[SessionModel.secret_hash.set(new_digest)],
+                condition=(SessionModel.secret_hash == old_digest)
+                & (SessionModel.revoked == False),  # noqa: E712 (a PynamoDB condition)
+            )
+        except UpdateError as error:
+            if _condition_failed(error):
+                raise SessionRevokedError() from error
+            raise
+
+    def revoke(self, session_id: str) -> None:
+        try:
+            SessionModel(session_id).update(
+                actions=[SessionModel.revoked.set(True)],
+                condition=SessionModel.session_id.exists(),
+            )
+        except UpdateError as error:
+            if not _condition_failed(error):
+                raise
+
+    # --- the social graph -----------------------------------------------------------------
+
+    def relation_exists(self, user_id: str, edge: str) -> bool:
+        try:
+            RelationModel.get(user_id, edge)
+        except RelationModel.DoesNotExist:
+            return False
+        return True
+
+    def follow(self, follower_id: str, followee_id: str, at: datetime) -> bool:
+        """Follow, counting on both profiles in the same transaction. False if already."""
+        try:
+            with (tx := transaction()):
+                tx.save(
+                    RelationModel(
+                        follower_id,
+                        FOLLOWS + followee_id,
+                        other_id=followee_id,
+                        inverse_edge=FOLLOWS + follower_id,
+                        created_at=at,
+                    ),
+                    condition=RelationModel.edge.does_not_exist(),
+                )
+                tx.condition_check(
+                    RelationModel,
+                    followee_id,
+                    BLOCKS + follower_id,
+                    condition=RelationModel.edge.does_not_exist(),
+                )
+                tx.update(
+                    UserModel(followee_id),
+                    actions=[UserModel.followers_count.add(1)],
+                    condition=UserModel.status == MemberStatus.ACTIVE.value,
+                )
+                tx.update(UserModel(follower_id), actions=[UserModel.following_count.add(1)])
+        except TransactWriteError as error:
+            exists, blocked, target_gone, _ = tx.failed(error)
+            if exists:
+                return False
+            if blocked:
+                raise BlockedError() from error
+            if target_gone:
+                raise MemberNotFoundError() from error
+            raise
+        return True
+
+    def unfollow(self, follower_id: str, followee_id: str) -> bool:
+        try:
+            with (tx := transaction()):
+                tx.delete(
+                    RelationModel(follower_id, FOLLOWS + followee_id),
+                    condition=RelationModel.edge.exists(),
+                )
+                tx.update(UserModel(followee_id), actions=[UserModel.followers_count.add(-1)])
+                tx.update(UserModel(follower_id), actions=[UserModel.following_count.add(-1)])
+        except TransactWriteError as error:
+            if tx.failed(error)[0]:
+                return False
+            raise
+        return True
+
+    def block(self, blocker_id: str, blocked_id: str, at: datetime) -> None:
+        RelationModel(
+            blocker_id,
+            BLOCKS + blocked_id,
+            other_id=blocked_id,
+            inverse_edge=BLOCKS + blocker_id,
+            created_at=at,
+        ).save()
+
+    def unblock(self, blocker_id: str, blocked_id: str) -> None:
+        RelationModel(blocker_id, BLOCKS + blocked_id).delete()
+
+    def outgoing(self, user_id: str, kind: str, limit: int, cursor: str | None) -> Page:
+        rows = RelationModel.query(
+            user_id,
+            RelationModel.edge.startswith(kind),
+            limit=limit,
+            last_evaluated_key=decode_cursor(cursor),
+        )
+        items = [row.other_id for row in rows]
+        return Page(items, encode_cursor(rows.last_evaluated_key))
+
+    def incoming(self, user_id: str, kind: str, limit: int, cursor: str | None) -> Page:
+        rows = RelationModel.inverse.query(
+            user_id,
+            RelationModel.inverse_edge.startswith(kind),
+            limit=limit,
+            last_evaluated_key=decode_cursor(cursor),
+        )
+        items = [row.user_id for row in rows]
+        return Page(items, encode_cursor(rows.last_evaluated_key))
+
+    def blocked_by_any(self, user_id: str, blockers: Iterable[str]) -> bool:
+        """Whether any of `blockers` has blocked `user_id` (rooms ask this of moderators)."""
+        keys = [(blocker, BLOCKS + user_id) for blocker in dict.fromkeys(blockers)]
+        return any(True for _ in RelationModel.batch_get(keys)) if keys else False
+
+    def follows_any(self, followers: Iterable[str], user_id: str) -> bool:
+        keys = [(follower, FOLLOWS + user_id) for follower in dict.fromkeys(followers)]
+        return any(True for _ in RelationModel.batch_get(keys)) if keys else False

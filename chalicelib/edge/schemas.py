@@ -1,0 +1,53 @@
+"""The shape of every request body, query and admin event, declared once."""
+
+from __future__ import annotations
+
+import re
+
+from chalicelib.domain.errors import NotFoundError
+from chalicelib.edge.validation import Field
+
+ID_PATTERN = r"[A-Za-z0-9_-]{1,64}"
+
+PHONE = Field("phone", str, min_length=1, max_length=32)
+CODE = Field("code", str, pattern=r"[0-9]{6}")
+NAME = Field("name", str, min_length=1, max_length=50)
+USERNAME = Field("username", str, min_length=1, max_length=30)
+BIO = Field("bio", str, required=False, max_length=300)
+PHOTO_URL = Field("photo_url", str, required=False, max_length=500, pattern=r"(https://\S+)?")
+SIGN_UP_TOKEN = Field("sign_up_token", str, min_length=1, max_length=2048)
+REFRESH_TOKEN = Field("refresh_token", str, min_length=1, max_length=256)
+LIMIT = Field("limit", int, required=False, minimum=1, maximum=100)
+CURSOR = Field("cursor", str, required=False, max_length=2048)
+USER_ID = Field("user_id", str, pattern=ID_PATTERN)
+COUNT = Field("count", int, minimum=1, maximum=1000)
+
+SIGN_IN = (PHONE,)
+VERIFY = (PHONE, CODE)
+SIGN_UP = (SIGN_UP_TOKEN, NAME, USERNAME)
+RESERVE = (SIGN_UP_TOKEN, USERNAME)
+REFRESH = (REFRESH_TOKEN,)
+INVITE = (PHONE,)
+EDIT_PROFILE = (
+    Field("name", str, required=False, min_length=1, max_length=50),
+    BIO,
+    PHOTO_URL,
+)
+PAGE = (LIMIT, CURSOR)
+
+ADMIN_CREATE_FOUNDER = (PHONE, NAME, USERNAME, Field("invites", int, minimum=0, maximum=1000))
+ADMIN_GRANT_INVITES = (USER_ID, COUNT)
+ADMIN_ADMIT = (PHONE,)
+ADMIN_MEMBER = (USER_ID,)
+
+
+class NoSuchPathError(NotFoundError):
+    code = "not_found"
+    default_message = "Nothing was found at that address."
+
+
+def path_id(value: str) -> str:
+    """An id from the URL; anything that cannot be an id is simply not found."""
+    if not re.fullmatch(ID_PATTERN, value):
+        raise NoSuchPathError()
+    return value
