@@ -17,6 +17,7 @@ logger = logging.getLogger("salon.http")
 
 View = TypeVar("View", bound=Callable[..., Any])
 
+ACCEPTED_CONTENT_TYPES = ["application/json", "text/plain", "application/x-www-form-urlencoded"]
 JSON_HEADERS: dict[str, str | list[str]] = {"Content-Type": "application/json"}
 
 
@@ -46,6 +47,10 @@ def router(app: Chalice) -> Callable[..., Callable[[View], View]]:
     """`app.route`, with every error turned into a JSON body with a stable code."""
 
     def route(path: str, **options: Any) -> Callable[[View], View]:
+        # Bodies are parsed as JSON whatever the client declared, so that a missing or wrong
+        # Content-Type gets Salon's own clear error rather than Chalice's 415.
+        options.setdefault("content_types", ACCEPTED_CONTENT_TYPES)
+
         def register(view: View) -> View:
             app.route(path, **options)(_map_errors(view))
             return view

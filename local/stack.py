@@ -1,0 +1,258 @@
+"""`make dev`: the whole of Salon on loopback, in one process that one Ctrl-C stops.
+
+- an embedded AWS (moto server) with every table created from the deployment's models;
+- the REST API, served from the Chalice app by Chalice's own local server;
+- a local API Gateway WebSocket gateway that invokes the app's WebSocket handlers and serves
+  the @connections API the app posts back through.
+
+Only endpoints and settings differ from AWS: the app itself is not told it is local.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import secrets
+import signal
+import socket
+import sys
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+LOCALHOST = "127.0.0.1"
+FOUNDER_PHONE = "+14155550100"
+WS_HANDLERS = {"$connect": "ws_connect", "$default": "ws_message", "$disconnect": "ws_disconnect"}
+
+
+def free_port(host: str = LOCALHOST) -> int:
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class StackConfig:
+    host: str = LOCALHOST
+    rest_port: int = 8000
+    ws_port: int = 8001
+    aws_port: int = 0
+    idle_timeout_s: float = 600.0
+    seed_founder: bool = True
+    founder_phone: str = FOUNDER_PHONE
+
+    def resolved(self) -> StackConfig:
+        """Ports of 0 become free ports now: the app's settings must name them up front."""
+        return StackConfig(
+            host=self.host,
+            rest_port=self.rest_port or free_port(self.host),
+            ws_port=self.ws_port or free_port(self.host),
+            aws_port=self.aws_port or free_port(self.host),
+            idle_timeout_s=self.idle_timeout_s,
+            seed_founder=self.seed_founder,
+            founder_phone=self.founder_phone,
+        )
+
+
+class LocalStack:
+    def __init__(self, config: StackConfig) -> None:
+        self.config = config.resolved()
+        self._moto: Any = None
+        self._rest: Any = None
+        self._gateway: Any = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._threads: list[threading.Thread] = []
+        self.info: dict[str, Any] = {}
+
+    def environment(self) -> dict[str, str]:
+        c = self.config
+        return {
+            "AWS_ENDPOINT_URL": f"http://{c.host}:{c.aws_port}",
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_REGION": "us-east-1",
+            "AWS_ACCESS_KEY_ID": "local",
+            "AWS_SECRET_ACCESS_KEY": "local",
+            "SALON_STAGE": os.environ.get("SALON_STAGE", "local"),
+            "SALON_JWT_SECRET": os.environ.get("SALON_JWT_SECRET") or secrets.token_urlsafe(32),
+            "SALON_WS_MANAGEMENT_URL": f"http://{c.host}:{c.ws_port}/local",
+            "POWERTOOLS_TRACE_DISABLED": "1",
+            "POWERTOOLS_METRICS_NAMESPACE": "SalonLocal",
+        }
+
+    def start(self) -> dict[str, Any]:
+        os.environ.update(self.environment())
+        os.environ.pop("AWS_PROFILE", None)
+        c = self.config
+        from moto.server import ThreadedMotoServer
+
+        # The embedded AWS's per-request access log would drown the app's own logs.
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)
+        self._moto = ThreadedMotoServer(ip_address=c.host, port=c.aws_port, verbose=False)
+        self._moto.start()
+
+        import app as app_module
+        from local.tables import create_tables
+
+        tables = create_tables()
+        app = app_module.app
+        _register_local_routes(app)
+        self._start_rest(app)
+        self._start_gateway(app)
+        self.info = {
+            "rest": f"http://{c.host}:{c.rest_port}",
+            "websocket": self._gateway.websocket_url,
+            "aws": f"http://{c.host}:{c.aws_port}",
+            "tables": tables,
+        }
+        if c.seed_founder:
+            self.info["founder"] = self._seed_founder(app)
+        return self.info
+
+    def _start_rest(self, app: Any) -> None:
+        from chalice.config import Config
+        from chalice.local import create_local_server
+
+        config = Config.create(chalice_stage="local", app_name="salon")
+        self._rest = create_local_server(app, config, self.config.host, self.config.rest_port)
+        thread = threading.Thread(target=self._rest.server.serve_forever, name="rest", daemon=True)
+        thread.start()
+        self._threads.append(thread)
+
+    def _start_gateway(self, app: Any) -> None:
+        from chalice.local import LambdaContext
+
+        from local.gateway import LocalWebSocketGateway
+
+        def invoke(route_key: str, event: dict[str, Any]) -> dict[str, Any] | None:
+            name = WS_HANDLERS[route_key]
+            result: dict[str, Any] | None = app.handler_map[name](
+                event, LambdaContext(name, 512, max_runtime_ms=30_000)
+            )
+            return result
+
+        self._gateway = LocalWebSocketGateway(
+            invoke,
+            host=self.config.host,
+            port=self.config.ws_port,
+            stage="local",
+            idle_timeout_s=self.config.idle_timeout_s,
+        )
+        loop = asyncio.new_event_loop()
+        self._loop = loop
+        started = threading.Event()
+
+        def run() -> None:
+            asyncio.set_event_loop(loop)
+            loop.run_until_complete(self._gateway.start())
+            started.set()
+            loop.run_forever()
+
+        thread = threading.Thread(target=run, name="gateway", daemon=True)
+        thread.start()
+        self._threads.append(thread)
+        if not started.wait(10):
+            raise RuntimeError("the WebSocket gateway did not start")
+
+    def _seed_founder(self, app: Any) -> dict[str, Any]:
+        from chalice.local import LambdaContext
+
+        event = {
+            "phone": self.config.founder_phone,
+            "name": "Founder",
+            "username": "founder",
+            "invites": 10,
+        }
+        result = app.handler_map["admin_create_founder"](
+            event, LambdaContext("admin_create_founder", 256)
+        )
+        return {"phone": self.config.founder_phone, "username": "founder", "ok": result["ok"]}
+
+    def stop(self) -> None:
+        if self._loop is not None and self._gateway is not None:
+            asyncio.run_coroutine_threadsafe(self._gateway.stop(), self._loop).result(15)
+            self._loop.call_soon_threadsafe(self._loop.stop)
+        if self._rest is not None:
+            self._rest.server.shutdown()
+            self._rest.server.server_close()
+        if self._moto is not None:
+            self._moto.stop()
+        for thread in self._threads:
+            thread.join(5)
+
+
+def _register_local_routes(app: Any) -> None:
+    """Routes of the local stage only: they live here, never in app.py, so no deployed stage
+    has them."""
+    from local.outbox import latest_code, messages
+
+    @app.route("/_local/sms/{phone}", methods=["GET"])
+    def local_sms_outbox(phone: str) -> dict[str, Any]:
+        number = "+" + phone.lstrip("+ ").replace("%2B", "")
+        return {"phone": number, "latest_code": latest_code(number), "messages": messages(number)}
+
+
+def banner(info: dict[str, Any]) -> str:
+    founder = info.get("founder", {})
+    phone = str(founder.get("phone", FOUNDER_PHONE))
+    return "\n".join(
+        [
+            "Salon is running on loopback:",
+            f"  REST API        {info['rest']}        (try {info['rest']}/health)",
+            f"  WebSocket       {info['websocket']}   (connect with ?token=<access token>)",
+            f"  Embedded AWS    {info['aws']}        ({len(info['tables'])} DynamoDB tables)",
+            f"  SMS outbox      {info['rest']}/_local/sms/<phone>  (the latest sign-in code)",
+            "",
+            f"Sign in as the founder (@{founder.get('username')}, {phone}):",
+            f'  curl -X POST {info["rest"]}/auth/sign-in -d \'{{"phone": "{phone}"}}\'',
+            f"  curl {info['rest']}/_local/sms/{phone.lstrip('+')}",
+            f"  curl -X POST {info['rest']}/auth/verify \\",
+            f'       -d \'{{"phone": "{phone}", "code": "<the code>"}}\'',
+            "",
+            "Ctrl-C stops everything.",
+        ]
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Run Salon's whole stack on loopback.")
+    env = os.environ.get
+    parser.add_argument("--rest-port", type=int, default=int(env("SALON_REST_PORT", "8000")))
+    parser.add_argument("--ws-port", type=int, default=int(env("SALON_WS_PORT", "8001")))
+    parser.add_argument("--aws-port", type=int, default=int(env("SALON_AWS_PORT", "8002")))
+    parser.add_argument(
+        "--idle-timeout", type=float, default=float(env("SALON_WS_IDLE_TIMEOUT_S", "600"))
+    )
+    parser.add_argument("--no-seed", action="store_true", help="start with no founder account")
+    parser.add_argument(
+        "--ready-line", action="store_true", help="print one JSON line when ready (for tests)"
+    )
+    args = parser.parse_args(argv)
+    stack = LocalStack(
+        StackConfig(
+            rest_port=args.rest_port,
+            ws_port=args.ws_port,
+            aws_port=args.aws_port,
+            idle_timeout_s=args.idle_timeout,
+            seed_founder=not args.no_seed,
+        )
+    )
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    try:
+        info = stack.start()
+        if args.ready_line:
+            print("SALON_STACK_READY " + json.dumps(info), flush=True)
+        else:
+            print(banner(info), flush=True)
+        stop.wait()
+    finally:
+        print("Stopping Salon...", file=sys.stderr, flush=True)
+        stack.stop()
+
+
+if __name__ == "__main__":
+    main()
