@@ -1,0 +1,74 @@
+"""A small JSON-over-HTTP client for driving the local stack like a mobile client would."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass
+class HttpResponse:
+    status: int
+    body: Any
+
+
+class HttpClient:
+    def __init__(self, base_url: str) -> None:
+        self.base_url = base_url.rstrip("/")
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        payload: Any = None,
+        token: str | None = None,
+        raw: bytes | None = None,
+    ) -> HttpResponse:
+        data = (
+            raw if raw is not None else (None if payload is None else json.dumps(payload).encode())
+        )
+        headers = {"Content-Type": "application/json"}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        request = urllib.request.Request(
+            self.base_url + path, data=data, method=method, headers=headers
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                return HttpResponse(response.status, _json(response.read()))
+        except urllib.error.HTTPError as error:
+            return HttpResponse(error.code, _json(error.read()))
+
+    def get(self, path: str, token: str | None = None) -> HttpResponse:
+        return self.request("GET", path, token=token)
+
+    def post(self, path: str, payload: Any = None, token: str | None = None) -> HttpResponse:
+        return self.request("POST", path, payload if payload is not None else {}, token)
+
+    def put(self, path: str, payload: Any = None, token: str | None = None) -> HttpResponse:
+        return self.request("PUT", path, payload, token)
+
+    def delete(self, path: str, token: str | None = None) -> HttpResponse:
+        return self.request("DELETE", path, token=token)
+
+    def sign_in(self, phone: str) -> dict[str, Any]:
+        """Start sign-in, read the code from the local SMS outbox, verify."""
+        started = self.post("/auth/sign-in", {"phone": phone})
+        assert started.status == 202, started.body
+        code = self.get(f"/_local/sms/{phone.lstrip('+')}").body["latest_code"]
+        verified = self.post("/auth/verify", {"phone": phone, "code": code})
+        assert verified.status == 200, verified.body
+        answer: dict[str, Any] = verified.body
+        return answer
+
+
+def _json(raw: bytes) -> Any:
+    if not raw:
+        return None
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return raw.decode(errors="replace")
