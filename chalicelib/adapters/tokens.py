@@ -7,8 +7,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import jwt
-
 from chalicelib.domain.errors import NotAuthenticatedError
 
 ALGORITHM = "HS256"
@@ -33,6 +31,8 @@ class TokenIssuer:
         self._ttl_s = ttl_s
 
     def issue(self, user_id: str, session_id: str, now: datetime) -> tuple[str, int]:
+        import jwt  # here, not at the top: WebSocket message Lambdas never load it (~40 ms)
+
         issued_at = int(now.timestamp())
         expires_at = issued_at + self._ttl_s
         claims = {
@@ -51,6 +51,8 @@ class TokenIssuer:
 
     def issue_sign_up(self, phone: str, now: datetime) -> str:
         """Proof that a phone number passed its code: lets it sign up or join the waitlist."""
+        import jwt
+
         issued_at = int(now.timestamp())
         claims = {
             "iss": ISSUER,
@@ -65,6 +67,8 @@ class TokenIssuer:
         return str(self._decode(token, SIGN_UP, now, [])["sub"])
 
     def _decode(self, token: str, kind: str, now: datetime, required: list[str]) -> dict[str, Any]:
+        import jwt
+
         try:
             claims: dict[str, Any] = jwt.decode(
                 token,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
+from functools import lru_cache
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
@@ -16,7 +18,23 @@ logger = Logger(service=SERVICE, level=os.environ.get("POWERTOOLS_LOG_LEVEL", "I
 metrics = Metrics(
     namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "Salon"), service=SERVICE
 )
-tracer = Tracer(service=SERVICE)
+
+
+@lru_cache(maxsize=1)
+def tracer() -> Tracer:
+    """Built on first use: the X-Ray SDK it loads is the largest import of a cold start."""
+    return Tracer(service=SERVICE)
+
+
+def _tracing_enabled() -> bool:
+    return os.environ.get("POWERTOOLS_TRACE_DISABLED", "").lower() not in ("1", "true")
+
+
+def _segment() -> AbstractContextManager[Any]:
+    # Powertools' Tracer loads the X-Ray SDK even when disabled; skip it entirely then.
+    if not _tracing_enabled():
+        return nullcontext()
+    return tracer().provider.in_subsegment("## handler")
 
 
 def correlation_id(event: Any) -> str | None:
@@ -38,7 +56,7 @@ def around(app: Chalice, event: Any, get_response: Callable[[Any], Any]) -> Any:
         )
     logger.set_correlation_id(correlation_id(event))
     try:
-        with tracer.provider.in_subsegment("## handler"):
+        with _segment():
             return get_response(event)
     finally:
         if metrics.metric_set:
