@@ -10,11 +10,12 @@ from chalice.test import Client
 
 from tests.support.events import ws_event
 from tests.support.fakes import RecordingConnections
+from tests.support.flows import founder
 
 
-def token_for(svc: Any, user_id: str = "u-1", session_id: str = "s-1") -> str:
-    token, _ = svc.tokens.issue(user_id, session_id, datetime.now(UTC))
-    return str(token)
+def token_for(client: Client) -> str:
+    """A real member's access token: the founder, signed in by SMS code."""
+    return founder(client).access_token
 
 
 def connect(client: Client, connection_id: str, query: dict[str, str] | None) -> Any:
@@ -29,9 +30,9 @@ def send(client: Client, connection_id: str, body: Any) -> None:
 
 
 def test_a_valid_token_in_the_query_string_is_admitted(client: Client, svc: Any) -> None:
-    response = connect(client, "c1=", {"token": token_for(svc)})
+    response = connect(client, "c1=", {"token": token_for(client)})
     assert response["statusCode"] == 200
-    assert svc.connections.get("c1=", datetime.now(UTC)).user_id == "u-1"
+    assert svc.connections.get("c1=", datetime.now(UTC)).user_id
 
 
 def test_a_connection_without_a_token_is_refused_with_401(client: Client) -> None:
@@ -41,14 +42,14 @@ def test_a_connection_without_a_token_is_refused_with_401(client: Client) -> Non
 
 
 def test_a_forged_token_is_refused_with_401(client: Client, svc: Any) -> None:
-    forged = token_for(svc)[:-4] + "AAAA"
+    forged = token_for(client)[:-4] + "AAAA"
     assert connect(client, "c1=", {"token": forged})["statusCode"] == 401
 
 
 def test_ping_is_answered_with_pong_and_the_callers_ref(
     client: Client, svc: Any, sockets: RecordingConnections
 ) -> None:
-    connect(client, "c1=", {"token": token_for(svc)})
+    connect(client, "c1=", {"token": token_for(client)})
     send(client, "c1=", {"action": "ping", "ref": "r-7"})
     reply = sockets.last("c1=")
     assert reply["type"] == "pong"
@@ -58,7 +59,7 @@ def test_ping_is_answered_with_pong_and_the_callers_ref(
 def test_a_message_that_is_not_json_gets_an_error_reply(
     client: Client, svc: Any, sockets: RecordingConnections
 ) -> None:
-    connect(client, "c1=", {"token": token_for(svc)})
+    connect(client, "c1=", {"token": token_for(client)})
     send(client, "c1=", "{not json")
     assert sockets.last("c1=") == {
         "type": "error",
@@ -70,7 +71,7 @@ def test_a_message_that_is_not_json_gets_an_error_reply(
 def test_an_unknown_action_gets_an_error_reply(
     client: Client, svc: Any, sockets: RecordingConnections
 ) -> None:
-    connect(client, "c1=", {"token": token_for(svc)})
+    connect(client, "c1=", {"token": token_for(client)})
     send(client, "c1=", {"action": "fly", "ref": "r1"})
     reply = sockets.last("c1=")
     assert (reply["code"], reply["field"], reply["ref"]) == ("unknown_action", "action", "r1")
@@ -79,7 +80,7 @@ def test_an_unknown_action_gets_an_error_reply(
 def test_a_message_without_an_action_gets_an_error_reply(
     client: Client, svc: Any, sockets: RecordingConnections
 ) -> None:
-    connect(client, "c1=", {"token": token_for(svc)})
+    connect(client, "c1=", {"token": token_for(client)})
     send(client, "c1=", [1, 2])
     assert sockets.last("c1=")["code"] == "invalid_request"
     send(client, "c1=", {"ref": "x"})
@@ -89,7 +90,7 @@ def test_a_message_without_an_action_gets_an_error_reply(
 def test_a_message_over_the_limit_gets_payload_too_large(
     client: Client, svc: Any, sockets: RecordingConnections
 ) -> None:
-    connect(client, "c1=", {"token": token_for(svc)})
+    connect(client, "c1=", {"token": token_for(client)})
     limit = svc.settings.max_ws_message_bytes
     send(client, "c1=", {"action": "ping", "pad": "x" * limit})
     assert sockets.last("c1=")["code"] == "payload_too_large"
@@ -98,7 +99,7 @@ def test_a_message_over_the_limit_gets_payload_too_large(
 def test_unexpected_fields_are_refused_by_name(
     client: Client, svc: Any, sockets: RecordingConnections
 ) -> None:
-    connect(client, "c1=", {"token": token_for(svc)})
+    connect(client, "c1=", {"token": token_for(client)})
     send(client, "c1=", {"action": "ping", "colour": "red"})
     reply = sockets.last("c1=")
     assert (reply["code"], reply["field"]) == ("invalid_request", "colour")
@@ -112,7 +113,7 @@ def test_a_connection_that_never_signed_in_is_told_to_reconnect(
 
 
 def test_disconnect_forgets_the_connection(client: Client, svc: Any) -> None:
-    connect(client, "c1=", {"token": token_for(svc)})
+    connect(client, "c1=", {"token": token_for(client)})
     client.lambda_.invoke("ws_disconnect", ws_event("$disconnect", "c1="))
     assert svc.connections.get("c1=", datetime.now(UTC)) is None
 
