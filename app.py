@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
-from chalice.app import Chalice, Request, Response, WebsocketEvent
+from chalice.app import Chalice, Request, Response, SQSEvent, WebsocketEvent
 
 from chalicelib.config import settings
 from chalicelib.domain.identity import MemberStatus
@@ -13,6 +14,9 @@ from chalicelib.edge import observability, schemas, websocket
 from chalicelib.edge.admin import admin_function
 from chalicelib.edge.http import bearer_token, body, query, router, source_ip
 from chalicelib.services.container import services
+
+# The deployment template points this handler at its own queue (deploy/template.py).
+TIMERS_QUEUE = "salon-timers"
 
 app = Chalice(app_name="salon")
 app.experimental_feature_flags.update(["WEBSOCKETS"])
@@ -166,6 +170,22 @@ def following(user_id: str) -> dict[str, Any]:
     return services().identity.following(
         schemas.path_id(user_id), page.get("limit", 50), page.get("cursor")
     )
+
+
+# --- rooms ---------------------------------------------------------------------------------
+
+
+@route("/rooms", methods=["GET"])
+def hallway() -> dict[str, Any]:
+    user_id = caller()
+    page = query(request(), schemas.PAGE)
+    return services().rooms.hallway(user_id, page.get("limit", 20), page.get("cursor"))
+
+
+@app.on_sqs_message(queue=TIMERS_QUEUE, batch_size=10, name="room_timers")
+def room_timers(event: SQSEvent) -> None:
+    for record in event:
+        services().rooms.on_timer(json.loads(record.body))
 
 
 # --- operators (invoked from the AWS console; see docs/runbook.md) ---------------------------

@@ -33,6 +33,11 @@ class Settings:
     websocket_stage: str = ""
     websocket_management_url: str = ""
     max_ws_message_bytes: int = 32 * 1024
+    timers_queue_url: str = ""
+    room_capacity: int = 8000
+    reconnect_grace_s: int = 30
+    audience_count_interval_s: int = 3
+    max_signal_bytes: int = 16 * 1024
     connection_ttl_s: int = 3 * 3600
     invites_per_member: int = 2
     sign_in_code_ttl_s: int = 10 * 60
@@ -57,6 +62,13 @@ class Settings:
             websocket_stage=env.get("WEBSOCKET_STAGE", ""),
             websocket_management_url=env.get("SALON_WS_MANAGEMENT_URL", ""),
             max_ws_message_bytes=_int(env, "SALON_MAX_WS_MESSAGE_BYTES", cls.max_ws_message_bytes),
+            timers_queue_url=env.get("SALON_TIMERS_QUEUE_URL", ""),
+            room_capacity=_int(env, "SALON_ROOM_CAPACITY", cls.room_capacity),
+            reconnect_grace_s=_int(env, "SALON_RECONNECT_GRACE_S", cls.reconnect_grace_s),
+            audience_count_interval_s=_int(
+                env, "SALON_AUDIENCE_COUNT_INTERVAL_S", cls.audience_count_interval_s
+            ),
+            max_signal_bytes=_int(env, "SALON_MAX_SIGNAL_BYTES", cls.max_signal_bytes),
             connection_ttl_s=_int(env, "SALON_CONNECTION_TTL_S", cls.connection_ttl_s),
             invites_per_member=_int(env, "SALON_INVITES_PER_MEMBER", cls.invites_per_member),
             sign_in_code_ttl_s=_int(env, "SALON_SIGN_IN_CODE_TTL_S", cls.sign_in_code_ttl_s),

@@ -1,4 +1,4 @@
-"""`make package`: the SAM template Chalice writes, merged with Salon's tables and policy, linted."""
+"""`make package`: the SAM template Chalice writes, merged with Salon's tables and policy."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from deploy.template import merge_template
+from deploy.template import merge_template, point_timers_at_stage_queue
 
 OFFLINE_AWS = {
     "AWS_DEFAULT_REGION": "us-east-1",
@@ -24,12 +24,27 @@ def package(stage: str, out: Path) -> Path:
     merge.write_text(json.dumps(merge_template(stage), indent=2))
     bin_dir = Path(sys.executable).parent
     subprocess.run(
-        [str(bin_dir / "chalice"), "package", "--stage", stage, "--pkg-format", "cloudformation",
-         "--template-format", "json", "--merge-template", str(merge), str(out)],
+        [
+            str(bin_dir / "chalice"),
+            "package",
+            "--stage",
+            stage,
+            "--pkg-format",
+            "cloudformation",
+            "--template-format",
+            "json",
+            "--merge-template",
+            str(merge),
+            str(out),
+        ],
         check=True,
         env={**os.environ, **OFFLINE_AWS},
     )
-    return out / "sam.json"
+    template_path = out / "sam.json"
+    template = json.loads(template_path.read_text())
+    point_timers_at_stage_queue(template)
+    template_path.write_text(json.dumps(template, indent=2))
+    return template_path
 
 
 def lint(template: Path) -> None:
@@ -39,10 +54,16 @@ def lint(template: Path) -> None:
 
 def check_tables(template: Path, stage: str) -> None:
     resources = json.loads(template.read_text())["Resources"]
-    declared = {r["Properties"]["TableName"] for r in resources.values()
-                if r["Type"] == "AWS::DynamoDB::Table"}
-    wanted = {t["Properties"]["TableName"] for t in merge_template(stage)["Resources"].values()
-              if t["Type"] == "AWS::DynamoDB::Table"}
+    declared = {
+        r["Properties"]["TableName"]
+        for r in resources.values()
+        if r.get("Type") == "AWS::DynamoDB::Table"
+    }
+    wanted = {
+        t["Properties"]["TableName"]
+        for t in merge_template(stage)["Resources"].values()
+        if t.get("Type") == "AWS::DynamoDB::Table"
+    }
     missing = wanted - declared
     if missing:
         raise SystemExit(f"tables missing from the template: {sorted(missing)}")

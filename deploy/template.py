@@ -100,6 +100,15 @@ def table_resource(model: type[Model], table_name: str, stage: str) -> dict[str,
     }
 
 
+def point_timers_at_stage_queue(template: dict[str, Any]) -> None:
+    """Chalice names the timers queue by a fixed name; aim its event source at this stage's
+    queue. (A merge template cannot: it would merge the two intrinsic functions into one.)"""
+    events = template["Resources"]["RoomTimers"]["Properties"]["Events"]
+    events["RoomTimersSqsEventSource"]["Properties"]["Queue"] = {
+        "Fn::GetAtt": ["TimersQueue", "Arn"]
+    }
+
+
 def merge_template(stage: str) -> dict[str, Any]:
     prefix = f"salon-{stage}-"
     tables: dict[str, Any] = {}
@@ -121,14 +130,26 @@ def merge_template(stage: str) -> dict[str, Any]:
             "PolicyDocument": {
                 "Version": "2012-10-17",
                 "Statement": [
-                    {"Sid": "Tables", "Effect": "Allow", "Action": list(TABLE_ACTIONS),
-                     "Resource": table_arns},
+                    {
+                        "Sid": "Tables",
+                        "Effect": "Allow",
+                        "Action": list(TABLE_ACTIONS),
+                        "Resource": table_arns,
+                    },
                     {
                         "Sid": "SigningSecret",
                         "Effect": "Allow",
                         "Action": ["ssm:GetParameter"],
-                        "Resource": {"Fn::Sub": "arn:${AWS::Partition}:ssm:${AWS::Region}:"
-                                     f"${{AWS::AccountId}}:parameter/salon/{stage}/*"},
+                        "Resource": {
+                            "Fn::Sub": "arn:${AWS::Partition}:ssm:${AWS::Region}:"
+                            f"${{AWS::AccountId}}:parameter/salon/{stage}/*"
+                        },
+                    },
+                    {
+                        "Sid": "RoomTimers",
+                        "Effect": "Allow",
+                        "Action": ["sqs:SendMessage"],
+                        "Resource": {"Fn::GetAtt": ["TimersQueue", "Arn"]},
                     },
                     {
                         # SMS to a phone number has no resource ARN to name.
@@ -149,9 +170,22 @@ def merge_template(stage: str) -> dict[str, Any]:
                         # REST, scheduled and admin Lambdas post to sockets too (FACTS: #1991).
                         "WEBSOCKET_API_ID": {"Ref": "WebsocketAPI"},
                         "SALON_TABLE_PREFIX": prefix,
+                        "SALON_TIMERS_QUEUE_URL": {"Ref": "TimersQueue"},
                     }
                 }
             }
         },
-        "Resources": {**tables, "SalonDataAccessPolicy": policy},
+        "Resources": {
+            **tables,
+            "SalonDataAccessPolicy": policy,
+            "TimersQueue": {
+                "Type": "AWS::SQS::Queue",
+                "Properties": {
+                    "QueueName": f"salon-{stage}-timers",
+                    # Longer than the handler's timeout, as Lambda's SQS event source requires.
+                    "VisibilityTimeout": 180,
+                    "SqsManagedSseEnabled": True,
+                },
+            },
+        },
     }

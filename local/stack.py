@@ -25,6 +25,8 @@ from typing import Any
 
 LOCALHOST = "127.0.0.1"
 FOUNDER_PHONE = "+14155550100"
+ACCOUNT = "123456789012"  # moto's default account
+TIMERS_QUEUE = "salon-local-timers"
 WS_HANDLERS = {"$connect": "ws_connect", "$default": "ws_message", "$disconnect": "ws_disconnect"}
 
 
@@ -78,6 +80,7 @@ class LocalStack:
             "SALON_STAGE": os.environ.get("SALON_STAGE", "local"),
             "SALON_JWT_SECRET": os.environ.get("SALON_JWT_SECRET") or secrets.token_urlsafe(32),
             "SALON_WS_MANAGEMENT_URL": f"http://{c.host}:{c.ws_port}/local",
+            "SALON_TIMERS_QUEUE_URL": f"http://{c.host}:{c.aws_port}/{ACCOUNT}/{TIMERS_QUEUE}",
             "POWERTOOLS_TRACE_DISABLED": "1",
             "POWERTOOLS_METRICS_NAMESPACE": "SalonLocal",
         }
@@ -101,6 +104,7 @@ class LocalStack:
         _register_local_routes(app)
         self._start_rest(app)
         self._start_gateway(app)
+        self._start_timers(app)
         self.info = {
             "rest": f"http://{c.host}:{c.rest_port}",
             "websocket": self._gateway.websocket_url,
@@ -156,6 +160,40 @@ class LocalStack:
         if not started.wait(10):
             raise RuntimeError("the WebSocket gateway did not start")
 
+    def _start_timers(self, app: Any) -> None:
+        """Lambda's SQS event source, locally: poll the timers queue and invoke the handler."""
+        import boto3
+        from chalice.local import LambdaContext
+
+        sqs = boto3.client("sqs", region_name="us-east-1")
+        queue_url = sqs.create_queue(QueueName=TIMERS_QUEUE)["QueueUrl"]
+        self._stopping = threading.Event()
+
+        def poll() -> None:
+            while not self._stopping.is_set():
+                batch = sqs.receive_message(
+                    QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1
+                ).get("Messages", [])
+                if not batch:
+                    continue
+                event = {"Records": [_sqs_record(m, queue_url) for m in batch]}
+                try:
+                    app.handler_map["room_timers"](event, LambdaContext("room_timers", 512))
+                except Exception:  # as on AWS: the batch stays and comes back later
+                    logging.getLogger("salon.local").exception("room_timers failed")
+                    continue
+                sqs.delete_message_batch(
+                    QueueUrl=queue_url,
+                    Entries=[
+                        {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]}
+                        for i, m in enumerate(batch)
+                    ],
+                )
+
+        thread = threading.Thread(target=poll, name="timers", daemon=True)
+        thread.start()
+        self._threads.append(thread)
+
     def _seed_founder(self, app: Any) -> dict[str, Any]:
         from chalice.local import LambdaContext
 
@@ -171,6 +209,8 @@ class LocalStack:
         return {"phone": self.config.founder_phone, "username": "founder", "ok": result["ok"]}
 
     def stop(self) -> None:
+        if hasattr(self, "_stopping"):
+            self._stopping.set()
         if self._loop is not None and self._gateway is not None:
             asyncio.run_coroutine_threadsafe(self._gateway.stop(), self._loop).result(15)
             self._loop.call_soon_threadsafe(self._loop.stop)
@@ -181,6 +221,21 @@ class LocalStack:
             self._moto.stop()
         for thread in self._threads:
             thread.join(5)
+
+
+def _sqs_record(message: dict[str, Any], queue_url: str) -> dict[str, Any]:
+    name = queue_url.rsplit("/", 1)[-1]
+    return {
+        "messageId": message["MessageId"],
+        "receiptHandle": message["ReceiptHandle"],
+        "body": message["Body"],
+        "attributes": message.get("Attributes", {}),
+        "messageAttributes": {},
+        "md5OfBody": message.get("MD5OfBody", ""),
+        "eventSource": "aws:sqs",
+        "eventSourceARN": f"arn:aws:sqs:us-east-1:{ACCOUNT}:{name}",
+        "awsRegion": "us-east-1",
+    }
 
 
 def _register_local_routes(app: Any) -> None:

@@ -220,6 +220,9 @@ class Room:
     # room). Invitations *to speak* are a different thing and live on `Member.invited_to_speak_at`.
     invited: set[str] = field(default_factory=set)
     version: int = 0
+    # A big room is never loaded whole: the repository loads the stage and the people an action
+    # touches, and counts the listeners it left out here. No rule ever needs their details.
+    unloaded_listeners: int = 0
 
     @property
     def is_live(self) -> bool:
@@ -239,7 +242,12 @@ class Room:
 
     @property
     def audience_count(self) -> int:
-        return sum(1 for m in self.members.values() if m.role is Role.LISTENER)
+        loaded = sum(1 for m in self.members.values() if m.role is Role.LISTENER)
+        return loaded + self.unloaded_listeners
+
+    @property
+    def headcount(self) -> int:
+        return len(self.members) + self.unloaded_listeners
 
 
 @dataclass(frozen=True)
@@ -767,7 +775,7 @@ def join(room: Room, user_id: str, entry: EntryContext, at: datetime) -> list[Ev
         raise refusal(user_id=user_id)
     if not _admits(room, user_id, entry):
         raise NotAllowedInRoomError(user_id=user_id, kind=room.kind.value)
-    if len(room.members) >= room.capacity:
+    if room.headcount >= room.capacity:
         raise RoomFullError(capacity=room.capacity)
     room.members[user_id] = Member(user_id=user_id, role=Role.LISTENER, joined_at=at)
     return _record(room, [MemberJoined(room_id=room.room_id, at=at, user_id=user_id)])

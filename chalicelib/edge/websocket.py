@@ -77,7 +77,9 @@ class Realtime:
         poster: Poster,
         clock: Callable[[], datetime],
         max_message_bytes: int,
+        on_disconnect: Callable[[ConnectionRecord], None] | None = None,
     ) -> None:
+        self._on_disconnect = on_disconnect
         self._auth = authenticator
         self._connections = connections
         self._poster = poster
@@ -103,6 +105,12 @@ class Realtime:
         return user_id
 
     def disconnect(self, connection_id: str) -> None:
+        connection = self._connections.get(connection_id, self._clock())
+        if connection is not None and self._on_disconnect is not None:
+            try:
+                self._on_disconnect(connection)
+            except SalonError:
+                pass  # the room refused (ended, already left): nothing to keep
         self._connections.remove(connection_id)
 
     def drop_user(self, user_id: str) -> int:
@@ -150,7 +158,10 @@ class Realtime:
         connection = self._connections.get(connection_id, now)
         if connection is None:
             raise NotConnectedError()
-        return action.handler(Context(connection, now), payload)
+        reply = action.handler(Context(connection, now), payload)
+        # Actions whose effect is told to the room by events still get an answer of their own,
+        # so that a client knows its request was done (and can match it by `ref`).
+        return reply if reply is not None else {"type": "ack", "action": name}
 
     def _ping(self, ctx: Context, payload: dict[str, Any]) -> dict[str, Any]:
         return {"type": "pong", "at": ctx.now.isoformat()}

@@ -10,12 +10,16 @@ from functools import cached_property, lru_cache
 from chalicelib.adapters.connections import Connections
 from chalicelib.adapters.dynamo.connections import ConnectionRepository
 from chalicelib.adapters.dynamo.identity import IdentityRepository
+from chalicelib.adapters.dynamo.rooms import RoomRepository
 from chalicelib.adapters.secrets import jwt_secret
 from chalicelib.adapters.sms import Sms
+from chalicelib.adapters.timers import Timers
 from chalicelib.adapters.tokens import TokenIssuer
 from chalicelib.config import Settings, settings
+from chalicelib.edge.room_actions import register_room_actions
 from chalicelib.edge.websocket import Realtime
 from chalicelib.services.identity import Identity
+from chalicelib.services.rooms import Rooms
 
 
 def utc_now() -> datetime:
@@ -46,12 +50,32 @@ class Services:
 
     @cached_property
     def realtime(self) -> Realtime:
-        return Realtime(
+        realtime = Realtime(
             self.identity,
             self.connections,
             self.poster,
             utc_now,
             self.settings.max_ws_message_bytes,
+            on_disconnect=self.rooms.disconnected,
+        )
+        register_room_actions(realtime, self.rooms, self.settings.max_signal_bytes)
+        return realtime
+
+    @cached_property
+    def timers(self) -> Timers:
+        return Timers(self.settings.timers_queue_url, self.settings.region)
+
+    @cached_property
+    def rooms(self) -> Rooms:
+        return Rooms(
+            repo=RoomRepository(),
+            people=self.identity.repo,
+            connections=self.connections,
+            poster=self.poster,
+            timers=self.timers,
+            settings=self.settings,
+            clock=utc_now,
+            new_id=new_id,
         )
 
     @cached_property

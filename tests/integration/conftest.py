@@ -11,7 +11,7 @@ from moto import mock_aws
 
 from chalicelib.services import container
 from local.tables import create_tables
-from tests.support.fakes import RecordingConnections
+from tests.support.fakes import ManualTimers, RecordingConnections
 
 
 @pytest.fixture
@@ -27,10 +27,18 @@ def sockets() -> RecordingConnections:
 
 
 @pytest.fixture
-def svc(aws: None, sockets: RecordingConnections, monkeypatch: pytest.MonkeyPatch) -> Any:
+def timers() -> ManualTimers:
+    return ManualTimers()
+
+
+@pytest.fixture
+def svc(
+    aws: None, sockets: RecordingConnections, timers: ManualTimers, monkeypatch: pytest.MonkeyPatch
+) -> Any:
     """A fresh service container per test, posting to recording sockets."""
     services = container.Services(container.settings())
     services.__dict__["poster"] = sockets
+    services.__dict__["timers"] = timers
     monkeypatch.setattr(container, "services", lambda: services)
     import app as app_module
 

@@ -7,6 +7,7 @@ from collections import defaultdict
 from typing import Any
 
 from chalicelib.adapters.connections import Connections
+from chalicelib.adapters.timers import Timers
 
 
 class RecordingConnections(Connections):
@@ -33,3 +34,19 @@ class RecordingConnections(Connections):
 
     def last(self, connection_id: str) -> dict[str, Any]:
         return self.sent[connection_id][-1]
+
+
+class ManualTimers(Timers):
+    """Keeps delayed messages until the test fires them (as if the delay had passed)."""
+
+    def __init__(self) -> None:
+        super().__init__("http://127.0.0.1:9/unused", "us-east-1")
+        self.pending: list[tuple[int, dict[str, Any]]] = []
+
+    def after(self, delay_s: int, message: dict[str, Any]) -> None:
+        self.pending.append((delay_s, message))
+
+    def take(self, kind: str) -> list[dict[str, Any]]:
+        taken = [m for _, m in self.pending if m["kind"] == kind]
+        self.pending = [(d, m) for d, m in self.pending if m["kind"] != kind]
+        return taken

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from pynamodb.exceptions import UpdateError
+
 from chalicelib.adapters.dynamo.models import ConnectionModel
 
 
@@ -13,6 +15,7 @@ class ConnectionRecord:
     connection_id: str
     user_id: str
     connected_at: datetime
+    room_id: str | None = None
 
 
 class ConnectionRepository:
@@ -30,7 +33,20 @@ class ConnectionRepository:
         # TTL deletion is lazy (up to days): an expired row is already gone for us.
         if row.ttl is not None and row.ttl <= now:
             return None
-        return ConnectionRecord(row.connection_id, row.user_id, row.connected_at)
+        return ConnectionRecord(row.connection_id, row.user_id, row.connected_at, row.room_id)
+
+    def set_room(self, connection_id: str, room_id: str | None) -> None:
+        action = (
+            ConnectionModel.room_id.set(room_id) if room_id else ConnectionModel.room_id.remove()
+        )
+        try:
+            ConnectionModel(connection_id).update(
+                actions=[action], condition=ConnectionModel.connection_id.exists()
+            )
+        except UpdateError as error:
+            # The socket closed meanwhile: $disconnect has dealt with its room.
+            if getattr(error, "cause_response_code", None) != "ConditionalCheckFailedException":
+                raise
 
     def remove(self, connection_id: str) -> None:
         ConnectionModel(connection_id).delete()

@@ -7,6 +7,7 @@ from pynamodb.attributes import (
     BooleanAttribute,
     NumberAttribute,
     UnicodeAttribute,
+    UnicodeSetAttribute,
     UTCDateTimeAttribute,
 )
 from pynamodb.attributes import TTLAttribute as _TTLAttribute
@@ -158,8 +159,101 @@ class ConnectionModel(Model):
     connection_id = UnicodeAttribute(hash_key=True)
     user_id = UnicodeAttribute()
     connected_at = UTCDateTimeAttribute()
+    room_id = UnicodeAttribute(null=True)
     ttl = TTLAttribute()
     by_user = UserConnectionsIndex()
+
+
+class LiveRoomsIndex(GlobalSecondaryIndex["RoomModel"]):
+    """Live rooms only (sparse: an ended room drops its `live` attribute), newest first.
+
+    Keys only, so that the listener counter, written on every join, never writes the index.
+    """
+
+    class Meta:
+        index_name = "live_rooms"
+        projection = KeysOnlyProjection()
+
+    live = UnicodeAttribute(hash_key=True)
+    created_at = UTCDateTimeAttribute(range_key=True)
+
+
+class RoomModel(Model):
+    """A room's shared state: title, type, the ids on stage, the guest list, and counters.
+
+    Listeners live in their own items, so a listener joining touches this item only to count.
+    """
+
+    class Meta(_Meta):
+        table_name = _settings.table_name("rooms")
+
+    room_id = UnicodeAttribute(hash_key=True)
+    title = UnicodeAttribute()
+    kind = UnicodeAttribute()
+    creator_id = UnicodeAttribute()
+    created_at = UTCDateTimeAttribute()
+    capacity = NumberAttribute()
+    hands_allowed = BooleanAttribute(default=True)
+    ended_at = UTCDateTimeAttribute(null=True)
+    stage_ids = UnicodeSetAttribute(null=True)
+    moderator_ids = UnicodeSetAttribute(null=True)
+    invited = UnicodeSetAttribute(null=True)
+    listener_count = NumberAttribute(default=0)
+    # Bumped by every change to the fields above (not by listener counts): optimistic locking.
+    revision = NumberAttribute(default=0)
+    live = UnicodeAttribute(null=True)
+    count_sent_at = NumberAttribute(null=True)
+    count_flush_pending = BooleanAttribute(null=True)
+    ttl = TTLAttribute(null=True)
+    live_rooms = LiveRoomsIndex()
+
+
+class RaisedHandsIndex(GlobalSecondaryIndex["RoomMemberModel"]):
+    """Raised hands of a room in the order raised (sparse: only raised hands have the key)."""
+
+    class Meta:
+        index_name = "raised_hands"
+        projection = KeysOnlyProjection()
+
+    room_id = UnicodeAttribute(hash_key=True)
+    hand_key = UnicodeAttribute(range_key=True)
+
+
+class AudienceIndex(GlobalSecondaryIndex["RoomMemberModel"]):
+    """A room's listeners in the order they joined (sparse: only listeners have the key)."""
+
+    class Meta:
+        index_name = "audience"
+        projection = KeysOnlyProjection()
+
+    room_id = UnicodeAttribute(hash_key=True)
+    audience_key = UnicodeAttribute(range_key=True)
+
+
+class RoomMemberModel(Model):
+    """One person in one room, with the socket they joined from. Removed people keep a row
+    (`removed`) so that they cannot come back."""
+
+    class Meta(_Meta):
+        table_name = _settings.table_name("room_members")
+
+    room_id = UnicodeAttribute(hash_key=True)
+    user_id = UnicodeAttribute(range_key=True)
+    role = UnicodeAttribute()
+    muted = BooleanAttribute(default=True)
+    joined_at = UTCDateTimeAttribute()
+    hand_raised_at = UTCDateTimeAttribute(null=True)
+    invited_to_speak_at = UTCDateTimeAttribute(null=True)
+    connected = BooleanAttribute(default=True)
+    disconnected_at = UTCDateTimeAttribute(null=True)
+    connection_id = UnicodeAttribute(null=True)
+    removed = BooleanAttribute(default=False)
+    revision = NumberAttribute(default=0)
+    hand_key = UnicodeAttribute(null=True)
+    audience_key = UnicodeAttribute(null=True)
+    ttl = TTLAttribute(null=True)
+    raised_hands = RaisedHandsIndex()
+    audience = AudienceIndex()
 
 
 ALL_MODELS: tuple[type[Model], ...] = (
@@ -171,4 +265,6 @@ ALL_MODELS: tuple[type[Model], ...] = (
     SessionModel,
     RelationModel,
     ConnectionModel,
+    RoomModel,
+    RoomMemberModel,
 )

@@ -1,0 +1,387 @@
+"""Rooms in DynamoDB: the shared room item, one item per member, and optimistic saves.
+
+A room is never loaded whole: a room of 8,000 cannot be, and need not be. An action loads the
+room item, the people on stage (few) and the people it touches; the listeners it does not touch
+stay in the table and are counted (`Room.unloaded_listeners`). Saving writes only what changed,
+each item conditioned on the revision it was read at, in one transaction. A listener joining
+writes its own item and adds one to the room's counter: O(1), whatever the room's size.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from pynamodb.exceptions import TransactWriteError, UpdateError
+from pynamodb.expressions.update import Action
+
+from chalicelib.adapters.dynamo.identity import decode_cursor, encode_cursor
+from chalicelib.adapters.dynamo.models import RoomMemberModel, RoomModel
+from chalicelib.adapters.dynamo.tx import transaction
+from chalicelib.domain.errors import ConflictError, NotFoundError
+from chalicelib.domain.rooms import Member, Role, Room, RoomType
+
+LIVE = "live"
+ENDED_ROOM_TTL = timedelta(days=1)
+
+
+class RoomNotFoundError(NotFoundError):
+    code = "room_not_found"
+    default_message = "There is no such room."
+
+
+class RoomChangedError(ConflictError):
+    code = "room_changed"
+    default_message = "The room changed at the same moment; try again."
+
+
+@dataclass
+class LoadedRoom:
+    """A partial view of a room, and what it looked like when read, to save only the changes."""
+
+    room: Room
+    before: Room
+    revision: int
+    member_revisions: dict[str, int]
+    connections: dict[str, str | None]
+    listener_count: int
+    pending_connections: dict[str, str | None] = field(default_factory=dict)
+
+    def connection_of(self, user_id: str) -> str | None:
+        return self.pending_connections.get(user_id, self.connections.get(user_id))
+
+
+@dataclass(frozen=True)
+class RoomSummary:
+    room_id: str
+    title: str
+    kind: RoomType
+    creator_id: str
+    created_at: datetime
+    stage_ids: frozenset[str]
+    moderator_ids: frozenset[str]
+    invited: frozenset[str]
+    listener_count: int
+
+
+def _member(row: RoomMemberModel) -> Member:
+    return Member(
+        user_id=row.user_id,
+        role=Role(row.role),
+        joined_at=row.joined_at,
+        muted=bool(row.muted),
+        hand_raised_at=row.hand_raised_at,
+        invited_to_speak_at=row.invited_to_speak_at,
+        connected=bool(row.connected),
+        disconnected_at=row.disconnected_at,
+    )
+
+
+def _member_row(
+    room_id: str, member: Member, revision: int, connection_id: str | None
+) -> RoomMemberModel:
+    listener = member.role is Role.LISTENER
+    hand = member.hand_raised_at
+    return RoomMemberModel(
+        room_id,
+        member.user_id,
+        role=member.role.value,
+        muted=member.muted,
+        joined_at=member.joined_at,
+        hand_raised_at=hand,
+        invited_to_speak_at=member.invited_to_speak_at,
+        connected=member.connected,
+        disconnected_at=member.disconnected_at,
+        connection_id=connection_id,
+        removed=False,
+        revision=revision,
+        hand_key=f"{hand.isoformat()}#{member.user_id}" if hand and listener else None,
+        audience_key=f"{member.joined_at.isoformat()}#{member.user_id}" if listener else None,
+    )
+
+
+def _room_actions(after: Room, revision: int, listener_delta: int) -> list[Action]:
+    actions: list[Action] = [
+        RoomModel.hands_allowed.set(after.hands_allowed),
+        RoomModel.revision.set(revision + 1),
+        RoomModel.listener_count.add(listener_delta),
+    ]
+    stage_ids = {uid for uid, m in after.members.items() if m.role.on_stage}
+    actions.append(
+        RoomModel.stage_ids.set(stage_ids) if stage_ids else RoomModel.stage_ids.remove()
+    )
+    moderator_ids = {uid for uid, m in after.members.items() if m.role is Role.MODERATOR}
+    actions.append(
+        RoomModel.moderator_ids.set(moderator_ids)
+        if moderator_ids
+        else RoomModel.moderator_ids.remove()
+    )
+    actions.append(
+        RoomModel.invited.set(set(after.invited)) if after.invited else RoomModel.invited.remove()
+    )
+    if after.ended_at is not None:
+        actions += [
+            RoomModel.ended_at.set(after.ended_at),
+            RoomModel.live.remove(),
+            RoomModel.ttl.set(after.ended_at + ENDED_ROOM_TTL),
+        ]
+    return actions
+
+
+def _shared_state(room: Room) -> tuple[Any, ...]:
+    stage_ids = frozenset(uid for uid, m in room.members.items() if m.role.on_stage)
+    return (room.hands_allowed, room.ended_at, frozenset(room.invited), stage_ids)
+
+
+class RoomRepository:
+    def create(self, room: Room, connection_id: str | None) -> None:
+        creator = room.members[room.creator_id]
+        with transaction() as tx:
+            tx.save(
+                RoomModel(
+                    room.room_id,
+                    title=room.title,
+                    kind=room.kind.value,
+                    creator_id=room.creator_id,
+                    created_at=room.created_at,
+                    capacity=room.capacity,
+                    hands_allowed=room.hands_allowed,
+                    stage_ids={room.creator_id},
+                    moderator_ids={room.creator_id},
+                    invited=set(room.invited) or None,
+                    listener_count=0,
+                    revision=1,
+                    live=LIVE,
+                ),
+                condition=RoomModel.room_id.does_not_exist(),
+            )
+            tx.save(
+                _member_row(room.room_id, creator, 1, connection_id),
+                condition=RoomMemberModel.user_id.does_not_exist(),
+            )
+
+    def load(self, room_id: str, user_ids: Iterable[str] = ()) -> LoadedRoom:
+        """The room item, everyone on stage, and `user_ids`: all read consistently."""
+        try:
+            item = RoomModel.get(room_id, consistent_read=True)
+        except RoomModel.DoesNotExist as exc:
+            raise RoomNotFoundError() from exc
+        stage_ids = set(item.stage_ids or ())
+        wanted = sorted(stage_ids | {u for u in user_ids if u})
+        room = Room(
+            room_id=item.room_id,
+            title=item.title,
+            kind=RoomType(item.kind),
+            creator_id=item.creator_id,
+            created_at=item.created_at,
+            capacity=int(item.capacity),
+            hands_allowed=bool(item.hands_allowed),
+            ended_at=item.ended_at,
+            invited=set(item.invited or ()),
+            version=int(item.revision),
+        )
+        revisions: dict[str, int] = {}
+        connections: dict[str, str | None] = {}
+        keys = [(room_id, uid) for uid in wanted]
+        for row in RoomMemberModel.batch_get(keys, consistent_read=True) if keys else ():
+            revisions[row.user_id] = int(row.revision)
+            if row.removed:
+                room.removed.add(row.user_id)
+                continue
+            room.members[row.user_id] = _member(row)
+            connections[row.user_id] = row.connection_id
+        loaded_listeners = sum(1 for m in room.members.values() if m.role is Role.LISTENER)
+        listener_count = int(item.listener_count or 0)
+        room.unloaded_listeners = max(0, listener_count - loaded_listeners)
+        return LoadedRoom(
+            room=room,
+            before=copy.deepcopy(room),
+            revision=int(item.revision),
+            member_revisions=revisions,
+            connections=connections,
+            listener_count=listener_count,
+        )
+
+    def save(self, loaded: LoadedRoom, actor_id: str) -> None:
+        """Write what the action changed; refuse with RoomChangedError if anything it read
+        has changed since."""
+        before, after = loaded.before, loaded.room
+        room_id = after.room_id
+        listener_delta = after.audience_count - before.audience_count
+        tx = transaction()
+        touched = False
+        try:
+            with tx:
+                if _shared_state(before) != _shared_state(after):
+                    tx.update(
+                        RoomModel(room_id),
+                        actions=_room_actions(after, loaded.revision, listener_delta),
+                        condition=RoomModel.revision == loaded.revision,
+                    )
+                    touched = True
+                elif listener_delta > 0:
+                    stage_size = sum(1 for m in after.members.values() if m.role.on_stage)
+                    tx.update(
+                        RoomModel(room_id),
+                        actions=[RoomModel.listener_count.add(listener_delta)],
+                        condition=RoomModel.ended_at.does_not_exist()
+                        & (RoomModel.listener_count < after.capacity - stage_size),
+                    )
+                    touched = True
+                elif listener_delta < 0:
+                    tx.update(
+                        RoomModel(room_id),
+                        actions=[RoomModel.listener_count.add(listener_delta)],
+                        condition=RoomModel.room_id.exists(),
+                    )
+                    touched = True
+                for uid in sorted(set(before.members) | set(after.members) | after.removed):
+                    touched |= self._save_member(tx, loaded, uid, actor_id)
+                if not touched:
+                    return
+        except TransactWriteError as error:
+            if any(tx.failed(error)):
+                raise RoomChangedError() from error
+            raise
+
+    def _save_member(self, tx: Any, loaded: LoadedRoom, uid: str, actor_id: str) -> bool:
+        before, after = loaded.before, loaded.room
+        room_id = after.room_id
+        old, new = before.members.get(uid), after.members.get(uid)
+        known = uid in loaded.member_revisions
+        revision = loaded.member_revisions.get(uid, 0)
+        unchanged = RoomMemberModel.revision == revision
+        fresh = RoomMemberModel.user_id.does_not_exist()
+        connection = loaded.connection_of(uid)
+        if uid in after.removed and uid not in before.removed:
+            row = RoomMemberModel(
+                room_id,
+                uid,
+                role=Role.LISTENER.value,
+                joined_at=after.created_at,
+                removed=True,
+                revision=revision + 1,
+                connected=False,
+            )
+            tx.save(row, condition=unchanged if known else fresh)
+            return True
+        if new is not None and (old != new or connection != loaded.connections.get(uid)):
+            tx.save(
+                _member_row(room_id, new, revision + 1, connection),
+                condition=unchanged if known else fresh,
+            )
+            return True
+        if old is not None and new is None:
+            tx.delete(RoomMemberModel(room_id, uid), condition=unchanged)
+            return True
+        if uid == actor_id and known:
+            # The actor's role is what allowed the action: it must still be what was read.
+            tx.condition_check(RoomMemberModel, room_id, uid, condition=unchanged)
+        return False
+
+    # --- reads for fan-out and views ----------------------------------------------------
+
+    def connections(self, room_id: str) -> dict[str, str]:
+        """Every member's socket, for events that reach the whole room."""
+        rows = RoomMemberModel.query(
+            room_id,
+            attributes_to_get=["user_id", "connection_id", "removed", "connected"],
+        )
+        return {
+            row.user_id: row.connection_id
+            for row in rows
+            if row.connection_id and not row.removed and row.connected
+        }
+
+    def member_connection(self, room_id: str, user_id: str) -> str | None:
+        try:
+            row = RoomMemberModel.get(room_id, user_id)
+        except RoomMemberModel.DoesNotExist:
+            return None
+        if row.removed or not row.connected:
+            return None
+        return row.connection_id
+
+    def audience_page(
+        self, room_id: str, limit: int, cursor: str | None
+    ) -> tuple[list[str], str | None]:
+        rows = RoomMemberModel.audience.query(
+            room_id, limit=limit, last_evaluated_key=decode_cursor(cursor)
+        )
+        ids = [row.user_id for row in rows]
+        return ids, encode_cursor(rows.last_evaluated_key)
+
+    def raised_hands(self, room_id: str, limit: int = 100) -> list[tuple[str, str]]:
+        """(user id, raised at) in the order raised."""
+        rows = RoomMemberModel.raised_hands.query(room_id, limit=limit)
+        return [(row.user_id, str(row.hand_key).rsplit("#", 1)[0]) for row in rows]
+
+    def listener_count(self, room_id: str) -> int:
+        try:
+            return int(RoomModel.get(room_id, consistent_read=True).listener_count or 0)
+        except RoomModel.DoesNotExist as exc:
+            raise RoomNotFoundError() from exc
+
+    def live_rooms(self, limit: int = 500) -> list[RoomSummary]:
+        keys = [
+            row.room_id
+            for row in RoomModel.live_rooms.query(LIVE, limit=limit, scan_index_forward=False)
+        ]
+        summaries: list[RoomSummary] = []
+        for item in RoomModel.batch_get(keys) if keys else ():
+            if item.ended_at is not None:
+                continue  # the index lags the table by a moment
+            summaries.append(
+                RoomSummary(
+                    room_id=item.room_id,
+                    title=item.title,
+                    kind=RoomType(item.kind),
+                    creator_id=item.creator_id,
+                    created_at=item.created_at,
+                    stage_ids=frozenset(item.stage_ids or ()),
+                    moderator_ids=frozenset(item.moderator_ids or ()),
+                    invited=frozenset(item.invited or ()),
+                    listener_count=int(item.listener_count or 0),
+                )
+            )
+        return summaries
+
+    # --- the coalesced audience count ---------------------------------------------------
+
+    def claim_count_flush(self, room_id: str) -> bool:
+        """True for the one caller that schedules the trailing broadcast of a burst."""
+        try:
+            RoomModel(room_id).update(
+                actions=[RoomModel.count_flush_pending.set(True)],
+                condition=RoomModel.room_id.exists()
+                & (
+                    RoomModel.count_flush_pending.does_not_exist()
+                    | (RoomModel.count_flush_pending == False)  # noqa: E712
+                ),
+            )
+        except UpdateError as error:
+            if getattr(error, "cause_response_code", None) == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    def release_count_flush(self, room_id: str, now: datetime) -> None:
+        """Called before reading the count to send: a change after this schedules anew."""
+        RoomModel(room_id).update(
+            actions=[
+                RoomModel.count_flush_pending.set(False),
+                RoomModel.count_sent_at.set(now.timestamp()),
+            ]
+        )
+
+    def delete_members(self, room_id: str) -> int:
+        """An ended room's membership goes; returns how many rows were deleted."""
+        deleted = 0
+        with RoomMemberModel.batch_write() as batch:
+            for row in RoomMemberModel.query(room_id, attributes_to_get=["room_id", "user_id"]):
+                batch.delete(row)
+                deleted += 1
+        return deleted

@@ -1,0 +1,71 @@
+"""The room actions of the WebSocket protocol: each one's fields, and the use case it calls."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chalicelib.domain import rooms as domain
+from chalicelib.edge.schemas import ID_PATTERN
+from chalicelib.edge.validation import Field
+from chalicelib.edge.websocket import Action, Context, Realtime
+from chalicelib.services.rooms import Rooms
+
+ROOM_ID = Field("room_id", str, pattern=ID_PATTERN)
+USER_ID = Field("user_id", str, pattern=ID_PATTERN)
+# Mute and unmute act on the sender unless they name someone else.
+SELF_OR_USER = Field("user_id", str, required=False, pattern=ID_PATTERN)
+TITLE = Field("title", str, min_length=1, max_length=domain.MAX_TITLE_LENGTH)
+KIND = Field("kind", str, choices=tuple(t.value for t in domain.RoomType))
+CURSOR = Field("cursor", str, required=False, max_length=2048)
+SIGNAL_KINDS = ("offer", "answer", "ice")
+
+
+def register_room_actions(realtime: Realtime, rooms: Rooms, max_signal_bytes: int) -> None:
+    def stage(name: str, op: Any, *fields: Field) -> None:
+        """An action on the sender's room, with at most one target (`user_id`)."""
+
+        def run(ctx: Context, payload: dict[str, Any]) -> None:
+            rooms.act(ctx.connection, op, *(payload.get(f.name, ctx.user_id) for f in fields))
+
+        realtime.register(Action(name, fields, run))
+
+    def on(name: str, fields: tuple[Field, ...], run: Any) -> None:
+        realtime.register(Action(name, fields, run))
+
+    on(
+        "create_room",
+        (TITLE, KIND),
+        lambda ctx, p: rooms.create(ctx.connection, p["title"], p["kind"]),
+    )
+    on("join_room", (ROOM_ID,), lambda ctx, p: rooms.join(ctx.connection, p["room_id"]))
+    on("leave_room", (), lambda ctx, p: rooms.leave(ctx.connection))
+    on("list_audience", (CURSOR,), lambda ctx, p: rooms.audience(ctx.connection, p.get("cursor")))
+    stage("raise_hand", lambda room, who, at: domain.raise_hand(room, who, at))
+    stage("lower_hand", lambda room, who, at: domain.lower_hand(room, who, at))
+    stage("set_hands_allowed", domain.set_hands_allowed, Field("allowed", bool))
+    stage("invite_to_speak", domain.invite_to_speak, USER_ID)
+    stage("accept_speaker_invite", lambda room, who, at: domain.accept_invitation(room, who, at))
+    stage("decline_speaker_invite", lambda room, who, at: domain.decline_invitation(room, who, at))
+    stage("move_to_audience", domain.move_to_audience, USER_ID)
+    stage("step_down", lambda room, who, at: domain.step_down(room, who, at))
+    stage("mute", domain.mute, SELF_OR_USER)
+    stage("unmute", domain.unmute, SELF_OR_USER)
+    stage("make_moderator", domain.make_moderator, USER_ID)
+    stage("unmake_moderator", domain.unmake_moderator, USER_ID)
+    stage("remove_member", domain.remove_member, USER_ID)
+    stage("invite_to_room", domain.invite_to_room, USER_ID)
+    stage("end_room", lambda room, who, at: domain.end_room(room, who, at))
+    on(
+        "signal",
+        (
+            Field("to", str, pattern=ID_PATTERN),
+            Field("kind", str, choices=SIGNAL_KINDS),
+            Field("payload", dict, max_length=max_signal_bytes),
+        ),
+        lambda ctx, p: rooms.signal(ctx.connection, p["to"], p["kind"], p["payload"]),
+    )
+    on(
+        "ping_into_room",
+        (USER_ID,),
+        lambda ctx, p: rooms.ping_into_room(ctx.connection, p["user_id"]),
+    )

@@ -1,0 +1,451 @@
+"""Room use cases: load what an action touches, ask the domain, save, and tell who needs to know.
+
+Fan-out follows each event's audience: stage changes reach everyone connected to the room,
+raised hands reach moderators, an invitation reaches its invitee, and listener churn reaches
+nobody directly: it marks the room's audience count as changed, and one delayed flush per
+interval sends the count to everyone (so a join costs O(1), and the last change of a burst
+still goes out).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from chalicelib.adapters.connections import Connections
+from chalicelib.adapters.dynamo.connections import ConnectionRecord, ConnectionRepository
+from chalicelib.adapters.dynamo.identity import FOLLOWS, IdentityRepository
+from chalicelib.adapters.dynamo.rooms import (
+    LoadedRoom,
+    RoomChangedError,
+    RoomRepository,
+    RoomSummary,
+)
+from chalicelib.adapters.timers import Timers
+from chalicelib.config import Settings
+from chalicelib.domain import rooms as domain
+from chalicelib.domain.errors import ForbiddenError, NotFoundError, ValidationError
+from chalicelib.domain.rooms import Event, Room, RoomType, Scope
+
+logger = logging.getLogger("salon.rooms")
+
+SAVE_ATTEMPTS = 3
+CLEANUP_DELAY_S = 60
+Op = Callable[[Room], list[Event]]
+
+
+class NotInAnyRoomError(ForbiddenError):
+    code = "not_in_a_room"
+    default_message = "Join a room first."
+
+
+class PeerNotInRoomError(NotFoundError):
+    code = "peer_not_in_room"
+    default_message = "That person is not in your room."
+
+
+class NotFollowingError(ForbiddenError):
+    code = "not_following"
+    default_message = "You can only ping people you follow."
+
+
+class UserOfflineError(NotFoundError):
+    code = "user_offline"
+    default_message = "That person is not connected right now."
+
+
+@dataclass
+class Rooms:
+    repo: RoomRepository
+    people: IdentityRepository
+    connections: ConnectionRepository
+    poster: Connections
+    timers: Timers
+    settings: Settings
+    clock: Callable[[], datetime]
+    new_id: Callable[[], str]
+
+    # --- entering and leaving -------------------------------------------------------------
+
+    def create(self, who: ConnectionRecord, title: str, kind: str) -> dict[str, Any]:
+        self._leave_current(who)
+        room, _ = domain.create_room(
+            self.new_id(),
+            who.user_id,
+            title,
+            RoomType(kind),
+            self.clock(),
+            capacity=self.settings.room_capacity,
+        )
+        self.repo.create(room, who.connection_id)
+        self.connections.set_room(who.connection_id, room.room_id)
+        logger.info("room created", extra={"room_id": room.room_id})
+        return self.snapshot(room.room_id, who.user_id)
+
+    def join(self, who: ConnectionRecord, room_id: str) -> dict[str, Any]:
+        if who.room_id and who.room_id != room_id:
+            self._leave_current(who)
+
+        def enter(loaded: LoadedRoom) -> list[Event]:
+            moderators = [m.user_id for m in loaded.room.moderators()]
+            entry = domain.EntryContext(
+                followed_by_moderator=self.people.follows_any(moderators, who.user_id),
+                blocked_by_moderator=self.people.blocked_by_any(who.user_id, moderators),
+            )
+            loaded.pending_connections[who.user_id] = who.connection_id
+            return domain.join(loaded.room, who.user_id, entry, self.clock())
+
+        self._apply(room_id, who.user_id, (), enter)
+        self.connections.set_room(who.connection_id, room_id)
+        return self.snapshot(room_id, who.user_id)
+
+    def leave(self, who: ConnectionRecord) -> dict[str, Any]:
+        room_id = self._room_of(who)
+        self._apply(
+            room_id,
+            who.user_id,
+            (),
+            lambda view: domain.leave(view.room, who.user_id, self.clock()),
+        )
+        self.connections.set_room(who.connection_id, None)
+        return {"type": "left", "room_id": room_id}
+
+    def _leave_current(self, who: ConnectionRecord) -> None:
+        if not who.room_id:
+            return
+        try:
+            self._apply(
+                who.room_id,
+                who.user_id,
+                (),
+                lambda view: domain.leave(view.room, who.user_id, self.clock()),
+            )
+        except (domain.RoomEndedError, domain.NotInRoomError, NotFoundError):
+            pass  # already out of it
+
+    def disconnected(self, connection: ConnectionRecord) -> None:
+        """The socket is gone: keep the seat for the grace period, then let it go."""
+        if not connection.room_id:
+            return
+        user_id = connection.user_id
+
+        def drop(loaded: LoadedRoom) -> list[Event]:
+            # A newer socket may already have resumed this membership: leave it alone.
+            if loaded.connections.get(user_id) != connection.connection_id:
+                return []
+            return domain.disconnect(loaded.room, user_id, self.clock())
+
+        try:
+            self._apply(connection.room_id, user_id, (), drop)
+        except (domain.RoomEndedError, domain.NotInRoomError, NotFoundError):
+            return
+        self.timers.after(
+            self.settings.reconnect_grace_s + 1,
+            {"kind": "expire", "room_id": connection.room_id, "user_id": user_id},
+        )
+
+    # --- the stage ------------------------------------------------------------------------
+
+    def act(self, who: ConnectionRecord, op: Callable[..., list[Event]], *args: Any) -> None:
+        """A stage action by `who` in their room: `op(room, who, *args, at)`."""
+        room_id = self._room_of(who)
+        targets = [a for a in args if isinstance(a, str)]
+        self._apply(
+            room_id,
+            who.user_id,
+            targets,
+            lambda view: op(view.room, who.user_id, *args, self.clock()),
+        )
+
+    def audience(self, who: ConnectionRecord, cursor: str | None) -> dict[str, Any]:
+        room_id = self._room_of(who)
+        ids, next_cursor = self.repo.audience_page(room_id, 50, cursor)
+        return {
+            "type": "audience",
+            "room_id": room_id,
+            "audience": self._people(ids),
+            "cursor": next_cursor,
+        }
+
+    # --- signaling and pings --------------------------------------------------------------
+
+    def signal(self, who: ConnectionRecord, to: str, kind: str, payload: Any) -> None:
+        """Relay WebRTC signaling to a member of the sender's room. Never stored or logged."""
+        room_id = self._room_of(who)
+        if self.repo.member_connection(room_id, who.user_id) != who.connection_id:
+            raise NotInAnyRoomError()
+        target = self.repo.member_connection(room_id, to)
+        if target is None or to == who.user_id:
+            raise PeerNotInRoomError(field="to")
+        message = {
+            "type": "signal",
+            "room_id": room_id,
+            "from": who.user_id,
+            "kind": kind,
+            "payload": payload,
+        }
+        if not self.poster.post(target, message):
+            raise PeerNotInRoomError("That person has just disconnected.", field="to")
+
+    def ping_into_room(self, who: ConnectionRecord, user_id: str) -> None:
+        room_id = self._room_of(who)
+        if not self.people.relation_exists(who.user_id, FOLLOWS + user_id):
+            raise NotFollowingError(field="user_id")
+        loaded = self.repo.load(room_id, [who.user_id])
+        if not loaded.room.is_live:
+            raise domain.RoomEndedError()
+        loaded.room.member(who.user_id)
+        sender = self.people.profiles([who.user_id]).get(who.user_id)
+        message = {
+            "type": "room_ping",
+            "room_id": room_id,
+            "title": loaded.room.title,
+            "from": {
+                "user_id": who.user_id,
+                "username": sender.username if sender else None,
+                "name": sender.name if sender else None,
+            },
+        }
+        delivered = [c for c in self.connections.for_user(user_id) if self.poster.post(c, message)]
+        if not delivered:
+            raise UserOfflineError(field="user_id")
+
+    # --- timers ---------------------------------------------------------------------------
+
+    def on_timer(self, message: dict[str, Any]) -> None:
+        kind = message.get("kind")
+        room_id = str(message.get("room_id", ""))
+        if kind == "flush_count":
+            self._flush_count(room_id)
+        elif kind == "expire":
+            grace = timedelta(seconds=self.settings.reconnect_grace_s)
+            user_id = str(message.get("user_id", ""))
+            try:
+                self._apply(
+                    room_id,
+                    user_id,
+                    (),
+                    lambda view: domain.expire_disconnected(view.room, grace, self.clock()),
+                    actor_checked=False,
+                )
+            except NotFoundError:
+                return
+        elif kind == "cleanup":
+            self.repo.delete_members(room_id)
+        else:
+            logger.warning("unknown timer message", extra={"timer_kind": str(kind)})
+
+    # --- the hallway (REST) ---------------------------------------------------------------
+
+    def hallway(self, user_id: str, limit: int, cursor: str | None) -> dict[str, Any]:
+        """Live rooms the caller may enter: most followed people on stage first, then size."""
+        rooms = self.repo.live_rooms()
+        following = set(self._following(user_id))
+        moderators = {m for r in rooms for m in r.moderator_ids}
+        follows_me = self._who_follows(user_id, moderators)
+        blocked_me = self._who_blocked(user_id, moderators)
+        visible = [r for r in rooms if self._may_enter(r, user_id, follows_me, blocked_me)]
+        ranked = sorted(
+            visible,
+            key=lambda r: (
+                -len(r.stage_ids & following),
+                -(r.listener_count + len(r.stage_ids)),
+                -r.created_at.timestamp(),
+            ),
+        )
+        start = _offset(cursor)
+        page = ranked[start : start + limit]
+        names = self._people(sorted({uid for r in page for uid in r.stage_ids}))
+        by_id = {p["user_id"]: p for p in names}
+        items = [
+            {
+                "room_id": r.room_id,
+                "title": r.title,
+                "kind": r.kind.value,
+                "created_at": r.created_at.isoformat(),
+                "listener_count": r.listener_count,
+                "stage": [by_id[u] for u in sorted(r.stage_ids) if u in by_id],
+                "followed_on_stage": len(r.stage_ids & following),
+            }
+            for r in page
+        ]
+        more = start + limit < len(ranked)
+        return {"items": items, "cursor": _encode_offset(start + limit) if more else None}
+
+    def _may_enter(
+        self, room: RoomSummary, user_id: str, follows_me: set[str], blocked_me: set[str]
+    ) -> bool:
+        if room.moderator_ids & blocked_me:
+            return False
+        if user_id == room.creator_id or user_id in room.invited or user_id in room.stage_ids:
+            return True
+        if room.kind is RoomType.OPEN:
+            return True
+        if room.kind is RoomType.SOCIAL:
+            return bool(room.moderator_ids & follows_me)
+        return False
+
+    def _following(self, user_id: str) -> list[str]:
+        ids: list[str] = []
+        cursor: str | None = None
+        while True:
+            page = self.people.outgoing(user_id, FOLLOWS, 100, cursor)
+            ids += page.items
+            if not page.cursor:
+                return ids
+            cursor = page.cursor
+
+    def _who_follows(self, user_id: str, candidates: Iterable[str]) -> set[str]:
+        return {c for c in candidates if self.people.follows_any([c], user_id)}
+
+    def _who_blocked(self, user_id: str, candidates: Iterable[str]) -> set[str]:
+        return {c for c in candidates if self.people.blocked_by_any(user_id, [c])}
+
+    # --- views ----------------------------------------------------------------------------
+
+    def snapshot(self, room_id: str, viewer_id: str) -> dict[str, Any]:
+        loaded = self.repo.load(room_id, [viewer_id])
+        view: dict[str, Any] = domain.snapshot(loaded.room, viewer_id)
+        audience, cursor = self.repo.audience_page(room_id, domain.DEFAULT_PAGE_SIZE, None)
+        view["audience"] = self._people(audience)
+        view["audience_cursor"] = cursor
+        view["audience_has_more"] = cursor is not None
+        stage_people = {
+            p["user_id"]: p for p in self._people([s["user_id"] for s in view["stage"]])
+        }
+        view["stage"] = [{**s, **stage_people.get(s["user_id"], {})} for s in view["stage"]]
+        if "raised_hands" in view:
+            hands = self.repo.raised_hands(room_id)
+            people = {p["user_id"]: p for p in self._people([uid for uid, _ in hands])}
+            view["raised_hands"] = [
+                {**people.get(uid, {"user_id": uid}), "raised_at": at} for uid, at in hands
+            ]
+        return {"type": "room", **view}
+
+    def _people(self, user_ids: list[str]) -> list[dict[str, Any]]:
+        profiles = self.people.profiles(user_ids)
+        return [
+            {"user_id": uid, "username": p.username, "name": p.name, "photo_url": p.photo_url}
+            for uid in user_ids
+            if (p := profiles.get(uid)) is not None
+        ]
+
+    # --- the machinery --------------------------------------------------------------------
+
+    def _room_of(self, who: ConnectionRecord) -> str:
+        if not who.room_id:
+            raise NotInAnyRoomError()
+        return who.room_id
+
+    def _apply(
+        self,
+        room_id: str,
+        actor_id: str,
+        involved: Iterable[str],
+        op: Callable[[LoadedRoom], list[Event]],
+        *,
+        actor_checked: bool = True,
+    ) -> list[Event]:
+        """Load, run the rule, save; when someone else changed the room meanwhile, start over
+        (the rule then refuses with its own clear error, or succeeds on the new state)."""
+        involved = list(involved)
+        for attempt in range(1, SAVE_ATTEMPTS + 1):
+            loaded = self.repo.load(room_id, [actor_id, *involved])
+            events = op(loaded)
+            if not events and not loaded.pending_connections:
+                return []
+            try:
+                self.repo.save(loaded, actor_id if actor_checked else "")
+            except RoomChangedError:
+                if attempt == SAVE_ATTEMPTS:
+                    raise
+                continue
+            self._publish(loaded, events)
+            return events
+        return []
+
+    def _publish(self, loaded: LoadedRoom, events: list[Event]) -> None:
+        room = loaded.room
+        to_everyone: list[dict[str, Any]] = []
+        to_user: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        count_changed = loaded.before.audience_count != room.audience_count
+        moderators = {m.user_id for m in room.moderators()} | {
+            m.user_id for m in loaded.before.moderators()
+        }
+        for event in events:
+            message = event.to_dict()
+            audience = event.audience
+            if audience.scope is Scope.EVERYONE:
+                to_everyone.append(message)
+            elif audience.scope is Scope.MODERATORS:
+                for uid in moderators:
+                    to_user[uid].append(message)
+            # Scope.COUNT_ONLY: nobody hears of it one by one; the count goes out coalesced.
+            for uid in audience.user_ids:
+                to_user[uid].append(message)
+            if isinstance(event, domain.RoomEnded):
+                self.timers.after(CLEANUP_DELAY_S, {"kind": "cleanup", "room_id": room.room_id})
+        reached: set[str] = set()
+        if to_everyone:
+            sockets = self.repo.connections(room.room_id)
+            # People who just left or were removed hear it too: their rows are gone.
+            for uid in loaded.before.members:
+                if uid not in sockets and (conn := loaded.connection_of(uid)):
+                    sockets[uid] = conn
+            for message in to_everyone:
+                self._send(list(sockets.values()), message)
+            reached = set(sockets.values())
+        for uid, messages in to_user.items():
+            conn = loaded.connection_of(uid) or self.repo.member_connection(room.room_id, uid)
+            # Someone outside the room (a guest just invited) is reached wherever they are.
+            targets = [conn] if conn else self.connections.for_user(uid)
+            for message in messages:
+                for target in targets:
+                    if not (target in reached and message in to_everyone):
+                        self._send([target], message)
+        if count_changed:
+            self._count_changed(room.room_id)
+
+    def _send(self, connection_ids: list[str], message: dict[str, Any]) -> None:
+        gone = self.poster.post_many(connection_ids, message)
+        for connection_id in gone:
+            # A 410 means the client is gone for good; its row would otherwise linger.
+            self.connections.remove(connection_id)
+
+    def _count_changed(self, room_id: str) -> None:
+        if self.repo.claim_count_flush(room_id):
+            self.timers.after(
+                self.settings.audience_count_interval_s,
+                {"kind": "flush_count", "room_id": room_id},
+            )
+
+    def _flush_count(self, room_id: str) -> None:
+        self.repo.release_count_flush(room_id, self.clock())
+        count = self.repo.listener_count(room_id)
+        sockets = self.repo.connections(room_id)
+        self._send(
+            list(sockets.values()),
+            {"type": "audience_count", "room_id": room_id, "count": count},
+        )
+
+
+def _offset(cursor: str | None) -> int:
+    if not cursor:
+        return 0
+    try:
+        value = json.loads(base64.urlsafe_b64decode(cursor.encode()))["offset"]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ValidationError("That cursor is not valid.", field="cursor") from exc
+    if not isinstance(value, int) or value < 0:
+        raise ValidationError("That cursor is not valid.", field="cursor")
+    return value
+
+
+def _encode_offset(offset: int) -> str:
+    return base64.urlsafe_b64encode(json.dumps({"offset": offset}).encode()).decode()
