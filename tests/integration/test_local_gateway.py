@@ -297,7 +297,7 @@ def test_a_plain_http_get_is_not_upgraded_and_invokes_nothing(
     http_url = gateway.management_url  # same path as the socket, http scheme
 
     with pytest.raises(urllib.error.HTTPError) as refused:
-        urllib.request.urlopen(http_url, timeout=WAIT_S)  # noqa: S310 (loopback http)
+        urllib.request.urlopen(http_url, timeout=WAIT_S)
 
     refused.value.close()
     assert refused.value.code == 426
