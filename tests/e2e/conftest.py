@@ -25,6 +25,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     log = tmp_path_factory.mktemp("stack") / "stack.log"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "SALON_"))}
     env["POWERTOOLS_LOG_LEVEL"] = "WARNING"
+    # Every e2e client comes from 127.0.0.1: the per-address sign-in limit would stop them.
+    env["SALON_SIGN_IN_STARTS_PER_IP_PER_HOUR"] = "10000"
+    env["SALON_AUDIENCE_COUNT_INTERVAL_S"] = "1"
     process = subprocess.Popen(
         [
             sys.executable,

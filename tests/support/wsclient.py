@@ -1,0 +1,82 @@
+"""A WebSocket client for e2e tests: reads in the background, answers are matched by `ref`."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import threading
+import time
+from collections.abc import Callable
+from contextlib import ExitStack
+from typing import Any
+
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import ClientConnection, connect
+
+Message = dict[str, Any]
+
+
+class WsClient:
+    def __init__(self, url: str, token: str, name: str = "") -> None:
+        self.name = name
+        self._exit = ExitStack()
+        self._ws: ClientConnection = self._exit.enter_context(
+            connect(f"{url}?token={token}", open_timeout=10)
+        )
+        self.messages: list[Message] = []
+        self._seen = threading.Condition()
+        self._refs = itertools.count()
+        self.closed = False
+        self._reader = threading.Thread(target=self._read, name=f"ws-{name}", daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        try:
+            while True:
+                raw = self._ws.recv()
+                with self._seen:
+                    self.messages.append(json.loads(raw))
+                    self._seen.notify_all()
+        except ConnectionClosed:
+            pass
+        finally:
+            with self._seen:
+                self.closed = True
+                self._seen.notify_all()
+
+    def wait_for(self, match: Callable[[Message], bool], timeout: float = 10) -> Message:
+        deadline = time.monotonic() + timeout
+        with self._seen:
+            while True:
+                for message in self.messages:
+                    if match(message):
+                        return message
+                left = deadline - time.monotonic()
+                if left <= 0 or self.closed:
+                    raise AssertionError(f"{self.name}: no matching message; got {self.messages}")
+                self._seen.wait(left)
+
+    def event(self, type_: str, timeout: float = 10, **fields: Any) -> Message:
+        return self.wait_for(
+            lambda m: m.get("type") == type_ and all(m.get(k) == v for k, v in fields.items()),
+            timeout,
+        )
+
+    def send(self, action: str, **fields: Any) -> Message:
+        ref = f"{self.name}-{next(self._refs)}"
+        self._ws.send(json.dumps({"action": action, "ref": ref, **fields}))
+        return self.wait_for(lambda m: m.get("ref") == ref)
+
+    def ok(self, action: str, **fields: Any) -> Message:
+        reply = self.send(action, **fields)
+        assert reply["type"] != "error", (self.name, action, reply)
+        return reply
+
+    def refused(self, action: str, **fields: Any) -> str:
+        reply = self.send(action, **fields)
+        assert reply["type"] == "error", (self.name, action, reply)
+        return str(reply["code"])
+
+    def close(self) -> None:
+        self._exit.close()
+        self._reader.join(5)
