@@ -94,16 +94,16 @@ class Rooms:
 
         def enter(loaded: LoadedRoom) -> list[Event]:
             moderators = [m.user_id for m in loaded.room.moderators()]
+            followed, blocked = self.people.standing_with(who.user_id, moderators)
             entry = domain.EntryContext(
-                followed_by_moderator=self.people.follows_any(moderators, who.user_id),
-                blocked_by_moderator=self.people.blocked_by_any(who.user_id, moderators),
+                followed_by_moderator=followed, blocked_by_moderator=blocked
             )
             loaded.pending_connections[who.user_id] = who.connection_id
             return domain.join(loaded.room, who.user_id, entry, self.clock())
 
-        self._apply(room_id, who.user_id, (), enter)
+        loaded, _ = self._apply(room_id, who.user_id, (), enter)
         self.connections.set_room(who.connection_id, room_id)
-        return self.snapshot(room_id, who.user_id)
+        return self._view(loaded, who.user_id)
 
     def leave(self, who: ConnectionRecord) -> dict[str, Any]:
         room_id = self._room_of(who)
@@ -310,7 +310,11 @@ class Rooms:
     # --- views ----------------------------------------------------------------------------
 
     def snapshot(self, room_id: str, viewer_id: str) -> dict[str, Any]:
-        loaded = self.repo.load(room_id, [viewer_id])
+        return self._view(self.repo.load(room_id, [viewer_id]), viewer_id)
+
+    def _view(self, loaded: LoadedRoom, viewer_id: str) -> dict[str, Any]:
+        """What the viewer sees, from a room already loaded with them in it."""
+        room_id = loaded.room.room_id
         view: dict[str, Any] = domain.snapshot(loaded.room, viewer_id)
         audience, cursor = self.repo.audience_page(room_id, domain.DEFAULT_PAGE_SIZE, None)
         view["audience"] = self._people(audience)
@@ -351,7 +355,7 @@ class Rooms:
         op: Callable[[LoadedRoom], list[Event]],
         *,
         actor_checked: bool = True,
-    ) -> list[Event]:
+    ) -> tuple[LoadedRoom, list[Event]]:
         """Load, run the rule, save; when someone else changed the room meanwhile, start over
         (the rule then refuses with its own clear error, or succeeds on the new state)."""
         involved = list(involved)
@@ -359,7 +363,7 @@ class Rooms:
             loaded = self.repo.load(room_id, [actor_id, *involved])
             events = op(loaded)
             if not events and not loaded.pending_connections:
-                return []
+                return loaded, []
             try:
                 self.repo.save(loaded, actor_id if actor_checked else "")
             except RoomChangedError:
@@ -367,8 +371,8 @@ class Rooms:
                     raise
                 continue
             self._publish(loaded, events)
-            return events
-        return []
+            return loaded, events
+        raise RoomChangedError()
 
     def _publish(self, loaded: LoadedRoom, events: list[Event]) -> None:
         room = loaded.room

@@ -522,6 +522,13 @@ class IdentityRepository:
         items = [row.user_id for row in rows]
         return Page(items, encode_cursor(rows.last_evaluated_key))
 
+    def standing_with(self, user_id: str, others: Iterable[str]) -> tuple[bool, bool]:
+        """(is `user_id` followed by any of `others`, blocked by any of them): one request."""
+        ids = list(dict.fromkeys(others))
+        keys = [(o, FOLLOWS + user_id) for o in ids] + [(o, BLOCKS + user_id) for o in ids]
+        edges = {row.edge for row in RelationModel.batch_get(keys)} if keys else set()
+        return FOLLOWS + user_id in edges, BLOCKS + user_id in edges
+
     def blocked_by_any(self, user_id: str, blockers: Iterable[str]) -> bool:
         """Whether any of `blockers` has blocked `user_id` (rooms ask this of moderators)."""
         keys = [(blocker, BLOCKS + user_id) for blocker in dict.fromkeys(blockers)]

@@ -1,0 +1,202 @@
+"""What one room action costs in WebSocket posts and DynamoDB requests, by room size.
+
+Each action goes through the real WebSocket edge (`Realtime.receive`), the rooms service and
+the DynamoDB and @connections adapters, against moto in-process. Requests are counted where
+they leave the process: PynamoDB's `Connection._make_api_call` for DynamoDB, botocore's
+`before-call` event for @connections posts and SQS. Counts do not depend on the machine.
+
+    .venv/bin/python -m bench.room_costs [--sizes 10,1000,8000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+os.environ.update(
+    {
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "bench",
+        "AWS_SECRET_ACCESS_KEY": "bench",
+        "SALON_STAGE": "bench",
+        "SALON_JWT_SECRET": "bench-only-secret-bench-only-secret",
+        "SALON_WS_MANAGEMENT_URL": "https://benchapi.execute-api.us-east-1.amazonaws.com/ws",
+        "SALON_TIMERS_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/bench-timers",
+        "POWERTOOLS_TRACE_DISABLED": "1",
+        "POWERTOOLS_LOG_LEVEL": "ERROR",
+    }
+)
+os.environ.pop("AWS_ENDPOINT_URL", None)
+
+import boto3
+from moto import mock_aws
+from pynamodb.connection.base import Connection
+
+from chalicelib.adapters.dynamo.models import RoomMemberModel, RoomModel
+from chalicelib.config import settings
+from chalicelib.services.container import Services
+from local.tables import create_tables
+
+ACTIONS = (
+    "ping",
+    "join_room",
+    "raise_hand",
+    "invite_to_speak",
+    "accept_speaker_invite",
+    "signal",
+    "flush_count (timer)",
+)
+
+
+class Meter:
+    def __init__(self) -> None:
+        self.dynamodb: Counter[str] = Counter()
+        self.posts = 0
+        self.queue = 0
+
+    def reset(self) -> None:
+        self.dynamodb.clear()
+        self.posts = self.queue = 0
+
+
+@contextmanager
+def metered(svc: Services) -> Iterator[Meter]:
+    meter = Meter()
+    original = Connection._make_api_call
+
+    def counting(self: Connection, operation: str, kwargs: dict[str, Any]) -> Any:
+        meter.dynamodb[operation] += 1
+        return original(self, operation, kwargs)
+
+    Connection._make_api_call = counting  # type: ignore[method-assign]
+    posts = svc.poster._get_client()
+    posts.meta.events.register(
+        "before-call.apigatewaymanagementapi.PostToConnection",
+        lambda **_: setattr(meter, "posts", meter.posts + 1),
+    )
+    svc.timers._sqs().meta.events.register(
+        "before-call.sqs.SendMessage", lambda **_: setattr(meter, "queue", meter.queue + 1)
+    )
+    try:
+        yield meter
+    finally:
+        Connection._make_api_call = original  # type: ignore[method-assign]
+
+
+def member(svc: Services, name: str) -> str:
+    phone_digits = 1000 + abs(hash(name)) % 8000
+    profile = svc.identity.repo.create_founder(
+        name, f"+1212555{phone_digits:04d}", name, name, 0, datetime.now(UTC)
+    )
+    return profile.user_id
+
+
+def seed_room(svc: Services, listeners: int) -> tuple[str, dict[str, str]]:
+    """A room with a host (moderator), one speaker and `listeners` listeners, written directly."""
+    people = {}
+    for name in ("host", "speaker", "newcomer", "listener_a"):
+        people[name] = member(svc, name)
+        svc.connections.add(f"{name}=", people[name], datetime.now(UTC))
+    host = svc.connections.get("host=", datetime.now(UTC))
+    assert host is not None
+    room_id = svc.rooms.create(host, "Benchmark room", "open")["room_id"]
+    speaker = svc.connections.get("speaker=", datetime.now(UTC))
+    assert speaker is not None
+    svc.rooms.join(speaker, room_id)
+    svc.realtime.receive(
+        "host=", json.dumps({"action": "invite_to_speak", "user_id": people["speaker"]})
+    )
+    svc.realtime.receive("speaker=", json.dumps({"action": "accept_speaker_invite"}))
+    listener_a = svc.connections.get("listener_a=", datetime.now(UTC))
+    assert listener_a is not None
+    svc.rooms.join(listener_a, room_id)
+    now = datetime.now(UTC)
+    with RoomMemberModel.batch_write() as batch:
+        for i in range(listeners - 1):
+            uid = f"seeded{i:05d}"
+            batch.save(
+                RoomMemberModel(
+                    room_id,
+                    uid,
+                    role="listener",
+                    muted=True,
+                    joined_at=now,
+                    connected=True,
+                    connection_id=f"seeded{i:05d}=",
+                    revision=1,
+                    audience_key=f"{now.isoformat()}#{uid}",
+                )
+            )
+    RoomModel(room_id).update(actions=[RoomModel.listener_count.add(listeners - 1)])
+    return room_id, people
+
+
+def measure(size: int) -> dict[str, tuple[int, int, int]]:
+    results: dict[str, tuple[int, int, int]] = {}
+    with mock_aws():
+        create_tables()
+        boto3.client("sqs").create_queue(QueueName="bench-timers")
+        boto3.client("apigatewaymanagementapi", endpoint_url=settings().management_url)
+        svc = Services(settings())
+        room_id, people = seed_room(svc, size)
+        with metered(svc) as meter:
+
+            def run(name: str, connection_id: str, payload: dict[str, Any]) -> None:
+                meter.reset()
+                svc.realtime.receive(connection_id, json.dumps(payload))
+                results[name] = (sum(meter.dynamodb.values()), meter.posts, meter.queue)
+
+            run("ping", "listener_a=", {"action": "ping"})
+            run("join_room", "newcomer=", {"action": "join_room", "room_id": room_id})
+            run("raise_hand", "listener_a=", {"action": "raise_hand"})
+            run(
+                "invite_to_speak",
+                "host=",
+                {"action": "invite_to_speak", "user_id": people["listener_a"]},
+            )
+            run("accept_speaker_invite", "listener_a=", {"action": "accept_speaker_invite"})
+            run(
+                "signal",
+                "speaker=",
+                {
+                    "action": "signal",
+                    "to": people["listener_a"],
+                    "kind": "offer",
+                    "payload": {"sdp": "v=0"},
+                },
+            )
+            meter.reset()
+            svc.rooms.on_timer({"kind": "flush_count", "room_id": room_id})
+            results["flush_count (timer)"] = (
+                sum(meter.dynamodb.values()),
+                meter.posts,
+                meter.queue,
+            )
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--sizes", default="10,1000,8000")
+    args = parser.parse_args()
+    sizes = [int(s) for s in args.sizes.split(",")]
+    table = {size: measure(size) for size in sizes}
+    header = "action".ljust(24) + "".join(f"{f'{s:,} listeners':>26}" for s in sizes)
+    print("DynamoDB requests / @connections posts / SQS sends, per action")
+    print(header)
+    for action in ACTIONS:
+        row = action.ljust(24)
+        for size in sizes:
+            dynamo, posts, queue = table[size][action]
+            row += f"{f'{dynamo} / {posts} / {queue}':>26}"
+        print(row)
+
+
+if __name__ == "__main__":
+    main()
