@@ -125,7 +125,9 @@ class Realtime:
         ref: Any = None
         try:
             message = self._parse(body, is_base64)
-            ref = message.get("ref") if isinstance(message.get("ref"), str) else None
+            raw_ref = message.get("ref")
+            # Echo a ref only if it is one: a malformed one is refused, not repeated back.
+            ref = raw_ref if isinstance(raw_ref, str) and len(raw_ref) <= REF.max_length else None
             reply = self._dispatch(connection_id, message)
         except SalonError as error:
             reply = ws_error(error_payload(error), ref)

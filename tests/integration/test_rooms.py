@@ -280,7 +280,7 @@ def test_signaling_reaches_the_addressed_member_only(crowd: Crowd) -> None:
 
 
 def test_signaling_outside_the_senders_room_is_refused(crowd: Crowd) -> None:
-    host, room_id = open_room(crowd)
+    host, _room_id = open_room(crowd)
     other_host, _ = open_room(crowd, host="other")
     assert (
         host.refused("signal", to=other_host.user_id, kind="offer", payload={"sdp": "x"})
@@ -333,7 +333,7 @@ def test_a_gone_connection_is_removed_when_a_post_gets_410(
 
 
 def test_every_incoming_room_message_is_validated(crowd: Crowd) -> None:
-    host, room_id = open_room(crowd)
+    host, _room_id = open_room(crowd)
     assert host.refused("create_room", title="", kind="open") == "invalid_request"
     assert host.refused("create_room", title="x", kind="secret") == "invalid_request"
     assert host.refused("join_room", room_id="../../etc") == "invalid_request"
@@ -373,7 +373,7 @@ def test_concurrent_conflicting_actions_resolve_to_one_state(crowd: Crowd, svc: 
 
 def test_the_hallway_ranks_rooms_with_people_you_follow_on_stage_first(crowd: Crowd) -> None:
     viewer = crowd.person("viewer")
-    big_host, big_room = open_room(crowd, host="bighost")
+    _big_host, big_room = open_room(crowd, host="bighost")
     for i in range(3):
         crowd.person(f"crowd{i}").ok("join_room", room_id=big_room)
     friend_host, friend_room = open_room(crowd, host="friend")

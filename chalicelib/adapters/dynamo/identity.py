@@ -143,7 +143,9 @@ class IdentityRepository:
                         & (UserModel.status == MemberStatus.ACTIVE.value),
                     )
         except TransactWriteError as error:
-            phone_failed, inviter_failed = tx.failed(error)
+            # An operator's admission is a one-action transaction: no inviter to blame.
+            phone_failed, *inviter = tx.failed(error)
+            inviter_failed = bool(inviter and inviter[0])
             if phone_failed:
                 current = self.phone(phone)
                 if current is not None and current.status is PhoneStatus.MEMBER:

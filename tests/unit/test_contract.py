@@ -1,0 +1,558 @@
+"""docs/openapi.yaml and docs/asyncapi.yaml say what the code does, and nothing it does not.
+
+Routes and methods, operator functions, request fields, who must authenticate, every error code
+and its status, WebSocket actions: each is read from the code and compared with the documents.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import pkgutil
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import pytest
+from chalice import Chalice
+
+import app
+import chalicelib
+from chalicelib.config import Settings
+from chalicelib.domain.errors import SalonError
+from chalicelib.edge import schemas
+from chalicelib.edge.errors import HTTP_STATUS, INTERNAL_CODE
+from chalicelib.edge.validation import Field
+from chalicelib.edge.websocket import REF
+from chalicelib.services.container import Services
+from tests.support import contract
+
+# The declared fields behind each request body, query string, operator event and WS action.
+REQUEST_FIELDS: dict[tuple[str, str], Sequence[Field]] = {
+    ("POST", "/auth/sign-in"): schemas.SIGN_IN,
+    ("POST", "/auth/verify"): schemas.VERIFY,
+    ("POST", "/auth/sign-up"): schemas.SIGN_UP,
+    ("POST", "/auth/refresh"): schemas.REFRESH,
+    ("PUT", "/waitlist/username"): schemas.RESERVE,
+    ("PATCH", "/me"): schemas.EDIT_PROFILE,
+    ("POST", "/invites"): schemas.INVITE,
+}
+QUERY_FIELDS: dict[tuple[str, str], Sequence[Field]] = {
+    ("GET", "/me/blocks"): schemas.PAGE,
+    ("GET", "/users/{user_id}/followers"): schemas.PAGE,
+    ("GET", "/users/{user_id}/following"): schemas.PAGE,
+    ("GET", "/rooms"): schemas.PAGE,
+}
+# WebSocket actions the code serves that docs/asyncapi.yaml does not describe yet: the live
+# rooms landed after the contract was written. Document each one (schema, message, operation,
+# reply) and take it out of this set; the test refuses any other undocumented action.
+UNDOCUMENTED_ACTIONS = frozenset(
+    {
+        "accept_speaker_invite",
+        "create_room",
+        "decline_speaker_invite",
+        "end_room",
+        "invite_to_room",
+        "invite_to_speak",
+        "join_room",
+        "leave_room",
+        "list_audience",
+        "lower_hand",
+        "make_moderator",
+        "move_to_audience",
+        "mute",
+        "ping_into_room",
+        "raise_hand",
+        "remove_member",
+        "set_hands_allowed",
+        "signal",
+        "step_down",
+        "unmake_moderator",
+        "unmute",
+    }
+)
+ADMIN_FIELDS: dict[str, Sequence[Field]] = {
+    "admin_create_founder": schemas.ADMIN_CREATE_FOUNDER,
+    "admin_grant_invites": schemas.ADMIN_GRANT_INVITES,
+    "admin_admit": schemas.ADMIN_ADMIT,
+    "admin_suspend": schemas.ADMIN_MEMBER,
+    "admin_reinstate": schemas.ADMIN_MEMBER,
+}
+
+JSON_TYPES = {str: "string", int: "integer", bool: "boolean", dict: "object", list: "array"}
+# Every keyword that can refuse a value: a documented field has exactly the code's rules.
+RULES = (
+    "type",
+    "enum",
+    "const",
+    "minLength",
+    "maxLength",
+    "pattern",
+    "format",
+    "minimum",
+    "maximum",
+    "exclusiveMinimum",
+    "exclusiveMaximum",
+    "multipleOf",
+    "items",
+    "properties",
+    "anyOf",
+    "oneOf",
+    "allOf",
+    "not",
+    "x-max-json-bytes",
+)
+
+OPENAPI = contract.openapi
+ASYNCAPI = contract.asyncapi
+
+
+def field_rules(field: Field, *, nullable: bool) -> dict[str, Any]:
+    """The JSON Schema rules of a declared field. Optional fields may be null (= absent)."""
+    json_type = JSON_TYPES[field.type]
+    rules: dict[str, Any] = {
+        "type": [json_type, "null"] if nullable and not field.required else json_type
+    }
+    if field.type is str:
+        if field.min_length:
+            rules["minLength"] = field.min_length
+        if field.max_length is not None:
+            rules["maxLength"] = field.max_length
+        if field.pattern is not None:
+            rules["pattern"] = f"^{field.pattern}$"
+        if field.choices is not None:
+            rules["enum"] = list(field.choices)
+    if field.type is int:
+        if field.minimum is not None:
+            rules["minimum"] = field.minimum
+        if field.maximum is not None:
+            rules["maximum"] = field.maximum
+    if field.type in (dict, list) and field.max_length is not None:
+        # JSON Schema cannot say it: the size of the value written as JSON (validation.py).
+        rules["x-max-json-bytes"] = field.max_length
+    return rules
+
+
+def documented_rules(document: dict[str, Any], schema: Any) -> dict[str, Any]:
+    resolved = contract.resolve(document, schema)
+    return {key: resolved[key] for key in RULES if key in resolved}
+
+
+def assert_object_matches_fields(
+    document: dict[str, Any],
+    schema: Any,
+    fields: Sequence[Field],
+    where: str,
+    extra: dict[str, Any] | None = None,
+) -> None:
+    schema = contract.resolve(document, schema)
+    assert schema.get("type") == "object", where
+    assert schema.get("additionalProperties") is False, f"{where}: unknown fields are refused"
+    extra = extra or {}
+    properties = schema.get("properties", {})
+    assert set(properties) == {f.name for f in fields} | set(extra), where
+    required = {f.name for f in fields if f.required} | set(extra)
+    assert set(schema.get("required", [])) == required, where
+    for field in fields:
+        assert documented_rules(document, properties[field.name]) == field_rules(
+            field, nullable=True
+        ), f"{where}: field {field.name!r}"
+    for name, rules in extra.items():
+        assert documented_rules(document, properties[name]) == rules, f"{where}: {name!r}"
+
+
+def chalice_routes() -> set[tuple[str, str]]:
+    return {(method, path) for path, entries in app.app.routes.items() for method in entries}
+
+
+def local_only() -> set[tuple[str, str]]:
+    return {(op.method, op.path) for op in contract.operations() if op.spec.get("x-local-only")}
+
+
+def deployed_operations() -> Iterator[contract.Operation]:
+    return (op for op in contract.operations() if not op.spec.get("x-local-only"))
+
+
+def all_refs(node: Any) -> Iterator[str]:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "$ref" and isinstance(value, str):
+                yield value
+            else:
+                yield from all_refs(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from all_refs(item)
+
+
+def salon_error_classes() -> list[type[SalonError]]:
+    """Every SalonError subclass in chalicelib, after importing every module of it."""
+    for module in pkgutil.walk_packages(chalicelib.__path__, "chalicelib."):
+        importlib.import_module(module.name)
+    found: list[type[SalonError]] = []
+    pending = list(SalonError.__subclasses__())
+    while pending:
+        cls = pending.pop()
+        if cls not in found:
+            found.append(cls)
+            pending.extend(cls.__subclasses__())
+    return [cls for cls in found if cls.__module__.startswith("chalicelib.")]
+
+
+# --- (e) the documents ------------------------------------------------------------------------
+
+
+def test_both_documents_parse_with_their_versions() -> None:
+    assert OPENAPI()["openapi"] == "3.1.0"
+    assert ASYNCAPI()["asyncapi"] == "3.0.0"
+    for document in (OPENAPI(), ASYNCAPI()):
+        assert document["info"]["title"]
+        assert document["info"]["version"]
+
+
+def test_openapi_yaml_is_a_valid_openapi_3_1_document() -> None:
+    validator = pytest.importorskip("openapi_spec_validator")
+    validator.validate(OPENAPI())
+
+
+@pytest.mark.parametrize("load", [contract.openapi, contract.asyncapi], ids=["openapi", "asyncapi"])
+def test_every_ref_resolves(load: Any) -> None:
+    document = load()
+    for ref in all_refs(document):
+        contract.follow(document, ref.removeprefix("#"))
+
+
+# --- (a) routes ---------------------------------------------------------------------------------
+
+
+def test_every_route_is_documented_and_nothing_else() -> None:
+    # The local stack registers its own routes on the app; in this process it may have.
+    actual = chalice_routes() - local_only()
+    documented = {(op.method, op.path) for op in deployed_operations()}
+    assert actual - documented == set(), "routes missing from docs/openapi.yaml"
+    assert documented - actual == set(), "docs/openapi.yaml names routes app.py does not have"
+
+
+def test_the_local_only_routes_are_the_ones_the_local_stack_registers() -> None:
+    from local.stack import _register_local_routes
+
+    probe = Chalice(app_name="probe")
+    _register_local_routes(probe)
+    registered = {(m, path) for path, entries in probe.routes.items() for m in entries}
+    assert registered == local_only()
+
+
+def test_the_documented_routes_authenticate_exactly_where_the_code_does() -> None:
+    for op in deployed_operations():
+        view = inspect.unwrap(app.app.routes[op.path][op.method].view_function)
+        source = inspect.getsource(view)
+        authenticates = "caller()" in source or "authenticate_session" in source
+        security = op.spec.get("security", OPENAPI().get("security", []))
+        documented = any("bearerAuth" in requirement for requirement in security)
+        assert documented == authenticates, f"{op.method} {op.path}: security"
+        if authenticates:
+            assert contract.documented_error_codes(op.method, op.path, 401) >= {
+                "not_authenticated",
+                "session_revoked",
+            }, f"{op.method} {op.path}"
+            assert "account_suspended" in contract.documented_error_codes(
+                op.method, op.path, 403
+            ), f"{op.method} {op.path}"
+
+
+def test_every_operation_documents_internal_errors_and_its_path_parameters() -> None:
+    for op in deployed_operations():
+        assert contract.documented_error_codes(op.method, op.path, 500) == {"internal_error"}
+        parameters = [contract.resolve(OPENAPI(), p) for p in op.spec.get("parameters", [])]
+        in_path = {p["name"] for p in parameters if p["in"] == "path"}
+        assert in_path == set(contract.path_parameters(op.path)), f"{op.method} {op.path}"
+        assert all(p["required"] for p in parameters if p["in"] == "path")
+
+
+def test_request_bodies_have_exactly_the_declared_fields() -> None:
+    with_body = {(op.method, op.path) for op in deployed_operations() if "requestBody" in op.spec}
+    assert with_body == set(REQUEST_FIELDS)
+    for (method, path), fields in REQUEST_FIELDS.items():
+        op = contract.operation(method, path)
+        body = contract.resolve(OPENAPI(), op.spec["requestBody"])
+        assert body["required"] is True
+        schema = body["content"]["application/json"]["schema"]
+        assert_object_matches_fields(OPENAPI(), schema, fields, f"{method} {path}")
+        # Anything that fails is a 400 the operation must document.
+        assert "invalid_request" in contract.documented_error_codes(method, path, 400)
+
+
+def test_query_strings_have_exactly_the_declared_fields() -> None:
+    for op in deployed_operations():
+        parameters = [contract.resolve(OPENAPI(), p) for p in op.spec.get("parameters", [])]
+        query = {p["name"]: p for p in parameters if p["in"] == "query"}
+        fields = QUERY_FIELDS.get((op.method, op.path), ())
+        assert set(query) == {f.name for f in fields}, f"{op.method} {op.path}"
+        for field in fields:
+            parameter = query[field.name]
+            assert parameter.get("required", False) == field.required
+            rules = documented_rules(OPENAPI(), parameter["schema"])
+            assert rules == field_rules(field, nullable=False), f"{op.path} ?{field.name}"
+        if fields:
+            assert "invalid_request" in contract.documented_error_codes(op.method, op.path, 400)
+
+
+def test_documented_examples_match_their_schemas() -> None:
+    for op in contract.operations():
+        if "requestBody" in op.spec:
+            body = contract.resolve(OPENAPI(), op.spec["requestBody"])
+            for example in body["content"]["application/json"].get("examples", {}).values():
+                contract.validate_request(op.method, op.path, example["value"])
+        for status, response in op.spec["responses"].items():
+            media = contract.resolve(OPENAPI(), response).get("content", {})
+            for example in media.get("application/json", {}).get("examples", {}).values():
+                value = contract.resolve(OPENAPI(), example)["value"]
+                contract.validate_response(op.method, op.path, int(status), value)
+    for name, schema in OPENAPI()["components"]["schemas"].items():
+        for example in schema.get("examples", []):
+            contract.check(
+                contract.OPENAPI_URI, contract.pointer("components", "schemas", name), example, name
+            )
+
+
+# --- (b) operators' functions -------------------------------------------------------------------
+
+
+def test_every_operator_function_is_documented_and_nothing_else() -> None:
+    functions = {name for name in app.app.handler_map if name.startswith("admin_")}
+    assert functions == set(OPENAPI()["x-admin-functions"])
+    assert functions == set(ADMIN_FIELDS)
+
+
+@pytest.mark.parametrize("name", sorted(ADMIN_FIELDS))
+def test_operator_events_have_exactly_the_declared_fields(name: str) -> None:
+    spec = contract.admin_function(name)
+    assert_object_matches_fields(OPENAPI(), spec["event"], ADMIN_FIELDS[name], name)
+    contract.validate_admin_event(name, spec["example"]["event"])
+    assert {"invalid_request", "internal_error"} <= set(spec["errors"])
+    refusal = {"ok": False, "error": {"code": spec["errors"][0], "message": "No."}}
+    contract.validate_admin_answer(name, refusal)
+
+
+# --- (c) error codes ----------------------------------------------------------------------------
+
+
+def test_every_error_code_in_the_code_is_documented_with_its_status_and_no_other() -> None:
+    catalog = contract.error_catalog()
+    assert len(catalog) == len(OPENAPI()["x-error-codes"]), "a code is listed twice"
+    classes = salon_error_classes()
+    assert len(classes) > 20  # the walk found the modules
+    codes = {cls.code for cls in classes} | {INTERNAL_CODE}
+    assert codes - set(catalog) == set(), "error codes missing from x-error-codes"
+    assert set(catalog) - codes == set(), "x-error-codes lists codes no error class has"
+    for cls in classes:
+        entry = catalog[cls.code]
+        assert entry["status"] == HTTP_STATUS[cls.kind], f"{cls.__qualname__} ({cls.code})"
+    assert catalog[INTERNAL_CODE]["status"] == 500
+
+
+def test_every_code_the_documents_name_is_in_the_catalog_with_the_right_status() -> None:
+    catalog = contract.error_catalog()
+    for op in contract.operations():
+        for status in op.spec["responses"]:
+            if int(status) >= 400:
+                for code in contract.documented_error_codes(op.method, op.path, int(status)):
+                    assert catalog[code]["status"] == int(status), f"{op.path} {status} {code}"
+    for name, spec in OPENAPI()["x-admin-functions"].items():
+        assert set(spec["errors"]) <= set(catalog), name
+    refusals = ASYNCAPI()["channels"]["connection"]["x-handshake-refusals"]
+    for status, codes in refusals.items():
+        assert all(catalog[code]["status"] == int(status) for code in codes), status
+    ws_codes = ASYNCAPI()["components"]["schemas"]["ErrorCode"]["examples"]
+    assert all("websocket" in catalog[code]["where"] for code in ws_codes)
+
+
+# --- (d) the WebSocket API ----------------------------------------------------------------------
+
+
+def message_directions() -> dict[str, str]:
+    """components/messages name -> 'client' or 'server', from the operations."""
+    document = ASYNCAPI()
+    directions: dict[str, str] = {}
+
+    def mark(refs: list[dict[str, str]], side: str) -> None:
+        for ref in refs:
+            _, location = contract.follow(document, ref["$ref"].removeprefix("#"))
+            name = location.rsplit("/", 1)[-1]
+            assert directions.setdefault(name, side) == side, f"{name} goes both ways"
+
+    for name, operation in document["operations"].items():
+        side = "client" if operation["action"] == "receive" else "server"
+        mark(operation["messages"], side)
+        if "reply" in operation:
+            assert operation["action"] == "receive", f"{name}: only client actions have replies"
+            mark(operation["reply"]["messages"], "server")
+    return directions
+
+
+def test_every_message_has_a_direction_and_is_in_the_right_union() -> None:
+    document = ASYNCAPI()
+    directions = message_directions()
+    assert set(directions) == set(document["components"]["messages"])
+    schemas_of = {"client": "ClientMessage", "server": "ServerMessage"}
+    for side, union in schemas_of.items():
+        members = {ref["$ref"] for ref in document["components"]["schemas"][union]["oneOf"]}
+        payloads = {
+            document["components"]["messages"][name]["payload"]["$ref"]
+            for name, direction in directions.items()
+            if direction == side
+        }
+        assert members == payloads, union
+
+
+def test_every_example_message_matches_its_own_schema_and_its_union() -> None:
+    document = ASYNCAPI()
+    directions = message_directions()
+    for name, message in document["components"]["messages"].items():
+        assert message.get("examples"), f"{name} has no example"
+        payload = contract.pointer("components", "messages", name, "payload")
+        for example in message["examples"]:
+            contract.check(contract.ASYNCAPI_URI, payload, example["payload"], name)
+            if directions[name] == "client":
+                contract.validate_client_message(example["payload"])
+            else:
+                contract.validate_server_message(example["payload"])
+    for example in document["components"]["schemas"]["HandshakeRefusal"]["examples"]:
+        status = 403 if example["error"]["code"] == "account_suspended" else 401
+        contract.validate_handshake_refusal(status, example)
+
+
+def test_every_websocket_action_is_documented_with_exactly_its_fields() -> None:
+    document = ASYNCAPI()
+    # The actions the deployed wiring registers (ping, and whatever else the container adds).
+    realtime = Services(Settings.from_env()).realtime
+    union = document["components"]["schemas"]["ClientMessage"]["oneOf"]
+    by_action = {}
+    for ref in union:
+        schema = contract.resolve(document, ref)
+        by_action[schema["properties"]["action"]["const"]] = schema
+    assert set(by_action) & UNDOCUMENTED_ACTIONS == set(), "documented now: update the set"
+    assert set(by_action) | UNDOCUMENTED_ACTIONS == set(realtime.actions)
+    for name in by_action:
+        action = realtime.actions[name]
+        assert_object_matches_fields(
+            document,
+            by_action[name],
+            (*action.fields, REF),
+            f"action {name}",
+            extra={"action": {"const": name}},
+        )
+
+
+def test_the_connection_limits_are_the_ones_the_code_and_the_local_gateway_use() -> None:
+    from local.gateway import LocalWebSocketGateway
+    from local.stack import StackConfig
+
+    limits = ASYNCAPI()["channels"]["connection"]["x-connection"]
+    assert limits["max_message_bytes"] == Settings.max_ws_message_bytes
+    assert limits["idle_timeout_seconds"] == StackConfig.idle_timeout_s
+    gateway = inspect.signature(LocalWebSocketGateway.__init__).parameters
+    assert limits["max_duration_seconds"] == gateway["max_connection_s"].default
+    assert limits["ping_every_seconds"] * 2 <= limits["idle_timeout_seconds"]
+
+
+# --- tests/support/contract.py itself -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("method", "concrete", "template"),
+    [
+        ("PUT", "/users/abc/follow", "/users/{user_id}/follow"),
+        ("GET", "/users/abc", "/users/{user_id}"),
+        ("GET", "/users/by-username/Bob", "/users/by-username/{username}"),
+        ("GET", "/users/by-username", "/users/{user_id}"),
+        ("GET", "/users/abc/followers?limit=3&cursor=x", "/users/{user_id}/followers"),
+        ("GET", "/me", "/me"),
+        ("PATCH", "/me", "/me"),
+    ],
+)
+def test_operation_for_finds_the_template_of_a_concrete_path(
+    method: str, concrete: str, template: str
+) -> None:
+    found = contract.operation_for(method, concrete)
+    assert (found.method, found.path) == (method, template)
+
+
+@pytest.mark.parametrize(
+    ("method", "concrete"), [("GET", "/nowhere"), ("POST", "/users/abc"), ("GET", "/users//x")]
+)
+def test_operation_for_refuses_what_is_not_documented(method: str, concrete: str) -> None:
+    with pytest.raises(AssertionError):
+        contract.operation_for(method, concrete)
+
+
+FOLLOW = {"user_id": "abc", "you_follow": True}
+
+
+def test_validate_response_accepts_what_the_contract_promises() -> None:
+    contract.validate_response("PUT", "/users/{user_id}/follow", 200, FOLLOW)
+    contract.validate_response("PUT", "/users/abc/follow", 200, FOLLOW)
+    contract.validate_response("POST", "/auth/sign-out", 204, None)
+    contract.validate_response(
+        "PUT",
+        "/users/abc/follow",
+        403,
+        {"error": {"code": "blocked", "message": "No."}},
+    )
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "complaint"),
+    [
+        (200, {"user_id": "abc"}, "'you_follow' is a required property"),
+        (200, {**FOLLOW, "extra": 1}, "Additional properties"),
+        (200, {**FOLLOW, "user_id": "a b"}, "does not match"),
+        (201, FOLLOW, "does not document"),
+        (403, {"error": {"code": "no_invites_left", "message": "No."}}, "not documented"),
+        (404, {"error": {"code": "member_not_found"}}, "'message' is a required property"),
+        (400, {"message": "Missing Authentication Token"}, "does not match the contract"),
+    ],
+)
+def test_validate_response_names_what_is_wrong(status: int, body: Any, complaint: str) -> None:
+    with pytest.raises(AssertionError, match=complaint):
+        contract.validate_response("PUT", "/users/{user_id}/follow", status, body)
+
+
+def test_validate_response_checks_the_status_of_an_error_code() -> None:
+    # `blocked` is documented for 403 only; the same body under 404 is refused.
+    with pytest.raises(AssertionError, match="not documented"):
+        contract.validate_response(
+            "PUT", "/users/abc/follow", 404, {"error": {"code": "blocked", "message": "No."}}
+        )
+
+
+def test_validate_request_checks_the_body() -> None:
+    contract.validate_request("POST", "/auth/sign-in", {"phone": "+14155550101"})
+    contract.validate_request("PATCH", "/me", {"bio": None})
+    for bad in ({}, {"phone": 1}, {"phone": "+1" * 20}, {"phone": "+1", "x": 1}):
+        with pytest.raises(AssertionError, match="POST /auth/sign-in request"):
+            contract.validate_request("POST", "/auth/sign-in", bad)
+    with pytest.raises(AssertionError, match="takes no body"):
+        contract.validate_request("GET", "/me", {"x": 1})
+    with pytest.raises(AssertionError, match="pattern"):
+        contract.validate_request("PATCH", "/me", {"photo_url": "http://example.com/a.png"})
+
+
+def test_validate_messages_check_both_directions() -> None:
+    contract.validate_client_message({"action": "ping", "ref": "r"})
+    contract.validate_server_message({"type": "pong", "at": "2026-11-26T09:12:00+00:00"})
+    contract.validate_server_message({"type": "error", "code": "unknown_action", "message": "?"})
+    for bad in ({"action": "fly"}, {"action": "ping", "ref": "x" * 65}, {"ref": "r"}):
+        with pytest.raises(AssertionError, match="client message"):
+            contract.validate_client_message(bad)
+    for bad in ({"type": "pong"}, {"type": "nope"}, {"type": "pong", "at": "yesterday"}):
+        with pytest.raises(AssertionError, match="server message"):
+            contract.validate_server_message(bad)
+    with pytest.raises(AssertionError, match="x-error-codes"):
+        contract.validate_server_message({"type": "error", "code": "made_up", "message": "?"})
+
+
+def test_validate_handshake_refusal_checks_code_and_status() -> None:
+    refusal = {"error": {"code": "account_suspended", "message": "This account is suspended."}}
+    contract.validate_handshake_refusal(403, refusal)
+    with pytest.raises(AssertionError, match="documented for 401"):
+        contract.validate_handshake_refusal(401, refusal)
