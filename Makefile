@@ -10,7 +10,7 @@ STAGE ?= dev
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet "pip>=24,<26.3"  # chalice 1.34 needs pip<26.3
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
 	rm -f $(VENV)/.installed-*
 	touch $(STAMP)

@@ -24,7 +24,8 @@ from chalicelib.edge.validation import Field, parse_json_object, validate
 logger = logging.getLogger("salon.realtime")
 
 ENVELOPE = ("action", "ref")
-REF = Field("ref", str, required=False, max_length=64)
+MAX_REF_LENGTH = 64
+REF = Field("ref", str, required=False, max_length=MAX_REF_LENGTH)
 
 
 class Poster(Protocol):
@@ -127,7 +128,7 @@ class Realtime:
             message = self._parse(body, is_base64)
             raw_ref = message.get("ref")
             # Echo a ref only if it is one: a malformed one is refused, not repeated back.
-            ref = raw_ref if isinstance(raw_ref, str) and len(raw_ref) <= REF.max_length else None
+            ref = raw_ref if isinstance(raw_ref, str) and len(raw_ref) <= MAX_REF_LENGTH else None
             reply = self._dispatch(connection_id, message)
         except SalonError as error:
             reply = ws_error(error_payload(error), ref)

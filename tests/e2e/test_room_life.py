@@ -33,17 +33,18 @@ def new_member(api: HttpClient, inviter_token: str, name: str) -> dict[str, Any]
 
 @pytest.fixture(scope="module")
 def people(api: HttpClient) -> list[dict[str, Any]]:
-    """22 members: the founder invites 10, and each of them invites one more (and one two)."""
+    """22 members, invited the way Salon grows: each member has two invitations."""
     founder = api.sign_in(FOUNDER)
-    first = [new_member(api, founder["access_token"], f"guest{i}") for i in range(10)]
-    second = [new_member(api, p["token"], f"friend{i}") for i, p in enumerate(first)]
-    extra = [new_member(api, first[0]["token"], "latecomer")]
+    first = [new_member(api, founder["access_token"], f"guest{i}") for i in range(5)]
+    second = [new_member(api, first[i // 2]["token"], f"friend{i}") for i in range(10)]
+    third = [new_member(api, second[i // 2]["token"], f"extra{i}") for i in range(5)]
+    last = [new_member(api, second[3]["token"], "latecomer")]
     host = {
         "name": "founder",
         "token": founder["access_token"],
         "user_id": founder["user"]["user_id"],
     }
-    return [host, *first, *second, *extra]
+    return [host, *first, *second, *third, *last]
 
 
 @pytest.fixture
