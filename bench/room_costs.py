@@ -28,6 +28,7 @@ os.environ.update(
         "SALON_JWT_SECRET": "bench-only-secret-bench-only-secret",
         "SALON_WS_MANAGEMENT_URL": "https://benchapi.execute-api.us-east-1.amazonaws.com/ws",
         "SALON_TIMERS_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/bench-timers",
+        "SALON_ROOM_CAPACITY": "10000",
         "POWERTOOLS_TRACE_DISABLED": "1",
         "POWERTOOLS_LOG_LEVEL": "ERROR",
     }
@@ -59,9 +60,15 @@ class Meter:
         self.dynamodb: Counter[str] = Counter()
         self.posts = 0
         self.queue = 0
+        self.sent: dict[str, Any] = {}
+
+    def record_post(self, params: dict[str, Any], **_: Any) -> None:
+        self.posts += 1
+        self.sent[params["ConnectionId"]] = json.loads(params["Data"])
 
     def reset(self) -> None:
         self.dynamodb.clear()
+        self.sent.clear()
         self.posts = self.queue = 0
 
 
@@ -77,8 +84,7 @@ def metered(svc: Services) -> Iterator[Meter]:
     Connection._make_api_call = counting  # type: ignore[method-assign]
     posts = svc.poster._get_client()
     posts.meta.events.register(
-        "before-call.apigatewaymanagementapi.PostToConnection",
-        lambda **_: setattr(meter, "posts", meter.posts + 1),
+        "before-parameter-build.apigatewaymanagementapi.PostToConnection", meter.record_post
     )
     svc.timers._sqs().meta.events.register(
         "before-call.sqs.SendMessage", lambda **_: setattr(meter, "queue", meter.queue + 1)
@@ -150,6 +156,9 @@ def measure(size: int) -> dict[str, tuple[int, int, int]]:
             def run(name: str, connection_id: str, payload: dict[str, Any]) -> None:
                 meter.reset()
                 svc.realtime.receive(connection_id, json.dumps(payload))
+                reply = meter.sent.get(connection_id, {})
+                if reply.get("type") == "error":  # a refused action would measure nothing
+                    raise RuntimeError(f"{name} was refused: {reply}")
                 results[name] = (sum(meter.dynamodb.values()), meter.posts, meter.queue)
 
             run("ping", "listener_a=", {"action": "ping"})
