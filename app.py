@@ -126,12 +126,17 @@ def invite() -> Response:
 
 @route("/users/by-username/{username}", methods=["GET"])
 def profile_by_username(username: str) -> dict[str, Any]:
-    return services().identity.profile_by_username(caller(), username[:64])
+    return with_send_money(services().identity.profile_by_username(caller(), username[:64]))
 
 
 @route("/users/{user_id}", methods=["GET"])
 def profile(user_id: str) -> dict[str, Any]:
-    return services().identity.profile(caller(), schemas.path_id(user_id))
+    return with_send_money(services().identity.profile(caller(), schemas.path_id(user_id)))
+
+
+def with_send_money(profile: dict[str, Any]) -> dict[str, Any]:
+    """The profile shows the Send Money button only when the creator can be paid."""
+    return {**profile, "send_money": services().payments.send_money_enabled(profile["user_id"])}
 
 
 @route("/users/{user_id}/follow", methods=["PUT"])
@@ -188,6 +193,87 @@ def room_timers(event: SQSEvent) -> None:
         services().rooms.on_timer(json.loads(record.body))
 
 
+# --- Send Money ----------------------------------------------------------------------------
+
+
+@route("/creator/onboarding", methods=["POST"])
+def start_onboarding() -> dict[str, Any]:
+    return services().payments.start_onboarding(caller())
+
+
+@route("/creator/account", methods=["GET"])
+def payout_account() -> dict[str, Any]:
+    return services().payments.payout_account(caller())
+
+
+@route("/creator/send-money", methods=["PUT"])
+def set_send_money() -> dict[str, Any]:
+    user_id = caller()
+    enabled = body(request(), schemas.ENABLED)["enabled"]
+    return services().payments.set_send_money(user_id, enabled)
+
+
+@route("/tips/quote", methods=["GET"])
+def tip_quote() -> dict[str, Any]:
+    user_id = caller()
+    fields = query(request(), schemas.QUOTE)
+    return services().payments.quote(user_id, fields["creator_id"], fields["amount_cents"])
+
+
+@route("/tips", methods=["POST"])
+def send_tip() -> Response:
+    user_id = caller()
+    fields = body(request(), schemas.TIP)
+    return created(
+        services().payments.send(
+            user_id, fields["creator_id"], fields["amount_cents"], fields["idempotency_key"]
+        )
+    )
+
+
+@route("/tips/{tip_id}", methods=["GET"])
+def tip_status(tip_id: str) -> dict[str, Any]:
+    return services().payments.tip_status(caller(), schemas.path_id(tip_id))
+
+
+@route("/me/tips", methods=["GET"])
+def tips_sent() -> dict[str, Any]:
+    user_id = caller()
+    page = query(request(), schemas.PAGE)
+    return services().payments.sent(user_id, page.get("limit", 50), page.get("cursor"))
+
+
+@route("/me/earnings", methods=["GET"])
+def earnings() -> dict[str, Any]:
+    user_id = caller()
+    page = query(request(), schemas.PAGE)
+    return services().payments.earnings(user_id, page.get("limit", 50), page.get("cursor"))
+
+
+@route("/feedback", methods=["POST"])
+def send_feedback() -> Response:
+    user_id = caller()
+    return created(services().payments.feedback(user_id, body(request(), schemas.FEEDBACK)["text"]))
+
+
+@route("/webhooks/stripe", methods=["POST"])
+def stripe_webhook() -> dict[str, str]:
+    return _stripe_event(connect=False)
+
+
+@route("/webhooks/stripe-connect", methods=["POST"])
+def stripe_connect_webhook() -> dict[str, str]:
+    return _stripe_event(connect=True)
+
+
+def _stripe_event(connect: bool) -> dict[str, str]:
+    current, svc = request(), services()
+    event = svc.stripe.verify(
+        current.raw_body, current.headers.get("stripe-signature"), svc.webhook_secret(connect)
+    )
+    return {"received": "true", "outcome": svc.payments.handle_event(event)}
+
+
 # --- operators (invoked from the AWS console; see docs/runbook.md) ---------------------------
 
 
@@ -218,6 +304,26 @@ def admin_suspend(event: dict[str, Any]) -> dict[str, Any]:
 @admin(schemas.ADMIN_MEMBER)
 def admin_reinstate(event: dict[str, Any]) -> dict[str, Any]:
     return services().identity.set_status(event["user_id"], MemberStatus.ACTIVE)
+
+
+@admin(schemas.ADMIN_MEMBER)
+def admin_beta_add(event: dict[str, Any]) -> dict[str, Any]:
+    return services().payments.beta_add(event["user_id"])
+
+
+@admin(schemas.ADMIN_MEMBER)
+def admin_beta_remove(event: dict[str, Any]) -> dict[str, Any]:
+    return services().payments.beta_remove(event["user_id"])
+
+
+@admin(schemas.ADMIN_NOTHING)
+def admin_beta_list(event: dict[str, Any]) -> dict[str, Any]:
+    return services().payments.beta_list()
+
+
+@admin(schemas.ADMIN_FEEDBACK)
+def admin_feedback_list(event: dict[str, Any]) -> dict[str, Any]:
+    return services().payments.feedback_list(event.get("limit", 100))
 
 
 # --- WebSocket -------------------------------------------------------------------------------

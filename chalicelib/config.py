@@ -38,6 +38,20 @@ class Settings:
     reconnect_grace_s: int = 30
     audience_count_interval_s: int = 3
     max_signal_bytes: int = 16 * 1024
+    # Stripe: the key and webhook secrets directly (local stack, tests) or as SSM parameters.
+    stripe_secret_key: str = field(default="", repr=False)
+    stripe_secret_key_parameter: str = ""
+    stripe_webhook_secret: str = field(default="", repr=False)
+    stripe_webhook_secret_parameter: str = ""
+    stripe_connect_webhook_secret: str = field(default="", repr=False)
+    stripe_connect_webhook_secret_parameter: str = ""
+    stripe_api_base: str = ""
+    app_url: str = "https://salon.example"
+    tip_min_cents: int = 100
+    tip_max_cents: int = 100_000
+    card_fee_basis_points: int = 290
+    card_fee_fixed_cents: int = 30
+    sender_pays_fee: bool = True
     connection_ttl_s: int = 3 * 3600
     invites_per_member: int = 2
     sign_in_code_ttl_s: int = 10 * 60
@@ -69,6 +83,23 @@ class Settings:
                 env, "SALON_AUDIENCE_COUNT_INTERVAL_S", cls.audience_count_interval_s
             ),
             max_signal_bytes=_int(env, "SALON_MAX_SIGNAL_BYTES", cls.max_signal_bytes),
+            stripe_secret_key=env.get("SALON_STRIPE_SECRET_KEY", ""),
+            stripe_secret_key_parameter=env.get("SALON_STRIPE_SECRET_KEY_PARAMETER", ""),
+            stripe_webhook_secret=env.get("SALON_STRIPE_WEBHOOK_SECRET", ""),
+            stripe_webhook_secret_parameter=env.get("SALON_STRIPE_WEBHOOK_SECRET_PARAMETER", ""),
+            stripe_connect_webhook_secret=env.get("SALON_STRIPE_CONNECT_WEBHOOK_SECRET", ""),
+            stripe_connect_webhook_secret_parameter=env.get(
+                "SALON_STRIPE_CONNECT_WEBHOOK_SECRET_PARAMETER", ""
+            ),
+            stripe_api_base=env.get("SALON_STRIPE_API_BASE", ""),
+            app_url=env.get("SALON_APP_URL", cls.app_url),
+            tip_min_cents=_int(env, "SALON_TIP_MIN_CENTS", cls.tip_min_cents),
+            tip_max_cents=_int(env, "SALON_TIP_MAX_CENTS", cls.tip_max_cents),
+            card_fee_basis_points=_int(
+                env, "SALON_CARD_FEE_BASIS_POINTS", cls.card_fee_basis_points
+            ),
+            card_fee_fixed_cents=_int(env, "SALON_CARD_FEE_FIXED_CENTS", cls.card_fee_fixed_cents),
+            sender_pays_fee=env.get("SALON_SENDER_PAYS_FEE", "true").lower() != "false",
             connection_ttl_s=_int(env, "SALON_CONNECTION_TTL_S", cls.connection_ttl_s),
             invites_per_member=_int(env, "SALON_INVITES_PER_MEMBER", cls.invites_per_member),
             sign_in_code_ttl_s=_int(env, "SALON_SIGN_IN_CODE_TTL_S", cls.sign_in_code_ttl_s),

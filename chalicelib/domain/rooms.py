@@ -269,8 +269,8 @@ class Scope(Enum):
     EVERYONE = "everyone"  # every connected member: stage changes, the room ending
     MODERATORS = "moderators"  # the raised-hands queue and replies to invitations
     USERS = "users"  # only the people in `Audience.user_ids`
-    # Listener churn: never fanned out one by one (a full room would send 8,000 messages per
-    # join); the app broadcasts the coalesced audience count instead.
+    # Listener churn: never fanned out one by one (in a full room each join would cost 8,000
+    # messages); the app broadcasts the coalesced `Room.audience_count` instead.
     COUNT_ONLY = "count_only"
 
 
@@ -565,6 +565,13 @@ class Standing(Enum):
     BLOCKED = "blocked"
 
 
+_STANDING_OF_ROLE: Final = {
+    Role.LISTENER: Standing.LISTENER,
+    Role.SPEAKER: Standing.SPEAKER,
+    Role.MODERATOR: Standing.MODERATOR,
+}
+
+
 @dataclass(frozen=True)
 class Permission:
     allowed: frozenset[Standing]
@@ -609,7 +616,7 @@ def standing_of(room: Room, user_id: str, *, blocked_by_moderator: bool = False)
     member = room.members.get(user_id)
     if member is not None:
         # Someone already inside stays inside; blocking acts at the door, removal acts inside.
-        return Standing(member.role.value)
+        return _STANDING_OF_ROLE[member.role]
     if user_id in room.removed:
         return Standing.REMOVED
     if blocked_by_moderator:
@@ -945,8 +952,10 @@ def mute(room: Room, actor_id: str, user_id: str, at: datetime) -> list[Event]:
 
 
 def unmute(room: Room, actor_id: str, user_id: str, at: datetime) -> list[Event]:
-    """Only the person on stage can unmute themselves; nobody, moderators included, may do it
-    for them (a microphone is never switched on remotely)."""
+    """Someone on stage unmutes themselves; nobody else may, moderators included.
+
+    A microphone is never switched on remotely: that is what makes muting safe to trust.
+    """
     _require_live(room, at)
     action = Action.UNMUTE_SELF if actor_id == user_id else Action.UNMUTE_OTHER
     member = _authorize(room, actor_id, action)

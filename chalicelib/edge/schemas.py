@@ -35,10 +35,23 @@ EDIT_PROFILE = (
 )
 PAGE = (LIMIT, CURSOR)
 
+ENABLED = (Field("enabled", bool),)
+AMOUNT_CENTS = Field("amount_cents", int, minimum=1, maximum=10_000_000)
+CREATOR_ID = Field("creator_id", str, pattern=ID_PATTERN)
+TIP = (
+    CREATOR_ID,
+    AMOUNT_CENTS,
+    Field("idempotency_key", str, min_length=8, max_length=128, pattern=r"[A-Za-z0-9_\-:.]+"),
+)
+QUOTE = (CREATOR_ID, AMOUNT_CENTS)
+FEEDBACK = (Field("text", str, min_length=1, max_length=2000),)
+
 ADMIN_CREATE_FOUNDER = (PHONE, NAME, USERNAME, Field("invites", int, minimum=0, maximum=1000))
 ADMIN_GRANT_INVITES = (USER_ID, COUNT)
 ADMIN_ADMIT = (PHONE,)
 ADMIN_MEMBER = (USER_ID,)
+ADMIN_NOTHING: tuple[Field, ...] = ()
+ADMIN_FEEDBACK = (Field("limit", int, required=False, minimum=1, maximum=500),)
 
 
 class NoSuchPathError(NotFoundError):

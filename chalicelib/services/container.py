@@ -10,15 +10,18 @@ from functools import cached_property, lru_cache
 from chalicelib.adapters.connections import Connections
 from chalicelib.adapters.dynamo.connections import ConnectionRepository
 from chalicelib.adapters.dynamo.identity import IdentityRepository
+from chalicelib.adapters.dynamo.money import MoneyRepository
 from chalicelib.adapters.dynamo.rooms import RoomRepository
-from chalicelib.adapters.secrets import jwt_secret
+from chalicelib.adapters.secrets import jwt_secret, stripe_key, stripe_webhook_secret
 from chalicelib.adapters.sms import Sms
+from chalicelib.adapters.stripe_gateway import StripeGateway
 from chalicelib.adapters.timers import Timers
 from chalicelib.adapters.tokens import TokenIssuer
 from chalicelib.config import Settings, settings
 from chalicelib.edge.room_actions import register_room_actions
 from chalicelib.edge.websocket import Realtime
 from chalicelib.services.identity import Identity
+from chalicelib.services.payments import Payments
 from chalicelib.services.rooms import Rooms
 
 
@@ -76,6 +79,27 @@ class Services:
             settings=self.settings,
             clock=utc_now,
             new_id=new_id,
+        )
+
+    @cached_property
+    def stripe(self) -> StripeGateway:
+        return StripeGateway(lambda: stripe_key(self.settings), self.settings.stripe_api_base)
+
+    def webhook_secret(self, connect: bool) -> str:
+        return stripe_webhook_secret(self.settings, connect)
+
+    @cached_property
+    def payments(self) -> Payments:
+        return Payments(
+            repo=MoneyRepository(),
+            people=self.identity.repo,
+            stripe=self.stripe,
+            connections=self.connections,
+            poster=self.poster,
+            settings=self.settings,
+            clock=utc_now,
+            new_id=new_id,
+            on_stage_notice=self.rooms.announce_if_on_stage,
         )
 
     @cached_property

@@ -216,6 +216,19 @@ class Rooms:
         if not delivered:
             raise UserOfflineError(field="user_id")
 
+    def announce_if_on_stage(self, user_id: str, message: dict[str, Any]) -> None:
+        """Tell the room when something happens to someone on its stage (a tip, say)."""
+        for connection_id in self.connections.for_user(user_id):
+            connection = self.connections.get(connection_id, self.clock())
+            if connection is None or not connection.room_id:
+                continue
+            room = self.repo.load(connection.room_id, [user_id]).room
+            member = room.members.get(user_id)
+            if room.is_live and member is not None and member.role.on_stage:
+                sockets = self.repo.connections(room.room_id)
+                self._send(list(sockets.values()), {**message, "room_id": room.room_id})
+                return
+
     # --- timers ---------------------------------------------------------------------------
 
     def on_timer(self, message: dict[str, Any]) -> None:

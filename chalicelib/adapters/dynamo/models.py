@@ -256,6 +256,149 @@ class RoomMemberModel(Model):
     audience = AudienceIndex()
 
 
+class StripeAccountIndex(GlobalSecondaryIndex["CreatorAccountModel"]):
+    """Connect webhooks name the account, not the member."""
+
+    class Meta:
+        index_name = "by_stripe_account"
+        projection = KeysOnlyProjection()
+
+    stripe_account_id = UnicodeAttribute(hash_key=True)
+
+
+class CreatorAccountModel(Model):
+    """A creator's Stripe connected account as Salon last saw it, and their Send Money switch."""
+
+    class Meta(_Meta):
+        table_name = _settings.table_name("creator_accounts")
+
+    user_id = UnicodeAttribute(hash_key=True)
+    stripe_account_id = UnicodeAttribute()
+    charges_enabled = BooleanAttribute(default=False)
+    payouts_enabled = BooleanAttribute(default=False)
+    details_submitted = BooleanAttribute(default=False)
+    requirements_due = NumberAttribute(default=0)
+    send_money = BooleanAttribute(default=False)
+    earnings_cents = NumberAttribute(default=0)
+    updated_at = UTCDateTimeAttribute()
+    by_stripe_account = StripeAccountIndex()
+
+
+class CustomerModel(Model):
+    """A sender's Stripe customer and saved card: entered on the first tip only."""
+
+    class Meta(_Meta):
+        table_name = _settings.table_name("customers")
+
+    user_id = UnicodeAttribute(hash_key=True)
+    stripe_customer_id = UnicodeAttribute()
+    payment_method_id = UnicodeAttribute(null=True)
+
+
+class BetaUserModel(Model):
+    """Who may send money while the feature is in beta."""
+
+    class Meta(_Meta):
+        table_name = _settings.table_name("beta_users")
+
+    user_id = UnicodeAttribute(hash_key=True)
+    added_at = UTCDateTimeAttribute()
+
+
+class FeedbackModel(Model):
+    """What beta users told us."""
+
+    class Meta(_Meta):
+        table_name = _settings.table_name("feedback")
+
+    feedback_id = UnicodeAttribute(hash_key=True)
+    user_id = UnicodeAttribute()
+    text = UnicodeAttribute()
+    created_at = UTCDateTimeAttribute()
+
+
+class TipsBySenderIndex(GlobalSecondaryIndex["TipModel"]):
+    class Meta:
+        index_name = "by_sender"
+        projection = AllProjection()
+
+    sender_id = UnicodeAttribute(hash_key=True)
+    created_at = UTCDateTimeAttribute(range_key=True)
+
+
+class TipsByPaymentIntentIndex(GlobalSecondaryIndex["TipModel"]):
+    class Meta:
+        index_name = "by_payment_intent"
+        projection = KeysOnlyProjection()
+
+    payment_intent_id = UnicodeAttribute(hash_key=True)
+
+
+class TipModel(Model):
+    """One tip: who, to whom, how much, and its PaymentIntent. Keyed by the sender's
+    idempotency key, so a double submit finds the tip it already made."""
+
+    class Meta(_Meta):
+        table_name = _settings.table_name("tips")
+
+    tip_id = UnicodeAttribute(hash_key=True)
+    sender_id = UnicodeAttribute()
+    creator_id = UnicodeAttribute()
+    amount_cents = NumberAttribute()
+    fee_cents = NumberAttribute()
+    total_cents = NumberAttribute()
+    currency = UnicodeAttribute()
+    status = UnicodeAttribute()
+    payment_intent_id = UnicodeAttribute(null=True)
+    failure_message = UnicodeAttribute(null=True)
+    created_at = UTCDateTimeAttribute()
+    by_sender = TipsBySenderIndex()
+    by_payment_intent = TipsByPaymentIntentIndex()
+
+
+class EntriesByCreatorIndex(GlobalSecondaryIndex["LedgerEntryModel"]):
+    class Meta:
+        index_name = "by_creator"
+        projection = AllProjection()
+
+    creator_id = UnicodeAttribute(hash_key=True)
+    created_at = UTCDateTimeAttribute(range_key=True)
+
+
+class LedgerEntryModel(Model):
+    """One money movement, immutable, keyed by the Stripe object it records: written once."""
+
+    class Meta(_Meta):
+        table_name = _settings.table_name("ledger")
+
+    entry_id = UnicodeAttribute(hash_key=True)
+    kind = UnicodeAttribute()
+    creator_id = UnicodeAttribute()
+    sender_id = UnicodeAttribute(null=True)
+    amount_cents = NumberAttribute()
+    currency = UnicodeAttribute()
+    tip_id = UnicodeAttribute(null=True)
+    payment_intent_id = UnicodeAttribute(null=True)
+    charge_id = UnicodeAttribute(null=True)
+    refund_id = UnicodeAttribute(null=True)
+    dispute_id = UnicodeAttribute(null=True)
+    transfer_id = UnicodeAttribute(null=True)
+    created_at = UTCDateTimeAttribute()
+    by_creator = EntriesByCreatorIndex()
+
+
+class StripeEventModel(Model):
+    """Stripe events already processed: deliveries repeat, for up to three days."""
+
+    class Meta(_Meta):
+        table_name = _settings.table_name("stripe_events")
+
+    event_id = UnicodeAttribute(hash_key=True)
+    type = UnicodeAttribute()
+    processed_at = UTCDateTimeAttribute()
+    ttl = TTLAttribute()
+
+
 ALL_MODELS: tuple[type[Model], ...] = (
     UserModel,
     PhoneModel,
@@ -267,4 +410,11 @@ ALL_MODELS: tuple[type[Model], ...] = (
     ConnectionModel,
     RoomModel,
     RoomMemberModel,
+    CreatorAccountModel,
+    CustomerModel,
+    BetaUserModel,
+    FeedbackModel,
+    TipModel,
+    LedgerEntryModel,
+    StripeEventModel,
 )

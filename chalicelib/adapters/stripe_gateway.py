@@ -1,0 +1,195 @@
+"""Stripe, through the official SDK: connected accounts, customers, payments, webhooks.
+
+Every write carries an idempotency key derived from what it pays for. Stripe's errors become
+domain errors here, by their type and code, never by their message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from threading import Lock
+from typing import Any
+
+from chalicelib.domain.errors import RateLimitedError, UnavailableError
+from chalicelib.domain.money import InvalidSignatureError, PaymentDeclinedError
+
+WEBHOOK_TOLERANCE_S = 300
+
+
+@dataclass(frozen=True)
+class AccountState:
+    account_id: str
+    charges_enabled: bool
+    payouts_enabled: bool
+    details_submitted: bool
+    requirements_due: int
+
+    @property
+    def ready(self) -> bool:
+        return self.charges_enabled and self.payouts_enabled and self.requirements_due == 0
+
+
+@dataclass(frozen=True)
+class Payment:
+    """A PaymentIntent as the client needs to finish it."""
+
+    payment_intent_id: str
+    status: str
+    client_secret: str | None
+    payment_method_id: str | None
+    error_message: str | None = None
+
+
+def _account_state(account: Any) -> AccountState:
+    requirements = getattr(account, "requirements", None)
+    due = list(getattr(requirements, "currently_due", None) or []) if requirements else []
+    return AccountState(
+        account_id=str(account.id),
+        charges_enabled=bool(getattr(account, "charges_enabled", False)),
+        payouts_enabled=bool(getattr(account, "payouts_enabled", False)),
+        details_submitted=bool(getattr(account, "details_submitted", False)),
+        requirements_due=len(due),
+    )
+
+
+def _payment(intent: Any, error_message: str | None = None) -> Payment:
+    method = getattr(intent, "payment_method", None)
+    method_id = method if isinstance(method, str) or method is None else str(method.id)
+    return Payment(
+        payment_intent_id=str(intent.id),
+        status=str(intent.status),
+        client_secret=getattr(intent, "client_secret", None),
+        payment_method_id=method_id,
+        error_message=error_message,
+    )
+
+
+class StripeGateway:
+    def __init__(self, api_key: Callable[[], str], api_base: str = "") -> None:
+        self._api_key = api_key
+        self._api_base = api_base
+        self._client: Any = None
+        self._lock = Lock()
+
+    def _stripe(self) -> Any:
+        # The SDK is imported on first use: only payment Lambdas pay for it.
+        with self._lock:
+            if self._client is None:
+                import stripe
+
+                options: dict[str, Any] = {"max_network_retries": 2}
+                if self._api_base:
+                    options["base_addresses"] = {"api": self._api_base}
+                self._client = stripe.StripeClient(self._api_key(), **options)
+            return self._client
+
+    def _call(self, fn: Callable[[], Any]) -> Any:
+        import stripe
+
+        try:
+            return fn()
+        except stripe.RateLimitError as exc:
+            raise RateLimitedError("Payments are busy; try again in a moment.") from exc
+        except (stripe.APIConnectionError, stripe.APIError) as exc:
+            raise UnavailableError("Stripe did not answer; try again shortly.") from exc
+
+    # --- Connect ----------------------------------------------------------------------------
+
+    def create_account(self, user_id: str) -> AccountState:
+        account = self._call(
+            lambda: self._stripe().v1.accounts.create(
+                params={
+                    "type": "express",
+                    "capabilities": {
+                        "card_payments": {"requested": True},
+                        "transfers": {"requested": True},
+                    },
+                    "metadata": {"salon_user_id": user_id},
+                },
+                options={"idempotency_key": f"account-{user_id}"},
+            )
+        )
+        return _account_state(account)
+
+    def account(self, account_id: str) -> AccountState:
+        return _account_state(self._call(lambda: self._stripe().v1.accounts.retrieve(account_id)))
+
+    def onboarding_link(self, account_id: str, refresh_url: str, return_url: str) -> str:
+        link = self._call(
+            lambda: self._stripe().v1.account_links.create(
+                params={
+                    "account": account_id,
+                    "refresh_url": refresh_url,
+                    "return_url": return_url,
+                    "type": "account_onboarding",
+                }
+            )
+        )
+        return str(link.url)
+
+    # --- payments ---------------------------------------------------------------------------
+
+    def create_customer(self, user_id: str) -> str:
+        customer = self._call(
+            lambda: self._stripe().v1.customers.create(
+                params={"metadata": {"salon_user_id": user_id}},
+                options={"idempotency_key": f"customer-{user_id}"},
+            )
+        )
+        return str(customer.id)
+
+    def charge(self, params: dict[str, Any], idempotency_key: str) -> Payment:
+        """Create (and, for a saved card, confirm) a PaymentIntent.
+
+        Off-session, a bank that wants authentication fails the request (`authentication_
+        required`); the intent then waits for the sender to confirm it on-session.
+        """
+        import stripe
+
+        try:
+            intent = self._call(
+                lambda: self._stripe().v1.payment_intents.create(
+                    params=params, options={"idempotency_key": idempotency_key}
+                )
+            )
+        except stripe.CardError as exc:
+            intent = getattr(exc.error, "payment_intent", None) if exc.error else None
+            if exc.code == "authentication_required" and intent is not None:
+                return Payment(
+                    payment_intent_id=str(intent.id),
+                    status="requires_action",
+                    client_secret=getattr(intent, "client_secret", None),
+                    payment_method_id=params.get("payment_method"),
+                    error_message="Your bank asks you to confirm this payment.",
+                )
+            raise PaymentDeclinedError(exc.user_message or None) from exc
+        return _payment(intent)
+
+    def payment_intent(self, payment_intent_id: str) -> Payment:
+        return _payment(
+            self._call(lambda: self._stripe().v1.payment_intents.retrieve(payment_intent_id))
+        )
+
+    def transfer(self, params: dict[str, Any], idempotency_key: str) -> str:
+        transfer = self._call(
+            lambda: self._stripe().v1.transfers.create(
+                params=params, options={"idempotency_key": idempotency_key}
+            )
+        )
+        return str(transfer.id)
+
+    # --- webhooks ---------------------------------------------------------------------------
+
+    def verify(self, raw_body: bytes | str, signature: str | None, secret: str) -> dict[str, Any]:
+        """The event, if Stripe signed this body with `secret` within the tolerance."""
+        import stripe
+
+        try:
+            event = stripe.Webhook.construct_event(
+                raw_body, signature, secret, tolerance=WEBHOOK_TOLERANCE_S
+            )
+        except (stripe.SignatureVerificationError, ValueError) as exc:
+            raise InvalidSignatureError() from exc
+        payload: dict[str, Any] = event.to_dict()
+        return payload

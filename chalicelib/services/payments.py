@@ -1,0 +1,438 @@
+"""Send Money and payouts: creator onboarding, tips, Stripe webhooks, the ledger.
+
+Stripe is the source of truth for money; Salon's ledger records each movement once, keyed by
+the Stripe object, when Stripe says it happened (a webhook), never when a client says so.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from chalicelib.adapters.connections import Connections
+from chalicelib.adapters.dynamo.connections import ConnectionRepository
+from chalicelib.adapters.dynamo.identity import IdentityRepository
+from chalicelib.adapters.dynamo.money import Entry, MoneyRepository, Tip
+from chalicelib.adapters.stripe_gateway import StripeGateway
+from chalicelib.config import Settings
+from chalicelib.domain.errors import NotFoundError
+from chalicelib.domain.money import (
+    CURRENCY,
+    EntryKind,
+    NoPayoutAccountError,
+    NotAvailableYetError,
+    PayoutsNotReadyError,
+    SelfTipError,
+    SendMoneyOffError,
+    TipPolicy,
+    TipStatus,
+    quote,
+    share,
+    tip_id,
+)
+
+logger = logging.getLogger("salon.payments")
+
+STATUS_OF_INTENT = {
+    "requires_payment_method": TipStatus.NEEDS_CARD,
+    "requires_confirmation": TipStatus.NEEDS_CARD,
+    "requires_action": TipStatus.NEEDS_AUTHENTICATION,
+    "processing": TipStatus.PROCESSING,
+    "succeeded": TipStatus.SUCCEEDED,
+    "canceled": TipStatus.FAILED,
+}
+
+
+class TipNotFoundError(NotFoundError):
+    code = "tip_not_found"
+    default_message = "There is no such tip."
+
+
+@dataclass
+class Payments:
+    repo: MoneyRepository
+    people: IdentityRepository
+    stripe: StripeGateway
+    connections: ConnectionRepository
+    poster: Connections
+    settings: Settings
+    clock: Callable[[], datetime]
+    new_id: Callable[[], str]
+    on_stage_notice: Callable[[str, dict[str, Any]], None] | None = None
+
+    @property
+    def policy(self) -> TipPolicy:
+        s = self.settings
+        return TipPolicy(
+            s.tip_min_cents,
+            s.tip_max_cents,
+            s.card_fee_basis_points,
+            s.card_fee_fixed_cents,
+            s.sender_pays_fee,
+        )
+
+    # --- creators ---------------------------------------------------------------------------
+
+    def start_onboarding(self, user_id: str) -> dict[str, Any]:
+        """A Stripe Express account (made once) and a fresh onboarding link for it."""
+        account = self.repo.creator(user_id)
+        if account is None:
+            state = self.stripe.create_account(user_id)
+            account = self.repo.save_account(user_id, state, self.clock())
+        base = self.settings.app_url.rstrip("/")
+        url = self.stripe.onboarding_link(
+            account.stripe_account_id,
+            refresh_url=f"{base}/creator/onboarding/refresh",
+            return_url=f"{base}/creator/onboarding/return",
+        )
+        return {"url": url, "account": self._account_view(account)}
+
+    def payout_account(self, user_id: str) -> dict[str, Any]:
+        """Stripe's word on the account, fetched now: returning from onboarding proves nothing."""
+        account = self.repo.creator(user_id)
+        if account is None:
+            return {"onboarded": False, "ready": False, "send_money": False}
+        state = self.stripe.account(account.stripe_account_id)
+        return self._account_view(self.repo.save_account(user_id, state, self.clock()))
+
+    def set_send_money(self, user_id: str, enabled: bool) -> dict[str, Any]:
+        account = self.repo.creator(user_id)
+        if account is None:
+            raise NoPayoutAccountError()
+        if enabled:
+            state = self.stripe.account(account.stripe_account_id)
+            account = self.repo.save_account(user_id, state, self.clock())
+            if not account.ready:
+                raise PayoutsNotReadyError()
+        self.repo.set_send_money(user_id, enabled)
+        return self.payout_account_cached(user_id)
+
+    def payout_account_cached(self, user_id: str) -> dict[str, Any]:
+        account = self.repo.creator(user_id)
+        if account is None:
+            return {"onboarded": False, "ready": False, "send_money": False}
+        return self._account_view(account)
+
+    def send_money_enabled(self, user_id: str) -> bool:
+        account = self.repo.creator(user_id)
+        return bool(account and account.send_money and account.ready)
+
+    @staticmethod
+    def _account_view(account: Any) -> dict[str, Any]:
+        return {
+            "onboarded": account.details_submitted,
+            "ready": account.ready,
+            "charges_enabled": account.charges_enabled,
+            "payouts_enabled": account.payouts_enabled,
+            "requirements_due": account.requirements_due,
+            "send_money": account.send_money and account.ready,
+        }
+
+    def account_updated(self, stripe_account_id: str) -> None:
+        user_id = self.repo.creator_by_stripe_account(stripe_account_id)
+        if user_id is None:
+            logger.warning("account.updated for an unknown account")
+            return
+        # Re-fetch: events arrive out of order, the account as it is now does not.
+        self.repo.save_account(user_id, self.stripe.account(stripe_account_id), self.clock())
+
+    # --- beta -----------------------------------------------------------------------------
+
+    def beta_add(self, user_id: str) -> dict[str, Any]:
+        self.people.profile(user_id)
+        self.repo.add_to_beta(user_id, self.clock())
+        return {"user_id": user_id, "beta": True}
+
+    def beta_remove(self, user_id: str) -> dict[str, Any]:
+        self.repo.remove_from_beta(user_id)
+        return {"user_id": user_id, "beta": False}
+
+    def beta_list(self) -> dict[str, Any]:
+        return {"user_ids": self.repo.beta_users()}
+
+    def feedback_list(self, limit: int) -> dict[str, Any]:
+        return {"items": self.repo.feedback(limit)}
+
+    def feedback(self, user_id: str, text: str) -> dict[str, Any]:
+        if not self.repo.in_beta(user_id):
+            raise NotAvailableYetError()
+        feedback_id = self.new_id()
+        self.repo.add_feedback(feedback_id, user_id, text, self.clock())
+        return {"feedback_id": feedback_id}
+
+    # --- tips -----------------------------------------------------------------------------
+
+    def quote(self, sender_id: str, creator_id: str, amount_cents: int) -> dict[str, Any]:
+        self._may_tip(sender_id, creator_id)
+        return quote(amount_cents, self.policy).to_dict()
+
+    def _may_tip(self, sender_id: str, creator_id: str) -> None:
+        if not self.repo.in_beta(sender_id):
+            raise NotAvailableYetError()
+        if sender_id == creator_id:
+            raise SelfTipError(field="creator_id")
+        self.people.profile(creator_id)  # member_not_found for nobody
+        if not self.send_money_enabled(creator_id):
+            raise SendMoneyOffError()
+
+    def send(
+        self, sender_id: str, creator_id: str, amount_cents: int, idempotency_key: str
+    ) -> dict[str, Any]:
+        """Charge a tip. The first tip asks the client for a card (confirmed with the returned
+        client secret) and saves it; later tips charge the saved card directly."""
+        self._may_tip(sender_id, creator_id)
+        priced = quote(amount_cents, self.policy)
+        creator = self.repo.creator(creator_id)
+        assert creator is not None
+        tip = self.repo.create_tip(
+            Tip(
+                tip_id(sender_id, idempotency_key),
+                sender_id,
+                creator_id,
+                priced.amount_cents,
+                priced.fee_cents,
+                priced.total_cents,
+                priced.currency,
+                TipStatus.PROCESSING,
+                None,
+                self.clock(),
+            )
+        )
+        customer_id, card = self._customer(sender_id)
+        params: dict[str, Any] = {
+            "amount": tip.total_cents,
+            "currency": tip.currency,
+            "customer": customer_id,
+            "transfer_data": {
+                "destination": creator.stripe_account_id,
+                # Exactly the tip: the rest of a grossed-up charge pays Stripe's fee.
+                "amount": tip.amount_cents,
+            },
+            "metadata": {"tip_id": tip.tip_id, "sender_id": sender_id, "creator_id": creator_id},
+            "description": "Salon tip",
+        }
+        if card:
+            params.update({"payment_method": card, "off_session": True, "confirm": True})
+        else:
+            params.update({"setup_future_usage": "off_session", "payment_method_types": ["card"]})
+        payment = self.stripe.charge(params, idempotency_key=f"tip-{tip.tip_id}")
+        status = STATUS_OF_INTENT.get(payment.status, TipStatus.PROCESSING)
+        self.repo.update_tip(tip.tip_id, status, payment.payment_intent_id)
+        return {
+            "tip": {
+                **tip.to_dict(),
+                "status": status.value,
+                "payment_intent_id": payment.payment_intent_id,
+            },
+            "client_secret": payment.client_secret
+            if status in (TipStatus.NEEDS_CARD, TipStatus.NEEDS_AUTHENTICATION)
+            else None,
+            "next_step": _next_step(status),
+            "message": payment.error_message,
+        }
+
+    def _customer(self, user_id: str) -> tuple[str, str | None]:
+        known = self.repo.customer(user_id)
+        if known is not None:
+            return known
+        customer_id = self.stripe.create_customer(user_id)
+        self.repo.save_customer(user_id, customer_id)
+        return customer_id, None
+
+    def tip_status(self, user_id: str, tip_id_: str) -> dict[str, Any]:
+        tip = self.repo.tip(tip_id_)
+        if tip is None or user_id not in (tip.sender_id, tip.creator_id):
+            raise TipNotFoundError()
+        return tip.to_dict()
+
+    def sent(self, user_id: str, limit: int, cursor: str | None) -> dict[str, Any]:
+        tips, next_cursor = self.repo.tips_sent(user_id, limit, cursor)
+        return {"items": [t.to_dict() for t in tips], "cursor": next_cursor}
+
+    def earnings(self, user_id: str, limit: int, cursor: str | None) -> dict[str, Any]:
+        entries, next_cursor = self.repo.earnings(user_id, limit, cursor)
+        account = self.repo.creator(user_id)
+        return {
+            "total_cents": account.earnings_cents if account else 0,
+            "currency": CURRENCY,
+            "items": [e.to_dict() for e in entries],
+            "cursor": next_cursor,
+        }
+
+    # --- webhooks -------------------------------------------------------------------------
+
+    def handle_event(self, event: dict[str, Any]) -> str:
+        """Apply one verified Stripe event, once. Returns what was done, for the log."""
+        event_id, kind = str(event.get("id")), str(event.get("type"))
+        if self.repo.seen(event_id):
+            return "duplicate"
+        handler = {
+            "payment_intent.succeeded": self._payment_succeeded,
+            "payment_intent.payment_failed": self._payment_failed,
+            "charge.refunded": self._charge_refunded,
+            "charge.dispute.created": self._dispute_created,
+            "account.updated": self._account_event,
+        }.get(kind)
+        if handler is None:
+            outcome = "ignored"
+        else:
+            handler(event["data"]["object"], event)
+            outcome = "applied"
+        # Marked only after the effects: a crash in between redoes them, and each is idempotent.
+        self.repo.mark_seen(event_id, kind, self.clock())
+        return outcome
+
+    def _account_event(self, account: dict[str, Any], event: dict[str, Any]) -> None:
+        self.account_updated(str(event.get("account") or account.get("id")))
+
+    def _tip_of(self, payment_intent_id: str | None) -> Tip | None:
+        tip = self.repo.tip_for_payment_intent(payment_intent_id) if payment_intent_id else None
+        if tip is None:
+            logger.warning("event for a payment Salon did not make")
+        return tip
+
+    def _payment_succeeded(self, intent: dict[str, Any], event: dict[str, Any]) -> None:
+        tip = self._tip_of(intent.get("id"))
+        if tip is None:
+            return
+        credited = self.repo.record(
+            Entry(
+                entry_id=f"{intent['id']}#tip",
+                kind=EntryKind.TIP,
+                creator_id=tip.creator_id,
+                sender_id=tip.sender_id,
+                amount_cents=tip.amount_cents,
+                currency=tip.currency,
+                created_at=self.clock(),
+                tip_id=tip.tip_id,
+                payment_intent_id=str(intent["id"]),
+                charge_id=_id(intent.get("latest_charge")),
+            )
+        )
+        self.repo.update_tip(tip.tip_id, TipStatus.SUCCEEDED)
+        method = _id(intent.get("payment_method"))
+        if method and intent.get("setup_future_usage"):
+            self.repo.save_card(tip.sender_id, method)
+        if credited:
+            self._notify_tip(tip)
+
+    def _payment_failed(self, intent: dict[str, Any], event: dict[str, Any]) -> None:
+        tip = self._tip_of(intent.get("id"))
+        if tip is None:
+            return
+        error = intent.get("last_payment_error") or {}
+        message = str(error.get("message") or "The payment failed.")
+        self.repo.update_tip(tip.tip_id, TipStatus.FAILED, failure_message=message)
+        self._tell(
+            tip.sender_id,
+            {
+                "type": "tip_failed",
+                "tip_id": tip.tip_id,
+                "message": message,
+                "code": error.get("code"),
+            },
+        )
+
+    def _charge_refunded(self, charge: dict[str, Any], event: dict[str, Any]) -> None:
+        tip = self._tip_of(_id(charge.get("payment_intent")))
+        if tip is None:
+            return
+        refunded = int(charge.get("amount_refunded") or 0)
+        # What the refunds so far take back, in proportion, less what was already taken back.
+        target = share(refunded, int(charge.get("amount") or tip.total_cents), tip.amount_cents)
+        taken = -sum(
+            e.amount_cents
+            for e in self.repo.entries_for_tip(tip.tip_id, tip.creator_id)
+            if e.kind is EntryKind.REFUND
+        )
+        if target > taken:
+            self.repo.record(
+                Entry(
+                    entry_id=f"{charge['id']}#refund#{refunded}",
+                    kind=EntryKind.REFUND,
+                    creator_id=tip.creator_id,
+                    sender_id=tip.sender_id,
+                    amount_cents=-(target - taken),
+                    currency=tip.currency,
+                    created_at=self.clock(),
+                    tip_id=tip.tip_id,
+                    payment_intent_id=tip.payment_intent_id,
+                    charge_id=str(charge["id"]),
+                    refund_id=_latest_refund(charge),
+                )
+            )
+
+    def _dispute_created(self, dispute: dict[str, Any], event: dict[str, Any]) -> None:
+        tip = self._tip_of(_id(dispute.get("payment_intent")))
+        if tip is None:
+            return
+        amount = share(
+            int(dispute.get("amount") or tip.total_cents), tip.total_cents, tip.amount_cents
+        )
+        self.repo.record(
+            Entry(
+                entry_id=f"{dispute['id']}#dispute",
+                kind=EntryKind.DISPUTE,
+                creator_id=tip.creator_id,
+                sender_id=tip.sender_id,
+                amount_cents=-amount,
+                currency=tip.currency,
+                created_at=self.clock(),
+                tip_id=tip.tip_id,
+                payment_intent_id=tip.payment_intent_id,
+                charge_id=_id(dispute.get("charge")),
+                dispute_id=str(dispute["id"]),
+            )
+        )
+
+    # --- live notices ---------------------------------------------------------------------
+
+    def _notify_tip(self, tip: Tip) -> None:
+        sender = self.people.profiles([tip.sender_id]).get(tip.sender_id)
+        notice = {
+            "type": "tip_received",
+            "tip_id": tip.tip_id,
+            "amount_cents": tip.amount_cents,
+            "currency": tip.currency,
+            "from": {
+                "user_id": tip.sender_id,
+                "username": sender.username if sender else None,
+                "name": sender.name if sender else None,
+            },
+        }
+        self._tell(tip.creator_id, notice)
+        self._tell(
+            tip.sender_id,
+            {"type": "tip_sent", "tip_id": tip.tip_id, "amount_cents": tip.amount_cents},
+        )
+        if self.on_stage_notice is not None:
+            self.on_stage_notice(tip.creator_id, {**notice, "type": "tip_announced"})
+
+    def _tell(self, user_id: str, message: dict[str, Any]) -> None:
+        for connection_id in self.connections.for_user(user_id):
+            if not self.poster.post(connection_id, message):
+                self.connections.remove(connection_id)
+
+
+def _id(value: Any) -> str | None:
+    if isinstance(value, dict):
+        return str(value.get("id")) if value.get("id") else None
+    return str(value) if value else None
+
+
+def _latest_refund(charge: dict[str, Any]) -> str | None:
+    refunds = (charge.get("refunds") or {}).get("data") or []
+    return str(refunds[0]["id"]) if refunds else None
+
+
+def _next_step(status: TipStatus) -> str:
+    return {
+        TipStatus.NEEDS_CARD: "confirm_with_card",
+        TipStatus.NEEDS_AUTHENTICATION: "authenticate",
+        TipStatus.PROCESSING: "wait",
+        TipStatus.SUCCEEDED: "done",
+        TipStatus.FAILED: "retry",
+    }[status]
