@@ -36,12 +36,18 @@ def free_port(host: str = LOCALHOST) -> int:
         return int(sock.getsockname()[1])
 
 
+STRIPE_KEY = "sk_test_salon_local_stack"
+STRIPE_WEBHOOK_SECRET = "whsec_local_platform"
+STRIPE_CONNECT_WEBHOOK_SECRET = "whsec_local_connect"
+
+
 @dataclass
 class StackConfig:
     host: str = LOCALHOST
     rest_port: int = 8000
     ws_port: int = 8001
     aws_port: int = 0
+    stripe_port: int = 0
     idle_timeout_s: float = 600.0
     seed_founder: bool = True
     founder_phone: str = FOUNDER_PHONE
@@ -53,6 +59,7 @@ class StackConfig:
             rest_port=self.rest_port or free_port(self.host),
             ws_port=self.ws_port or free_port(self.host),
             aws_port=self.aws_port or free_port(self.host),
+            stripe_port=self.stripe_port or free_port(self.host),
             idle_timeout_s=self.idle_timeout_s,
             seed_founder=self.seed_founder,
             founder_phone=self.founder_phone,
@@ -81,6 +88,11 @@ class LocalStack:
             "SALON_JWT_SECRET": os.environ.get("SALON_JWT_SECRET") or secrets.token_urlsafe(32),
             "SALON_WS_MANAGEMENT_URL": f"http://{c.host}:{c.ws_port}/local",
             "SALON_TIMERS_QUEUE_URL": f"http://{c.host}:{c.aws_port}/{ACCOUNT}/{TIMERS_QUEUE}",
+            "SALON_STRIPE_SECRET_KEY": STRIPE_KEY,
+            "SALON_STRIPE_API_BASE": f"http://{c.host}:{c.stripe_port}",
+            "SALON_STRIPE_WEBHOOK_SECRET": STRIPE_WEBHOOK_SECRET,
+            "SALON_STRIPE_CONNECT_WEBHOOK_SECRET": STRIPE_CONNECT_WEBHOOK_SECRET,
+            "SALON_APP_URL": f"http://{c.host}:{c.rest_port}",
             "POWERTOOLS_TRACE_DISABLED": "1",
             "POWERTOOLS_METRICS_NAMESPACE": "SalonLocal",
         }
@@ -105,10 +117,12 @@ class LocalStack:
         self._start_rest(app)
         self._start_gateway(app)
         self._start_timers(app)
+        self._start_stripe()
         self.info = {
             "rest": f"http://{c.host}:{c.rest_port}",
             "websocket": self._gateway.websocket_url,
             "aws": f"http://{c.host}:{c.aws_port}",
+            "stripe": f"http://{c.host}:{c.stripe_port}",
             "tables": tables,
         }
         if c.seed_founder:
@@ -194,6 +208,28 @@ class LocalStack:
         thread.start()
         self._threads.append(thread)
 
+    def _start_stripe(self) -> None:
+        """The Stripe emulator, its webhooks signed and sent to the app's two endpoints."""
+        import urllib.parse
+        import urllib.request
+
+        from local.stripe import serve_in_thread
+
+        c = self.config
+        _, self._stop_stripe = serve_in_thread(c.host, c.stripe_port)
+        rest = f"http://{c.host}:{c.rest_port}"
+        for name, path, secret, connect in (
+            ("platform", "/webhooks/stripe", STRIPE_WEBHOOK_SECRET, "false"),
+            ("connect", "/webhooks/stripe-connect", STRIPE_CONNECT_WEBHOOK_SECRET, "true"),
+        ):
+            form = urllib.parse.urlencode(
+                {"url": rest + path, "secret": secret, "connect": connect}
+            ).encode()
+            request = urllib.request.Request(
+                f"http://{c.host}:{c.stripe_port}/_config/webhooks/{name}", data=form
+            )
+            urllib.request.urlopen(request, timeout=10).close()
+
     def _seed_founder(self, app: Any) -> dict[str, Any]:
         from chalice.local import LambdaContext
 
@@ -211,6 +247,8 @@ class LocalStack:
     def stop(self) -> None:
         if hasattr(self, "_stopping"):
             self._stopping.set()
+        if hasattr(self, "_stop_stripe"):
+            self._stop_stripe()
         if self._loop is not None and self._gateway is not None:
             asyncio.run_coroutine_threadsafe(self._gateway.stop(), self._loop).result(15)
             self._loop.call_soon_threadsafe(self._loop.stop)
@@ -241,7 +279,26 @@ def _sqs_record(message: dict[str, Any], queue_url: str) -> dict[str, Any]:
 def _register_local_routes(app: Any) -> None:
     """Routes of the local stage only: they live here, never in app.py, so no deployed stage
     has them."""
+    from chalice.app import Response
+    from chalice.local import LambdaContext
+
     from local.outbox import latest_code, messages
+
+    @app.route("/_local/admin/{function}", methods=["POST"])
+    def local_admin(function: str) -> Any:
+        """What an operator does from the Lambda console: invoke an admin function."""
+        if not function.startswith("admin_") or function not in app.handler_map:
+            return Response(
+                {"error": {"code": "not_found", "message": "No such function."}}, status_code=404
+            )
+        raw = app.current_request.raw_body or b"{}"
+        try:
+            event = json.loads(raw)
+        except ValueError:
+            return Response(
+                {"error": {"code": "invalid_request", "message": "Not JSON."}}, status_code=400
+            )
+        return app.handler_map[function](event, LambdaContext(function, 256))
 
     @app.route("/_local/sms/{phone}", methods=["GET"])
     def local_sms_outbox(phone: str) -> dict[str, Any]:
@@ -258,7 +315,9 @@ def banner(info: dict[str, Any]) -> str:
             f"  REST API        {info['rest']}        (try {info['rest']}/health)",
             f"  WebSocket       {info['websocket']}   (connect with ?token=<access token>)",
             f"  Embedded AWS    {info['aws']}        ({len(info['tables'])} DynamoDB tables)",
+            f"  Stripe (local)  {info['stripe']}        (the emulator; webhooks to the REST API)",
             f"  SMS outbox      {info['rest']}/_local/sms/<phone>  (the latest sign-in code)",
+            f"  Admin functions POST {info['rest']}/_local/admin/<name>  (the console's Test tab)",
             "",
             f"Sign in as the founder (@{founder.get('username')}, {phone}):",
             f'  curl -X POST {info["rest"]}/auth/sign-in -d \'{{"phone": "{phone}"}}\'',
@@ -277,6 +336,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rest-port", type=int, default=int(env("SALON_REST_PORT", "8000")))
     parser.add_argument("--ws-port", type=int, default=int(env("SALON_WS_PORT", "8001")))
     parser.add_argument("--aws-port", type=int, default=int(env("SALON_AWS_PORT", "8002")))
+    parser.add_argument("--stripe-port", type=int, default=int(env("SALON_STRIPE_PORT", "8420")))
     parser.add_argument(
         "--idle-timeout", type=float, default=float(env("SALON_WS_IDLE_TIMEOUT_S", "600"))
     )
@@ -290,6 +350,7 @@ def main(argv: list[str] | None = None) -> None:
             rest_port=args.rest_port,
             ws_port=args.ws_port,
             aws_port=args.aws_port,
+            stripe_port=args.stripe_port,
             idle_timeout_s=args.idle_timeout,
             seed_founder=not args.no_seed,
         )

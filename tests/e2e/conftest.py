@@ -39,6 +39,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
             "0",
             "--aws-port",
             "0",
+            "--stripe-port",
+            "0",
             "--idle-timeout",
             "30",
             "--ready-line",
