@@ -6,14 +6,23 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from chalice.app import Chalice, Request, Response, SQSEvent, WebsocketEvent
+from chalice.app import (
+    Chalice,
+    CloudWatchEvent,
+    Cron,
+    Request,
+    Response,
+    SQSEvent,
+    WebsocketEvent,
+)
 
 from chalicelib.config import settings
 from chalicelib.domain.identity import MemberStatus
+from chalicelib.domain.program import DEFAULT_MONTHLY_CENTS, DEFAULT_MONTHS, month_of
 from chalicelib.edge import observability, schemas, websocket
 from chalicelib.edge.admin import admin_function
 from chalicelib.edge.http import bearer_token, body, query, router, source_ip
-from chalicelib.services.container import services
+from chalicelib.services.container import services, utc_now
 
 # The deployment template points this handler at its own queue (deploy/template.py).
 TIMERS_QUEUE = "salon-timers"
@@ -38,6 +47,12 @@ def request() -> Request:
 def caller() -> str:
     """The member the request's access token speaks for."""
     return services().identity.authenticate(bearer_token(request()))
+
+
+def time_left(context: Any) -> Callable[[], int]:
+    """How long this invocation may still run, from the Lambda context."""
+    remaining: Callable[[], int] = context.get_remaining_time_in_millis
+    return remaining
 
 
 def created(payload: dict[str, Any]) -> Response:
@@ -187,10 +202,10 @@ def hallway() -> dict[str, Any]:
     return services().rooms.hallway(user_id, page.get("limit", 20), page.get("cursor"))
 
 
-@app.on_sqs_message(queue=TIMERS_QUEUE, batch_size=10, name="room_timers")
-def room_timers(event: SQSEvent) -> None:
+@app.on_sqs_message(queue=TIMERS_QUEUE, batch_size=10, name="timers")
+def timers(event: SQSEvent) -> None:
     for record in event:
-        services().rooms.on_timer(json.loads(record.body))
+        services().on_timer(json.loads(record.body), time_left(event.context))
 
 
 # --- Send Money ----------------------------------------------------------------------------
@@ -274,55 +289,116 @@ def _stripe_event(connect: bool) -> dict[str, str]:
     return {"received": "true", "outcome": svc.payments.handle_event(event)}
 
 
+# --- creator program -------------------------------------------------------------------------
+
+
+@route("/creator-program/applications", methods=["POST"])
+def apply_to_program() -> Response:
+    user_id = caller()
+    fields = body(request(), schemas.APPLICATION)
+    return created(services().program.apply(user_id, fields["pitch"], fields.get("links", [])))
+
+
+@route("/creator-program/me", methods=["GET"])
+def program_status() -> dict[str, Any]:
+    return services().program.status(caller())
+
+
+@app.schedule(Cron(0, 6, 1, "*", "?", "*"), name="payouts_monthly")
+def payouts_monthly(event: CloudWatchEvent) -> None:
+    """The 1st of the month, 06:00 UTC: pay the month's stipends."""
+    services().program.run(None, None, time_left(event.context))
+
+
+@app.schedule(Cron(0, 6, "2-28", "*", "?", "*"), name="payouts_catch_up")
+def payouts_catch_up(event: CloudWatchEvent) -> None:
+    """Every other morning: pay whoever the month's earlier runs skipped (already paid: no-op)."""
+    services().program.run(None, None, time_left(event.context))
+
+
 # --- operators (invoked from the AWS console; see docs/runbook.md) ---------------------------
 
 
 @admin(schemas.ADMIN_CREATE_FOUNDER)
-def admin_create_founder(event: dict[str, Any]) -> dict[str, Any]:
+def admin_create_founder(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return services().identity.create_founder(
         event["phone"], event["name"], event["username"], event["invites"]
     )
 
 
 @admin(schemas.ADMIN_GRANT_INVITES)
-def admin_grant_invites(event: dict[str, Any]) -> dict[str, Any]:
+def admin_grant_invites(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return services().identity.grant_invites(event["user_id"], event["count"])
 
 
 @admin(schemas.ADMIN_ADMIT)
-def admin_admit(event: dict[str, Any]) -> dict[str, Any]:
+def admin_admit(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return services().identity.admit(event["phone"])
 
 
 @admin(schemas.ADMIN_MEMBER)
-def admin_suspend(event: dict[str, Any]) -> dict[str, Any]:
+def admin_suspend(event: dict[str, Any], context: Any) -> dict[str, Any]:
     result = services().identity.set_status(event["user_id"], MemberStatus.SUSPENDED)
     services().realtime.drop_user(event["user_id"])
     return result
 
 
 @admin(schemas.ADMIN_MEMBER)
-def admin_reinstate(event: dict[str, Any]) -> dict[str, Any]:
+def admin_reinstate(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return services().identity.set_status(event["user_id"], MemberStatus.ACTIVE)
 
 
 @admin(schemas.ADMIN_MEMBER)
-def admin_beta_add(event: dict[str, Any]) -> dict[str, Any]:
+def admin_beta_add(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return services().payments.beta_add(event["user_id"])
 
 
 @admin(schemas.ADMIN_MEMBER)
-def admin_beta_remove(event: dict[str, Any]) -> dict[str, Any]:
+def admin_beta_remove(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return services().payments.beta_remove(event["user_id"])
 
 
 @admin(schemas.ADMIN_NOTHING)
-def admin_beta_list(event: dict[str, Any]) -> dict[str, Any]:
+def admin_beta_list(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return services().payments.beta_list()
 
 
+@admin(schemas.ADMIN_APPLICATIONS)
+def admin_program_applications(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return services().program.applications(event.get("status"))
+
+
+@admin(schemas.ADMIN_APPROVE)
+def admin_program_approve(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return services().program.approve(
+        event["user_id"],
+        event.get("monthly_cents", DEFAULT_MONTHLY_CENTS),
+        event.get("start_month"),
+        event.get("months", DEFAULT_MONTHS),
+    )
+
+
+@admin(schemas.ADMIN_REJECT)
+def admin_program_reject(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return services().program.reject(event["user_id"], event.get("reason"))
+
+
+@admin(schemas.ADMIN_END_ENROLLMENT)
+def admin_program_end(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return services().program.end(event["user_id"], event.get("last_month"))
+
+
+@admin(schemas.ADMIN_RUN_PAYOUTS)
+def admin_run_payouts(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """By hand from the console; `dry_run` lists what would be paid and pays nothing."""
+    program = services().program
+    if event.get("dry_run"):
+        return program.dry_run(event.get("month") or month_of(utc_now()))
+    return program.run(event.get("month"), None, time_left(context))
+
+
 @admin(schemas.ADMIN_FEEDBACK)
-def admin_feedback_list(event: dict[str, Any]) -> dict[str, Any]:
+def admin_feedback_list(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return services().payments.feedback_list(event.get("limit", 100))
 
 

@@ -52,6 +52,9 @@ class Settings:
     card_fee_basis_points: int = 290
     card_fee_fixed_cents: int = 30
     sender_pays_fee: bool = True
+    stripe_requests_per_second: int = 20
+    # A payout run hands over to a new invocation when less than this is left.
+    payout_handover_ms: int = 60_000
     connection_ttl_s: int = 3 * 3600
     invites_per_member: int = 2
     sign_in_code_ttl_s: int = 10 * 60
@@ -100,6 +103,10 @@ class Settings:
             ),
             card_fee_fixed_cents=_int(env, "SALON_CARD_FEE_FIXED_CENTS", cls.card_fee_fixed_cents),
             sender_pays_fee=env.get("SALON_SENDER_PAYS_FEE", "true").lower() != "false",
+            stripe_requests_per_second=_int(
+                env, "SALON_STRIPE_REQUESTS_PER_SECOND", cls.stripe_requests_per_second
+            ),
+            payout_handover_ms=_int(env, "SALON_PAYOUT_HANDOVER_MS", cls.payout_handover_ms),
             connection_ttl_s=_int(env, "SALON_CONNECTION_TTL_S", cls.connection_ttl_s),
             invites_per_member=_int(env, "SALON_INVITES_PER_MEMBER", cls.invites_per_member),
             sign_in_code_ttl_s=_int(env, "SALON_SIGN_IN_CODE_TTL_S", cls.sign_in_code_ttl_s),

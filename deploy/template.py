@@ -103,10 +103,8 @@ def table_resource(model: type[Model], table_name: str, stage: str) -> dict[str,
 def point_timers_at_stage_queue(template: dict[str, Any]) -> None:
     """Chalice names the timers queue by a fixed name; aim its event source at this stage's
     queue. (A merge template cannot: it would merge the two intrinsic functions into one.)"""
-    events = template["Resources"]["RoomTimers"]["Properties"]["Events"]
-    events["RoomTimersSqsEventSource"]["Properties"]["Queue"] = {
-        "Fn::GetAtt": ["TimersQueue", "Arn"]
-    }
+    events = template["Resources"]["Timers"]["Properties"]["Events"]
+    events["TimersSqsEventSource"]["Properties"]["Queue"] = {"Fn::GetAtt": ["TimersQueue", "Arn"]}
 
 
 def merge_template(stage: str) -> dict[str, Any]:
@@ -182,8 +180,8 @@ def merge_template(stage: str) -> dict[str, Any]:
                 "Type": "AWS::SQS::Queue",
                 "Properties": {
                     "QueueName": f"salon-{stage}-timers",
-                    # Longer than the handler's timeout, as Lambda's SQS event source requires.
-                    "VisibilityTimeout": 180,
+                    # Six times the handler's timeout, as AWS advises for SQS event sources.
+                    "VisibilityTimeout": 5400,
                     "SqsManagedSseEnabled": True,
                 },
             },

@@ -192,9 +192,11 @@ class LocalStack:
                     continue
                 event = {"Records": [_sqs_record(m, queue_url) for m in batch]}
                 try:
-                    app.handler_map["room_timers"](event, LambdaContext("room_timers", 512))
+                    app.handler_map["timers"](
+                        event, LambdaContext("timers", 512, max_runtime_ms=900_000)
+                    )
                 except Exception:  # as on AWS: the batch stays and comes back later
-                    logging.getLogger("salon.local").exception("room_timers failed")
+                    logging.getLogger("salon.local").exception("timers failed")
                     continue
                 sqs.delete_message_batch(
                     QueueUrl=queue_url,

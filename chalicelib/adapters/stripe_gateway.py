@@ -17,6 +17,14 @@ from chalicelib.domain.money import InvalidSignatureError, PaymentDeclinedError
 WEBHOOK_TOLERANCE_S = 300
 
 
+class TransferRefusedError(Exception):
+    """Stripe refused a transfer for a reason that retrying now will not change."""
+
+    def __init__(self, code: str) -> None:
+        super().__init__(code)
+        self.code = code
+
+
 @dataclass(frozen=True)
 class AccountState:
     account_id: str
@@ -172,12 +180,31 @@ class StripeGateway:
         )
 
     def transfer(self, params: dict[str, Any], idempotency_key: str) -> str:
-        transfer = self._call(
-            lambda: self._stripe().v1.transfers.create(
-                params=params, options={"idempotency_key": idempotency_key}
+        """Send money to a connected account. A destination that cannot receive it is a
+        TransferRefusedError naming Stripe's code."""
+        import stripe
+
+        try:
+            transfer = self._call(
+                lambda: self._stripe().v1.transfers.create(
+                    params=params, options={"idempotency_key": idempotency_key}
+                )
+            )
+        except stripe.IdempotencyError as exc:
+            # The same key is in flight in another run: that run will finish it.
+            raise UnavailableError("This transfer is being made by another run.") from exc
+        except (stripe.InvalidRequestError, stripe.PermissionError) as exc:
+            raise TransferRefusedError(str(exc.code or "transfer_refused")) from exc
+        return str(transfer.id)
+
+    def find_transfer(self, transfer_group: str) -> str | None:
+        """A transfer already made for this group: what a crashed run may have left."""
+        found = self._call(
+            lambda: self._stripe().v1.transfers.list(
+                params={"transfer_group": transfer_group, "limit": 1}
             )
         )
-        return str(transfer.id)
+        return str(found.data[0].id) if found.data else None
 
     # --- webhooks ---------------------------------------------------------------------------
 

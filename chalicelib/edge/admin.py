@@ -15,7 +15,8 @@ from chalicelib.edge.validation import Field, validate
 
 logger = logging.getLogger("salon.admin")
 
-AdminHandler = Callable[[dict[str, Any]], dict[str, Any]]
+# (the validated event, the Lambda context) -> the result
+AdminHandler = Callable[[dict[str, Any], Any], dict[str, Any]]
 
 
 def admin_function(app: Chalice) -> Callable[[Sequence[Field]], Callable[[AdminHandler], Any]]:
@@ -31,7 +32,7 @@ def admin_function(app: Chalice) -> Callable[[Sequence[Field]], Callable[[AdminH
                 try:
                     if not isinstance(event, dict):
                         raise ValidationError("The event must be a JSON object.")
-                    result = handler(validate(event, fields))
+                    result = handler(validate(event, fields), context)
                 except SalonError as error:
                     logger.warning("admin action refused", extra={"code": error.code})
                     return {"ok": False, "error": error_payload(error)}

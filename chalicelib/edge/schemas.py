@@ -51,6 +51,26 @@ ADMIN_GRANT_INVITES = (USER_ID, COUNT)
 ADMIN_ADMIT = (PHONE,)
 ADMIN_MEMBER = (USER_ID,)
 ADMIN_NOTHING: tuple[Field, ...] = ()
+MONTH_FIELD = Field("month", str, required=False, pattern=r"\d{4}-(0[1-9]|1[0-2])")
+APPLICATION = (
+    Field("pitch", str, min_length=1, max_length=2000),
+    Field("links", list, required=False, max_length=2000),
+)
+ADMIN_APPLICATIONS = (
+    Field("status", str, required=False, choices=("pending", "approved", "rejected")),
+)
+ADMIN_APPROVE = (
+    USER_ID,
+    Field("monthly_cents", int, required=False, minimum=1, maximum=10_000_000),
+    Field("start_month", str, required=False, pattern=r"\d{4}-(0[1-9]|1[0-2])"),
+    Field("months", int, required=False, minimum=1, maximum=36),
+)
+ADMIN_REJECT = (USER_ID, Field("reason", str, required=False, max_length=500))
+ADMIN_END_ENROLLMENT = (
+    USER_ID,
+    Field("last_month", str, required=False, pattern=r"\d{4}-(0[1-9]|1[0-2])"),
+)
+ADMIN_RUN_PAYOUTS = (MONTH_FIELD, Field("dry_run", bool, required=False))
 ADMIN_FEEDBACK = (Field("limit", int, required=False, minimum=1, maximum=500),)
 
 

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cached_property, lru_cache
+from typing import Any
 
 from chalicelib.adapters.connections import Connections
 from chalicelib.adapters.dynamo.connections import ConnectionRepository
 from chalicelib.adapters.dynamo.identity import IdentityRepository
 from chalicelib.adapters.dynamo.money import MoneyRepository
+from chalicelib.adapters.dynamo.program import ProgramRepository
 from chalicelib.adapters.dynamo.rooms import RoomRepository
 from chalicelib.adapters.secrets import jwt_secret, stripe_key, stripe_webhook_secret
 from chalicelib.adapters.sms import Sms
@@ -22,6 +25,7 @@ from chalicelib.edge.room_actions import register_room_actions
 from chalicelib.edge.websocket import Realtime
 from chalicelib.services.identity import Identity
 from chalicelib.services.payments import Payments
+from chalicelib.services.program import Pacer, Program
 from chalicelib.services.rooms import Rooms
 
 
@@ -100,7 +104,35 @@ class Services:
             clock=utc_now,
             new_id=new_id,
             on_stage_notice=self.rooms.announce_if_on_stage,
+            on_transfer=self._transfer_event,
         )
+
+    def _transfer_event(self, kind: str, transfer: dict[str, Any]) -> None:
+        if kind == "transfer.created":
+            self.program.transfer_created(transfer)
+        else:
+            self.program.transfer_reversed(transfer)
+
+    @cached_property
+    def program(self) -> Program:
+        return Program(
+            repo=ProgramRepository(),
+            money=MoneyRepository(),
+            people=self.identity.repo,
+            stripe=self.stripe,
+            timers=self.timers,
+            settings=self.settings,
+            clock=utc_now,
+            new_id=new_id,
+            pacer=Pacer(float(self.settings.stripe_requests_per_second)),
+        )
+
+    def on_timer(self, message: dict[str, Any], time_left_ms: Callable[[], int]) -> None:
+        """Delayed work from the timers queue: payout runs continue, rooms do the rest."""
+        if message.get("kind") == "payout_continue":
+            self.program.run(None, str(message["run_id"]), time_left_ms)
+        else:
+            self.rooms.on_timer(message)
 
     @cached_property
     def sms(self) -> Sms:

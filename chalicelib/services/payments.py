@@ -62,6 +62,8 @@ class Payments:
     clock: Callable[[], datetime]
     new_id: Callable[[], str]
     on_stage_notice: Callable[[str, dict[str, Any]], None] | None = None
+    # Stripe transfers belong to the creator program: its service handles their events.
+    on_transfer: Callable[[str, dict[str, Any]], None] | None = None
 
     @property
     def policy(self) -> TipPolicy:
@@ -275,6 +277,8 @@ class Payments:
             "charge.refunded": self._charge_refunded,
             "charge.dispute.created": self._dispute_created,
             "account.updated": self._account_event,
+            "transfer.created": self._transfer_event,
+            "transfer.reversed": self._transfer_event,
         }.get(kind)
         if handler is None:
             outcome = "ignored"
@@ -284,6 +288,10 @@ class Payments:
         # Marked only after the effects: a crash in between redoes them, and each is idempotent.
         self.repo.mark_seen(event_id, kind, self.clock())
         return outcome
+
+    def _transfer_event(self, transfer: dict[str, Any], event: dict[str, Any]) -> None:
+        if self.on_transfer is not None:
+            self.on_transfer(str(event["type"]), transfer)
 
     def _account_event(self, account: dict[str, Any], event: dict[str, Any]) -> None:
         self.account_updated(str(event.get("account") or account.get("id")))

@@ -399,6 +399,77 @@ class StripeEventModel(Model):
     ttl = TTLAttribute()
 
 
+class ApplicationModel(Model):
+    """A member's application to the creator program (one at a time)."""
+
+    class Meta(_Meta):
+        table_name = _settings.table_name("applications")
+
+    user_id = UnicodeAttribute(hash_key=True)
+    pitch = UnicodeAttribute()
+    links = UnicodeAttribute(default="[]")  # a JSON list of URLs
+    status = UnicodeAttribute()  # pending | approved | rejected
+    reason = UnicodeAttribute(null=True)
+    created_at = UTCDateTimeAttribute()
+    decided_at = UTCDateTimeAttribute(null=True)
+
+
+class EnrollmentModel(Model):
+    """A creator in the program: a monthly amount from a start month, for some months."""
+
+    class Meta(_Meta):
+        table_name = _settings.table_name("enrollments")
+
+    user_id = UnicodeAttribute(hash_key=True)
+    monthly_cents = NumberAttribute()
+    start_month = UnicodeAttribute()  # YYYY-MM
+    months = NumberAttribute()
+    last_month = UnicodeAttribute()  # YYYY-MM, moved earlier when ended early
+    created_at = UTCDateTimeAttribute()
+    ended_at = UTCDateTimeAttribute(null=True)
+
+
+class PayoutModel(Model):
+    """The exactly-once guard of one stipend: creator and month. Outlives Stripe's 24-hour
+    idempotency keys; `claimed_by` leases it to one run at a time."""
+
+    class Meta(_Meta):
+        table_name = _settings.table_name("payouts")
+
+    payout_id = UnicodeAttribute(hash_key=True)  # <user id>#<YYYY-MM>
+    user_id = UnicodeAttribute()
+    month = UnicodeAttribute()
+    amount_cents = NumberAttribute()
+    status = UnicodeAttribute()  # pending | paid | skipped
+    reason = UnicodeAttribute(null=True)
+    transfer_id = UnicodeAttribute(null=True)
+    claimed_by = UnicodeAttribute(null=True)
+    claimed_at = UTCDateTimeAttribute(null=True)
+    attempts = NumberAttribute(default=0)
+    updated_at = UTCDateTimeAttribute()
+
+
+class PayoutRunModel(Model):
+    """What one payout run did, for the operator: paid, skipped (why), failed, total."""
+
+    class Meta(_Meta):
+        table_name = _settings.table_name("payout_runs")
+
+    run_id = UnicodeAttribute(hash_key=True)
+    month = UnicodeAttribute()
+    status = UnicodeAttribute()  # running | done
+    cursor = UnicodeAttribute(null=True)
+    paid = NumberAttribute(default=0)
+    skipped = NumberAttribute(default=0)
+    failed = NumberAttribute(default=0)
+    already_paid = NumberAttribute(default=0)
+    total_cents = NumberAttribute(default=0)
+    reasons = UnicodeAttribute(default="{}")  # JSON: reason -> count
+    invocations = NumberAttribute(default=0)
+    started_at = UTCDateTimeAttribute()
+    finished_at = UTCDateTimeAttribute(null=True)
+
+
 ALL_MODELS: tuple[type[Model], ...] = (
     UserModel,
     PhoneModel,
@@ -417,4 +488,8 @@ ALL_MODELS: tuple[type[Model], ...] = (
     TipModel,
     LedgerEntryModel,
     StripeEventModel,
+    ApplicationModel,
+    EnrollmentModel,
+    PayoutModel,
+    PayoutRunModel,
 )

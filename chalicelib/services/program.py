@@ -1,0 +1,302 @@
+"""The creator program: applications, enrollments, and the monthly stipend payout run.
+
+A payout is made exactly once per creator and month by three steps that each survive a crash:
+a pending payout row written with a condition (the guard that outlives Stripe's 24-hour
+idempotency keys), the Stripe transfer with an idempotency key derived from creator and month
+(and, on a retry, a look for a transfer already made in that transfer group), and the row
+completed together with its ledger entry in one transaction. A run walks the enrollments with a
+cursor; when its time is nearly up it saves the cursor and continues in a new invocation.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from chalicelib.adapters.dynamo.identity import IdentityRepository
+from chalicelib.adapters.dynamo.money import MoneyRepository
+from chalicelib.adapters.dynamo.program import ProgramRepository
+from chalicelib.adapters.stripe_gateway import StripeGateway, TransferRefusedError
+from chalicelib.adapters.timers import Timers
+from chalicelib.config import Settings
+from chalicelib.domain.errors import RateLimitedError, UnavailableError, ValidationError
+from chalicelib.domain.money import CURRENCY
+from chalicelib.domain.program import (
+    AlreadyEnrolledError,
+    Enrollment,
+    NotEnrolledError,
+    add_months,
+    month_of,
+    parse_month,
+    transfer_group,
+)
+
+logger = logging.getLogger("salon.program")
+
+MAX_LINKS = 5
+LINK = re.compile(r"https://\S{1,300}")
+PAID, ALREADY_PAID, SKIPPED, FAILED = "paid", "already_paid", "skipped", "failed"
+BACKOFF_S = (0.5, 1.0, 2.0, 4.0, 8.0)
+
+
+@dataclass
+class Pacer:
+    """Keeps calls to Stripe under a rate, and backs off when Stripe says 429."""
+
+    per_second: float
+    sleep: Callable[[float], None] = time.sleep
+    clock: Callable[[], float] = time.monotonic
+    _next_at: float = field(default=0.0)
+    calls: int = 0
+
+    def call(self, fn: Callable[[], Any]) -> Any:
+        for attempt, pause in enumerate((*BACKOFF_S, None)):
+            wait = self._next_at - self.clock()
+            if wait > 0:
+                self.sleep(wait)
+            self._next_at = max(self._next_at, self.clock()) + 1.0 / self.per_second
+            self.calls += 1
+            try:
+                return fn()
+            except RateLimitedError:
+                if pause is None:
+                    raise
+                logger.warning("Stripe rate limit; backing off", extra={"attempt": attempt})
+                self.sleep(pause)
+        raise AssertionError("unreachable")
+
+
+@dataclass
+class Program:
+    repo: ProgramRepository
+    money: MoneyRepository
+    people: IdentityRepository
+    stripe: StripeGateway
+    timers: Timers
+    settings: Settings
+    clock: Callable[[], datetime]
+    new_id: Callable[[], str]
+    pacer: Pacer = field(default_factory=lambda: Pacer(20.0))
+    page_size: int = 50
+
+    # --- members ----------------------------------------------------------------------------
+
+    def apply(self, user_id: str, pitch: str, links: list[Any]) -> dict[str, Any]:
+        if len(links) > MAX_LINKS or not all(
+            isinstance(link, str) and LINK.fullmatch(link) for link in links
+        ):
+            raise ValidationError(
+                f"'links' must be at most {MAX_LINKS} https:// addresses.", field="links"
+            )
+        if self.repo.enrollment(user_id) is not None:
+            raise AlreadyEnrolledError()
+        self.repo.apply(user_id, pitch, links, self.clock())
+        return self.status(user_id)
+
+    def status(self, user_id: str) -> dict[str, Any]:
+        enrollment = self.repo.enrollment(user_id)
+        return {
+            "application": self.repo.application(user_id),
+            "enrollment": enrollment.to_dict() if enrollment else None,
+            "stipends": [p.to_dict() for p in self.repo.payouts_of(user_id)],
+        }
+
+    # --- operators --------------------------------------------------------------------------
+
+    def applications(self, status: str | None) -> dict[str, Any]:
+        return {"items": self.repo.applications(status)}
+
+    def approve(
+        self, user_id: str, monthly_cents: int, start_month: str | None, months: int
+    ) -> dict[str, Any]:
+        start = start_month or month_of(self.clock())
+        enrollment = Enrollment.new(user_id, monthly_cents, start, months)
+        self.repo.decide(user_id, True, self.clock(), None, enrollment)
+        logger.info("creator enrolled", extra={"user_id": user_id})
+        return self.status(user_id)
+
+    def reject(self, user_id: str, reason: str | None) -> dict[str, Any]:
+        self.repo.decide(user_id, False, self.clock(), reason, None)
+        return self.status(user_id)
+
+    def end(self, user_id: str, last_month: str | None) -> dict[str, Any]:
+        """No stipends after `last_month` (by default the current month, if already paid, else
+        the month before)."""
+        enrollment = self.repo.enrollment(user_id)
+        if enrollment is None:
+            raise NotEnrolledError()
+        now = self.clock()
+        if last_month is None:
+            current = month_of(now)
+            paid = self.repo.payout(user_id, current)
+            last_month = current if paid and paid.status == PAID else add_months(current, -1)
+        self.repo.end_enrollment(enrollment.ended_early(last_month, now))
+        return self.status(user_id)
+
+    # --- the payout run -----------------------------------------------------------------------
+
+    def dry_run(self, month: str) -> dict[str, Any]:
+        """What a run would pay now, and what it would skip and why. Writes nothing."""
+        parse_month(month)
+        would_pay: list[dict[str, Any]] = []
+        reasons: Counter[str] = Counter()
+        already, total, cursor = 0, 0, None
+        while True:
+            page, cursor = self.repo.enrollments_page(cursor, self.page_size)
+            for enrollment in page:
+                if not enrollment.due(month):
+                    continue
+                payout = self.repo.payout(enrollment.user_id, month)
+                if payout is not None and payout.status == PAID:
+                    already += 1
+                    continue
+                reason = self._not_payable(enrollment.user_id)
+                if reason:
+                    reasons[reason] += 1
+                    continue
+                total += enrollment.monthly_cents
+                if len(would_pay) < 1000:
+                    would_pay.append(
+                        {"user_id": enrollment.user_id, "amount_cents": enrollment.monthly_cents}
+                    )
+            if not cursor:
+                break
+        return {
+            "month": month,
+            "dry_run": True,
+            "would_pay": len(would_pay),
+            "would_pay_cents": total,
+            "already_paid": already,
+            "would_skip": dict(reasons),
+            "payouts": would_pay,
+        }
+
+    def run(
+        self,
+        month: str | None,
+        run_id: str | None,
+        time_left_ms: Callable[[], int],
+    ) -> dict[str, Any]:
+        """Pay what is due for `month` until done or nearly out of time; then hand over."""
+        now = self.clock()
+        if run_id is None:
+            month = month or month_of(now)
+            parse_month(month)
+            run_id = self.new_id()
+            self.repo.start_run(run_id, month, now)
+        run = self.repo.run(run_id)
+        assert run is not None
+        month, cursor = str(run["month"]), run["cursor"]
+        reasons: Counter[str] = Counter(run["reasons"])
+        counts: Counter[str] = Counter()
+        while True:
+            page, next_cursor = self.repo.enrollments_page(cursor, self.page_size)
+            for enrollment in page:
+                if not enrollment.due(month):
+                    continue
+                outcome, reason = self._pay(enrollment, month, run_id)
+                counts[outcome] += 1
+                if outcome == PAID:
+                    counts["total_cents"] += enrollment.monthly_cents
+                if reason:
+                    reasons[reason] += 1
+            cursor = next_cursor
+            done = cursor is None
+            if done or time_left_ms() < self.settings.payout_handover_ms:
+                break
+        self.repo.save_progress(run_id, counts, dict(reasons), cursor, done, self.clock())
+        if not done:
+            self.timers.after(0, {"kind": "payout_continue", "run_id": run_id})
+        report = self.repo.run(run_id)
+        assert report is not None
+        if done:
+            logger.info("payout run finished", extra={"payout_run": report})
+        return report
+
+    def _not_payable(self, user_id: str) -> str | None:
+        account = self.money.creator(user_id)
+        if account is None:
+            return "no_payout_account"
+        if not account.payouts_enabled:
+            return "payouts_not_enabled"
+        return None
+
+    def _pay(self, enrollment: Enrollment, month: str, run_id: str) -> tuple[str, str | None]:
+        user_id, amount = enrollment.user_id, enrollment.monthly_cents
+        payout = self.repo.claim(user_id, month, amount, run_id, self.clock())
+        if payout.status == PAID:
+            return ALREADY_PAID, None
+        reason = self._not_payable(user_id)
+        account = self.money.creator(user_id)
+        if reason or account is None:
+            self.repo.skip(user_id, month, reason or "no_payout_account", self.clock())
+            return SKIPPED, reason
+        group = transfer_group(user_id, month)
+        try:
+            transfer_id = None
+            if payout.attempts > 0:
+                # An earlier attempt may have reached Stripe before its run died.
+                transfer_id = self.pacer.call(lambda: self.stripe.find_transfer(group))
+            if transfer_id is None:
+                self.repo.note_attempt(user_id, month)
+                transfer_id = self.pacer.call(
+                    lambda: self.stripe.transfer(
+                        {
+                            "amount": amount,
+                            "currency": CURRENCY,
+                            "destination": account.stripe_account_id,
+                            "transfer_group": group,
+                            "description": f"Salon creator program, {month}",
+                            "metadata": {
+                                "salon_user_id": user_id,
+                                "month": month,
+                                "kind": "stipend",
+                            },
+                        },
+                        idempotency_key=group,
+                    )
+                )
+        except TransferRefusedError as refused:
+            self.repo.skip(user_id, month, refused.code, self.clock())
+            return SKIPPED, refused.code
+        except (RateLimitedError, UnavailableError) as error:
+            logger.warning(
+                "stipend not paid this run", extra={"user_id": user_id, "error_code": error.code}
+            )
+            return FAILED, error.code
+        self.repo.complete(user_id, month, amount, transfer_id, self.clock())
+        return PAID, None
+
+    # --- webhooks ---------------------------------------------------------------------------
+
+    def transfer_created(self, transfer: dict[str, Any]) -> None:
+        """A stipend transfer Stripe made: complete its payout if a crash left it pending."""
+        meta = transfer.get("metadata") or {}
+        if meta.get("kind") != "stipend":
+            return
+        self.repo.complete(
+            str(meta["salon_user_id"]),
+            str(meta["month"]),
+            int(transfer["amount"]),
+            str(transfer["id"]),
+            self.clock(),
+        )
+
+    def transfer_reversed(self, transfer: dict[str, Any]) -> None:
+        meta = transfer.get("metadata") or {}
+        if meta.get("kind") != "stipend":
+            return
+        user_id, transfer_id = str(meta["salon_user_id"]), str(transfer["id"])
+        self.repo.record_reversal(
+            user_id,
+            transfer_id,
+            int(transfer.get("amount_reversed") or 0),
+            self.repo.reversed_so_far(user_id, transfer_id),
+            self.clock(),
+        )
