@@ -37,6 +37,7 @@ def free_port(host: str = LOCALHOST) -> int:
 
 
 STRIPE_KEY = "sk_test_salon_local_stack"
+STRIPE_PUBLISHABLE_KEY = "pk_test_salon_local_stack"  # the web client's, for the emulator
 STRIPE_WEBHOOK_SECRET = "whsec_local_platform"
 STRIPE_CONNECT_WEBHOOK_SECRET = "whsec_local_connect"
 
@@ -103,6 +104,10 @@ class LocalStack:
         c = self.config
         from moto.server import ThreadedMotoServer
 
+        from local import moto_atomic
+
+        moto_atomic.install()
+
         # The embedded AWS's per-request access log would drown the app's own logs.
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
         self._moto = ThreadedMotoServer(ip_address=c.host, port=c.aws_port, verbose=False)
@@ -123,6 +128,7 @@ class LocalStack:
             "websocket": self._gateway.websocket_url,
             "aws": f"http://{c.host}:{c.aws_port}",
             "stripe": f"http://{c.host}:{c.stripe_port}",
+            "web": f"http://{c.host}:{c.rest_port}/app/",
             "tables": tables,
         }
         if c.seed_founder:
@@ -133,11 +139,23 @@ class LocalStack:
         from chalice.config import Config
         from chalice.local import create_local_server
 
+        from local.webclient import serve_web_client
+
         config = Config.create(chalice_stage="local", app_name="salon")
         self._rest = create_local_server(app, config, self.config.host, self.config.rest_port)
+        serve_web_client(self._rest, self._web_client_settings)
         thread = threading.Thread(target=self._rest.server.serve_forever, name="rest", daemon=True)
         thread.start()
         self._threads.append(thread)
+
+    def _web_client_settings(self) -> dict[str, Any]:
+        """web/'s /app/config.json: where the browser finds the WebSocket and Stripe."""
+        return {
+            "websocket": self.info.get("websocket"),
+            "stripe": {"api": self.info.get("stripe"), "publishable_key": STRIPE_PUBLISHABLE_KEY},
+            "ice_servers": [],
+            "local": True,
+        }
 
     def _start_gateway(self, app: Any) -> None:
         from chalice.local import LambdaContext
@@ -314,6 +332,7 @@ def banner(info: dict[str, Any]) -> str:
     return "\n".join(
         [
             "Salon is running on loopback:",
+            f"  Web client      {info['web']}   (open it in two tabs: see the README)",
             f"  REST API        {info['rest']}        (try {info['rest']}/health)",
             f"  WebSocket       {info['websocket']}   (connect with ?token=<access token>)",
             f"  Embedded AWS    {info['aws']}        ({len(info['tables'])} DynamoDB tables)",

@@ -22,3 +22,7 @@ os.environ.update(
 )
 os.environ.pop("AWS_ENDPOINT_URL", None)
 os.environ.pop("AWS_PROFILE", None)
+
+from local import moto_atomic
+
+moto_atomic.install()

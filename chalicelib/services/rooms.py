@@ -89,8 +89,6 @@ class Rooms:
         return self.snapshot(room.room_id, who.user_id)
 
     def join(self, who: ConnectionRecord, room_id: str) -> dict[str, Any]:
-        if who.room_id and who.room_id != room_id:
-            self._leave_current(who)
 
         def enter(loaded: LoadedRoom) -> list[Event]:
             moderators = [m.user_id for m in loaded.room.moderators()]
@@ -102,6 +100,9 @@ class Rooms:
             return domain.join(loaded.room, who.user_id, entry, self.clock())
 
         loaded, _ = self._apply(room_id, who.user_id, (), enter)
+        # Only once the new room has let them in do they leave the one they were in.
+        if who.room_id and who.room_id != room_id:
+            self._leave_current(who)
         self.connections.set_room(who.connection_id, room_id)
         return self._view(loaded, who.user_id)
 
@@ -165,6 +166,8 @@ class Rooms:
 
     def audience(self, who: ConnectionRecord, cursor: str | None) -> dict[str, Any]:
         room_id = self._room_of(who)
+        if self.repo.member_connection(room_id, who.user_id) != who.connection_id:
+            raise NotInAnyRoomError()
         ids, next_cursor = self.repo.audience_page(room_id, 50, cursor)
         return {
             "type": "audience",

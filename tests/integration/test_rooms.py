@@ -397,3 +397,18 @@ def test_the_hallway_pages(crowd: Crowd, client: Client) -> None:
     assert len(first["items"]) == 2 and second["cursor"] is None
     assert {r["room_id"] for r in first["items"] + second["items"]} == set(rooms)
     assert client.http.get("/rooms").status_code == 401
+
+
+def test_a_refused_join_keeps_you_in_the_room_you_are_in(crowd: Crowd) -> None:
+    host, room_id = open_room(crowd)
+    _, closed_room = open_room(crowd, host="other", kind="closed")
+    assert host.refused("join_room", room_id=closed_room) == "room_not_open_to_you"
+    assert not host.events("room_ended")
+    assert host.ok("join_room", room_id=room_id)["viewer"]["role"] == "moderator"
+
+
+def test_a_forged_audience_cursor_is_a_clear_error(crowd: Crowd) -> None:
+    host, _ = open_room(crowd)
+    assert host.refused("list_audience", cursor="eyJhIjogMX0=") == "invalid_request"
+    outsider = crowd.person("outsider")
+    assert outsider.refused("list_audience") == "not_in_a_room"

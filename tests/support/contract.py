@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import yaml
-from jsonschema import Draft7Validator, Draft202012Validator
-from jsonschema.exceptions import best_match
+from jsonschema import Draft7Validator, Draft202012Validator, validators
+from jsonschema.exceptions import ValidationError, best_match
 from jsonschema.protocols import Validator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT7, DRAFT202012
@@ -105,10 +105,24 @@ def resolve(document: Mapping[str, Any], node: Any) -> Any:
     return node
 
 
+def _max_json_bytes(
+    validator: Validator, limit: int, instance: Any, schema: Mapping[str, Any]
+) -> Iterator[ValidationError]:
+    """`x-max-json-bytes`: the size of a value written as JSON, as the code measures it."""
+    if isinstance(instance, (dict, list)):
+        size = len(json.dumps(instance))
+        if size > limit:
+            yield ValidationError(f"is {size} bytes as JSON, more than {limit}")
+
+
+# AsyncAPI schemas, plus the one rule JSON Schema cannot say (edge/validation.py measures it).
+AsyncApiValidator = validators.extend(Draft7Validator, {"x-max-json-bytes": _max_json_bytes})
+
+
 @lru_cache(maxsize=256)
 def _validator(uri: str, location: str) -> Validator:
     if uri == ASYNCAPI_URI:
-        return Draft7Validator(
+        return AsyncApiValidator(
             {"$ref": f"{uri}#{location}"},
             registry=_registry(),
             format_checker=Draft7Validator.FORMAT_CHECKER,
@@ -310,18 +324,132 @@ def _asyncapi_schema(name: str) -> str:
     return pointer("components", "schemas", name)
 
 
+def _members(union: str, key: str) -> dict[str, str]:
+    """The schemas of a union by their discriminating constant: name -> JSON Pointer."""
+    document = asyncapi()
+    members: dict[str, str] = {}
+    for ref in document["components"]["schemas"][union]["oneOf"]:
+        schema, location = follow(document, ref["$ref"].removeprefix("#"))
+        name = schema["properties"][key]["const"]
+        assert name not in members, f"{union}: two schemas for {key} {name!r}"
+        members[name] = location
+    return members
+
+
+@lru_cache(maxsize=1)
+def client_actions() -> dict[str, str]:
+    """Every documented action, with the location of its schema."""
+    return _members("ClientMessage", "action")
+
+
+@lru_cache(maxsize=1)
+def server_types() -> dict[str, str]:
+    """Every documented server message `type`, with the location of its schema."""
+    return _members("ServerMessage", "type")
+
+
+def _validate_member(side: str, message: Any, members: dict[str, str], union: str) -> None:
+    what = _named(side, message)
+    key = "action" if side == "client" else "type"
+    name = message.get(key) if isinstance(message, dict) else None
+    location = members.get(name) if isinstance(name, str) else None
+    assert location is not None, (
+        f"{what}: docs/asyncapi.yaml documents no {key} {name!r} "
+        f"(documented: {', '.join(sorted(members))}); body: {_show(message)}"
+    )
+    # Against its own schema first, for a precise complaint; then the union must agree.
+    check(ASYNCAPI_URI, location, message, what)
+    check(ASYNCAPI_URI, _asyncapi_schema(union), message, what)
+
+
 def validate_client_message(message: Any) -> None:
-    """A message a client may send (`ClientMessage`)."""
-    check(ASYNCAPI_URI, _asyncapi_schema("ClientMessage"), message, _named("client", message))
+    """A message a client may send: the schema of its `action` (and `ClientMessage`)."""
+    _validate_member("client", message, client_actions(), "ClientMessage")
 
 
 def validate_server_message(message: Any) -> None:
-    """A message Salon may send (`ServerMessage`); an error's code must be a documented one."""
-    check(ASYNCAPI_URI, _asyncapi_schema("ServerMessage"), message, _named("server", message))
-    if isinstance(message, dict) and message.get("type") == "error":
+    """A message Salon may send: the schema of its `type` (and `ServerMessage`); an error's
+    code must be a documented one."""
+    _validate_member("server", message, server_types(), "ServerMessage")
+    if message.get("type") == "error":
         assert message["code"] in error_catalog(), (
             f"WebSocket error code {message['code']!r} is not in x-error-codes"
         )
+
+
+def action_operation(action: str) -> dict[str, Any]:
+    """The `receive` operation of a client action."""
+    document = asyncapi()
+    found: list[dict[str, Any]] = []
+    for candidate in document["operations"].values():
+        if candidate["action"] != "receive":
+            continue
+        for ref in candidate["messages"]:
+            message = follow(document, ref["$ref"].removeprefix("#"))[0]
+            payload = resolve(document, message["payload"])
+            if payload["properties"]["action"].get("const") == action:
+                found.append(candidate)
+    assert len(found) == 1, f"docs/asyncapi.yaml has {len(found)} operations for {action!r}"
+    return found[0]
+
+
+def reply_types(action: str) -> set[str]:
+    """The `type`s an action may be answered with (its reply, or `error`)."""
+    document = asyncapi()
+    types = set()
+    for ref in action_operation(action)["reply"]["messages"]:
+        message = follow(document, ref["$ref"].removeprefix("#"))[0]
+        types.add(resolve(document, message["payload"])["properties"]["type"]["const"])
+    return types
+
+
+def common_error_codes() -> set[str]:
+    """The codes any action may be refused with."""
+    return set(asyncapi()["channels"]["connection"]["x-common-errors"])
+
+
+def action_error_codes(action: str) -> set[str]:
+    """Every code an action may be refused with: its `x-errors` and the common ones."""
+    return set(action_operation(action).get("x-errors", [])) | common_error_codes()
+
+
+def validate_reply(action: str, reply: Any) -> None:
+    """The answer to an action: a documented message, of a type the action replies with, and
+    for a refusal a code the action documents."""
+    validate_server_message(reply)
+    assert reply["type"] in reply_types(action), (
+        f"{action} was answered {reply['type']!r}; docs/asyncapi.yaml documents "
+        f"{sorted(reply_types(action))}"
+    )
+    if reply["type"] == "error":
+        assert reply["code"] in action_error_codes(action), (
+            f"{action} was refused with {reply['code']!r}, which its operation does not list "
+            f"(x-errors and x-common-errors: {sorted(action_error_codes(action))})"
+        )
+
+
+def server_message_spec(type_: str) -> dict[str, Any]:
+    """The components/messages entry whose payload is the schema of a server `type`."""
+    document = asyncapi()
+    location = server_types()[type_]
+    for message in document["components"]["messages"].values():
+        if follow(document, message["payload"]["$ref"].removeprefix("#"))[1] == location:
+            spec: dict[str, Any] = message
+            return spec
+    raise AssertionError(f"no message in docs/asyncapi.yaml carries the {type_!r} schema")
+
+
+def event_audience(message: Mapping[str, Any]) -> dict[str, Any] | None:
+    """Who a room event is documented to reach (`x-audience`, for its `role` if it depends on
+    it); None for a message that is not a room event."""
+    audience = server_message_spec(str(message["type"])).get("x-audience")
+    if audience is None:
+        return None
+    if "by_role" in audience:
+        by_role: dict[str, Any] = audience["by_role"][message["role"]]
+        return by_role
+    found: dict[str, Any] = audience
+    return found
 
 
 def validate_handshake_refusal(status: int, body: Any) -> None:

@@ -1,15 +1,21 @@
 """docs/openapi.yaml and docs/asyncapi.yaml say what the code does, and nothing it does not.
 
 Routes and methods, operator functions, request fields, who must authenticate, every error code
-and its status, WebSocket actions: each is read from the code and compared with the documents.
+and its status, WebSocket actions and the room codes each may return, room events with their
+fields and who receives them: each is read from the code and compared with the documents.
 """
 
 from __future__ import annotations
 
 import importlib
 import inspect
+import itertools
 import pkgutil
+import typing
 from collections.abc import Iterator, Sequence
+from dataclasses import fields as dataclass_fields
+from datetime import UTC, datetime
+from enum import Enum
 from typing import Any
 
 import pytest
@@ -17,12 +23,15 @@ from chalice import Chalice
 
 import app
 import chalicelib
+from chalicelib.adapters.dynamo import rooms as room_store
 from chalicelib.config import Settings
+from chalicelib.domain import rooms as domain
 from chalicelib.domain.errors import SalonError
 from chalicelib.edge import schemas
 from chalicelib.edge.errors import HTTP_STATUS, INTERNAL_CODE
 from chalicelib.edge.validation import Field
 from chalicelib.edge.websocket import REF
+from chalicelib.services import rooms as room_service
 from chalicelib.services.container import Services
 from tests.support import contract
 
@@ -42,34 +51,8 @@ QUERY_FIELDS: dict[tuple[str, str], Sequence[Field]] = {
     ("GET", "/users/{user_id}/following"): schemas.PAGE,
     ("GET", "/rooms"): schemas.PAGE,
 }
-# WebSocket actions the code serves that docs/asyncapi.yaml does not describe yet: the live
-# rooms landed after the contract was written. Document each one (schema, message, operation,
-# reply) and take it out of this set; the test refuses any other undocumented action.
-UNDOCUMENTED_ACTIONS = frozenset(
-    {
-        "accept_speaker_invite",
-        "create_room",
-        "decline_speaker_invite",
-        "end_room",
-        "invite_to_room",
-        "invite_to_speak",
-        "join_room",
-        "leave_room",
-        "list_audience",
-        "lower_hand",
-        "make_moderator",
-        "move_to_audience",
-        "mute",
-        "ping_into_room",
-        "raise_hand",
-        "remove_member",
-        "set_hands_allowed",
-        "signal",
-        "step_down",
-        "unmake_moderator",
-        "unmute",
-    }
-)
+# Where the room errors live: every SalonError subclass defined in these is a room code.
+ROOM_ERROR_MODULES = (domain, room_service, room_store)
 ADMIN_FIELDS: dict[str, Sequence[Field]] = {
     "admin_create_founder": schemas.ADMIN_CREATE_FOUNDER,
     "admin_grant_invites": schemas.ADMIN_GRANT_INVITES,
@@ -411,6 +394,8 @@ def test_every_example_message_matches_its_own_schema_and_its_union() -> None:
         assert message.get("examples"), f"{name} has no example"
         payload = contract.pointer("components", "messages", name, "payload")
         for example in message["examples"]:
+            # YAML 1.1 reads `name: off` as false: names must stay strings.
+            assert isinstance(example.get("name"), str), f"{name}: an example's name"
             contract.check(contract.ASYNCAPI_URI, payload, example["payload"], name)
             if directions[name] == "client":
                 contract.validate_client_message(example["payload"])
@@ -430,8 +415,7 @@ def test_every_websocket_action_is_documented_with_exactly_its_fields() -> None:
     for ref in union:
         schema = contract.resolve(document, ref)
         by_action[schema["properties"]["action"]["const"]] = schema
-    assert set(by_action) & UNDOCUMENTED_ACTIONS == set(), "documented now: update the set"
-    assert set(by_action) | UNDOCUMENTED_ACTIONS == set(realtime.actions)
+    assert set(by_action) == set(realtime.actions), "every action, and nothing else"
     for name in by_action:
         action = realtime.actions[name]
         assert_object_matches_fields(
@@ -441,6 +425,156 @@ def test_every_websocket_action_is_documented_with_exactly_its_fields() -> None:
             f"action {name}",
             extra={"action": {"const": name}},
         )
+
+
+def registered_actions() -> set[str]:
+    return set(Services(Settings.from_env()).realtime.actions)
+
+
+def room_error_codes() -> dict[str, type[SalonError]]:
+    """Every room error code, from the modules that define them."""
+    modules = {module.__name__ for module in ROOM_ERROR_MODULES}
+    return {cls.code: cls for cls in salon_error_classes() if cls.__module__ in modules}
+
+
+def test_every_action_has_an_operation_with_its_replies_and_room_codes() -> None:
+    catalog = contract.error_catalog()
+    room_codes = set(ASYNCAPI()["components"]["schemas"]["RoomErrorCode"]["enum"])
+    for name in registered_actions():
+        operation = contract.action_operation(name)
+        assert operation["action"] == "receive", name
+        assert "error" in contract.reply_types(name), f"{name}: may be refused"
+        assert len(contract.reply_types(name)) == 2, f"{name}: one reply type, and error"
+        errors = operation.get("x-errors")
+        assert isinstance(errors, list), f"{name}: x-errors lists its room codes"
+        assert len(errors) == len(set(errors)), f"{name}: a code listed twice"
+        assert set(errors) <= room_codes, f"{name}: x-errors are room codes"
+        for code in errors:
+            assert {"rooms", "websocket"} & set(catalog[code]["where"]), f"{name}: {code}"
+    for code in contract.common_error_codes():
+        assert "websocket" in catalog[code]["where"], code
+
+
+def test_ack_names_exactly_the_actions_answered_with_ack() -> None:
+    acked = {name for name in registered_actions() if "ack" in contract.reply_types(name)}
+    schema = contract.resolve(ASYNCAPI(), {"$ref": "#/components/schemas/Ack"})
+    assert set(schema["properties"]["action"]["enum"]) == acked
+
+
+def test_every_room_error_code_is_documented_and_returned_by_some_action() -> None:
+    codes = room_error_codes()
+    assert len(codes) > 25  # the walk found the modules
+    room_codes = ASYNCAPI()["components"]["schemas"]["RoomErrorCode"]
+    assert set(room_codes["enum"]) == set(codes), "RoomErrorCode is every room code"
+    catalog = contract.error_catalog()
+    for code, cls in codes.items():
+        assert catalog[code]["status"] == HTTP_STATUS[cls.kind], code
+        assert "rooms" in catalog[code]["where"], code
+    returned = set().union(
+        *(contract.action_operation(name)["x-errors"] for name in registered_actions())
+    )
+    not_sent = set(room_codes["x-not-sent"])
+    assert returned & not_sent == set(), "a code cannot be both returned and not sent"
+    assert returned | not_sent == set(codes), "each room code: some action's, or not sent"
+    described = room_codes["description"]
+    assert all(f"`{code}`" in described for code in set(codes) - not_sent)
+
+
+def event_classes() -> list[type[domain.Event]]:
+    found: list[type[domain.Event]] = []
+    pending = list(domain.Event.__subclasses__())
+    while pending:
+        cls = pending.pop()
+        if cls not in found:
+            found.append(cls)
+            pending.extend(cls.__subclasses__())
+    return sorted(found, key=lambda cls: cls.name)
+
+
+def sample_events(cls: type[domain.Event]) -> Iterator[domain.Event]:
+    """An instance of the event for every value of each of its enum and bool fields."""
+    hints = typing.get_type_hints(cls)
+    choices: dict[str, list[Any]] = {}
+    for f in dataclass_fields(cls):
+        hint = hints[f.name]
+        if hint is datetime:
+            choices[f.name] = [datetime(2026, 11, 26, 21, tzinfo=UTC)]
+        elif isinstance(hint, type) and issubclass(hint, Enum):
+            choices[f.name] = list(hint)
+        elif hint is bool:
+            choices[f.name] = [True, False]
+        elif hint is int:
+            choices[f.name] = [8000]
+        elif hint is str:
+            choices[f.name] = [f"{f.name}-1"]  # distinct per field: tells user_id from by_id
+        elif hint == str | None:
+            choices[f.name] = [f"{f.name}-1", None]
+        else:
+            raise AssertionError(f"{cls.__name__}.{f.name}: no sample for {hint}")
+    for values in itertools.product(*choices.values()):
+        yield cls(**dict(zip(choices, values, strict=True)))
+
+
+def test_room_events_are_documented_with_their_fields() -> None:
+    classes = event_classes()
+    assert len(classes) > 15  # the walk found them
+    types = contract.server_types()
+    # The payload schemas of the messages of the `room_events` operation: exactly the events.
+    in_operation = set()
+    for ref in ASYNCAPI()["operations"]["room_events"]["messages"]:
+        message = contract.follow(ASYNCAPI(), ref["$ref"].removeprefix("#"))[0]
+        in_operation.add(contract.follow(ASYNCAPI(), message["payload"]["$ref"][1:])[1])
+    assert in_operation == {types[cls.name] for cls in classes if cls.name in types}
+    for cls in classes:
+        assert cls.name in types, f"{cls.__name__} ({cls.name!r}) is not in ServerMessage"
+        schema = contract.resolve(ASYNCAPI(), {"$ref": "#" + types[cls.name]})
+        wire = {"type", *(f.name for f in dataclass_fields(cls))}
+        assert set(schema["properties"]) == wire, cls.name
+        assert set(schema["required"]) == wire, f"{cls.name}: every field is always sent"
+        assert schema.get("additionalProperties") is False, cls.name
+        for event in sample_events(cls):
+            contract.validate_server_message(event.to_dict())
+
+
+def test_room_events_say_who_receives_them_as_the_code_does() -> None:
+    for cls in event_classes():
+        documented = contract.server_message_spec(cls.name).get("x-audience")
+        assert documented is not None, f"{cls.name}: x-audience"
+        for event in sample_events(cls):
+            wire = event.to_dict()
+            spec = contract.event_audience(wire)
+            assert spec is not None
+            told = {getattr(event, field) for field in spec.get("users", [])}
+            actual = (event.audience.scope.value, set(event.audience.user_ids))
+            assert actual == (spec["scope"], told), f"{cls.name} {wire}"
+            assert spec["scope"] in {s.value for s in domain.Scope}, cls.name
+        if "by_role" in documented:
+            assert set(documented["by_role"]) == {r.value for r in domain.Role}, cls.name
+
+
+def test_the_room_snapshot_has_the_fields_the_code_puts_in_it() -> None:
+    at = datetime(2026, 11, 26, 21, tzinfo=UTC)
+    room, _ = domain.create_room("r1", "host", "Jazz", domain.RoomType.OPEN, at)
+    view = domain.snapshot(room, "host")
+    schema = contract.resolve(ASYNCAPI(), {"$ref": "#/components/schemas/RoomSnapshot"})
+    # The service adds the type, the audience's cursor (rooms.py `_view`) and the echoed ref.
+    assert set(schema["properties"]) == {*view, "type", "audience_cursor", "ref"}
+    assert set(schema["required"]) == set(schema["properties"]) - {"raised_hands", "ref"}
+    assert "raised_hands" not in domain.snapshot(room, "someone else")
+
+
+def test_the_room_limits_are_the_ones_the_code_uses() -> None:
+    limits = ASYNCAPI()["channels"]["connection"]["x-rooms"]
+    assert limits["capacity"] == Settings.room_capacity == domain.DEFAULT_CAPACITY
+    assert limits["reconnect_grace_seconds"] == Settings.reconnect_grace_s
+    assert limits["audience_count_interval_seconds"] == Settings.audience_count_interval_s
+    assert limits["audience_page_size"] == domain.DEFAULT_PAGE_SIZE
+    assert limits["max_signal_bytes"] == Settings.max_signal_bytes
+    schemas = ASYNCAPI()["components"]["schemas"]
+    assert schemas["RoomTitle"]["maxLength"] == domain.MAX_TITLE_LENGTH
+    assert schemas["RoomKind"]["enum"] == [k.value for k in domain.RoomType]
+    assert schemas["Role"]["enum"] == [r.value for r in domain.Role]
+    assert schemas["SignalPayload"]["x-max-json-bytes"] == Settings.max_signal_bytes
 
 
 def test_the_connection_limits_are_the_ones_the_code_and_the_local_gateway_use() -> None:
@@ -549,6 +683,37 @@ def test_validate_messages_check_both_directions() -> None:
             contract.validate_server_message(bad)
     with pytest.raises(AssertionError, match="x-error-codes"):
         contract.validate_server_message({"type": "error", "code": "made_up", "message": "?"})
+
+
+def test_validate_messages_pick_the_schema_of_the_type_or_action() -> None:
+    contract.validate_client_message({"action": "join_room", "room_id": "r1"})
+    contract.validate_server_message({"type": "left", "room_id": "r1", "ref": "x"})
+    with pytest.raises(AssertionError, match="server message 'left' does not match"):
+        contract.validate_server_message({"type": "left"})
+    with pytest.raises(AssertionError, match="documents no action 'fly'"):
+        contract.validate_client_message({"action": "fly"})
+    with pytest.raises(AssertionError, match="'user_id' is a required property"):
+        contract.validate_client_message({"action": "invite_to_speak"})
+    big = {"sdp": "x" * Settings.max_signal_bytes}
+    with pytest.raises(AssertionError, match="bytes as JSON"):
+        contract.validate_client_message(
+            {"action": "signal", "to": "u1", "kind": "offer", "payload": big}
+        )
+
+
+def test_validate_reply_checks_the_reply_type_and_the_action_codes() -> None:
+    contract.validate_reply("raise_hand", {"type": "ack", "action": "raise_hand"})
+    refusal = {"type": "error", "code": "hands_closed", "message": "No."}
+    contract.validate_reply("raise_hand", refusal)
+    with pytest.raises(AssertionError, match="does not list"):
+        contract.validate_reply("lower_hand", refusal)
+    with pytest.raises(AssertionError, match="was answered 'left'"):
+        contract.validate_reply("raise_hand", {"type": "left", "room_id": "r1"})
+    assert contract.event_audience({"type": "hand_raised"}) == {"scope": "moderators"}
+    assert contract.event_audience({"type": "member_left", "role": "listener"}) == {
+        "scope": "count_only"
+    }
+    assert contract.event_audience({"type": "audience_count"}) is None
 
 
 def test_validate_handshake_refusal_checks_code_and_status() -> None:

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from pynamodb.exceptions import UpdateError
 
 from chalicelib.adapters.dynamo.models import ConnectionModel
+from chalicelib.adapters.dynamo.tx import condition_failed
 
 
 @dataclass(frozen=True)
@@ -45,7 +46,7 @@ class ConnectionRepository:
             )
         except UpdateError as error:
             # The socket closed meanwhile: $disconnect has dealt with its room.
-            if getattr(error, "cause_response_code", None) != "ConditionalCheckFailedException":
+            if not condition_failed(error):
                 raise
 
     def remove(self, connection_id: str) -> None:

@@ -8,12 +8,19 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
-from pynamodb.exceptions import DeleteError, PutError, TransactWriteError, UpdateError
+from pynamodb.exceptions import (
+    DeleteError,
+    PutError,
+    QueryError,
+    ScanError,
+    TransactWriteError,
+    UpdateError,
+)
 from pynamodb.expressions.update import Action
 
 from chalicelib.adapters.dynamo.models import (
@@ -25,7 +32,7 @@ from chalicelib.adapters.dynamo.models import (
     UserModel,
     UsernameModel,
 )
-from chalicelib.adapters.dynamo.tx import transaction
+from chalicelib.adapters.dynamo.tx import condition_failed, transaction
 from chalicelib.domain.errors import ValidationError
 from chalicelib.domain.identity import (
     AlreadyInvitedError,
@@ -48,11 +55,6 @@ FOLLOWS = "follows#"
 BLOCKS = "blocks#"
 
 
-def _condition_failed(error: Exception) -> bool:
-    cause = getattr(error, "cause_response_code", None)
-    return cause == "ConditionalCheckFailedException"
-
-
 @dataclass(frozen=True)
 class Page:
     items: list[str]
@@ -72,9 +74,33 @@ def decode_cursor(cursor: str | None) -> dict[str, Any] | None:
         key = json.loads(base64.urlsafe_b64decode(cursor.encode()))
     except ValueError as exc:
         raise ValidationError("That cursor is not valid.", field="cursor") from exc
-    if not isinstance(key, dict):
+    # A DynamoDB key: attribute names to typed values ({"S": "..."}).
+    well_formed = isinstance(key, dict) and all(
+        isinstance(v, dict)
+        and len(v) == 1
+        and next(iter(v)) in ("S", "N")
+        and isinstance(next(iter(v.values())), str)
+        for v in key.values()
+    )
+    if not well_formed:
         raise ValidationError("That cursor is not valid.", field="cursor")
-    return key
+    start: dict[str, Any] = key
+    return start
+
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+def read_page(rows: Iterable[R], convert: Callable[[R], T]) -> list[T]:
+    """Read one page of a query or scan. A cursor that decodes but names no real position is
+    the client's mistake, not a server error."""
+    try:
+        return [convert(row) for row in rows]
+    except (QueryError, ScanError) as error:
+        if getattr(error, "cause_response_code", None) == "ValidationException":
+            raise ValidationError("That cursor is not valid.", field="cursor") from error
+        raise
 
 
 def _profile(row: UserModel) -> Profile:
@@ -113,7 +139,7 @@ class IdentityRepository:
                 condition=PhoneModel.phone.does_not_exist()
             )
         except PutError as error:
-            if not _condition_failed(error):
+            if not condition_failed(error):
                 raise
 
     def invite(self, inviter_id: str | None, phone: str, at: datetime) -> int | None:
@@ -279,7 +305,7 @@ class IdentityRepository:
             try:
                 UserModel(user_id).update(actions=actions, condition=UserModel.user_id.exists())
             except UpdateError as error:
-                if _condition_failed(error):
+                if condition_failed(error):
                     raise MemberNotFoundError() from error
                 raise
         return self.profile(user_id)
@@ -325,7 +351,7 @@ class IdentityRepository:
                 actions=[UserModel.invites_left.add(count)], condition=UserModel.user_id.exists()
             )
         except UpdateError as error:
-            if _condition_failed(error):
+            if condition_failed(error):
                 raise MemberNotFoundError() from error
             raise
         return self.profile(user_id).invites_left
@@ -336,7 +362,7 @@ class IdentityRepository:
                 actions=[UserModel.status.set(status.value)], condition=UserModel.user_id.exists()
             )
         except UpdateError as error:
-            if _condition_failed(error):
+            if condition_failed(error):
                 raise MemberNotFoundError() from error
             raise
 
@@ -364,7 +390,7 @@ class IdentityRepository:
                 & (SignInCodeModel.code_hash == digest),
             )
         except UpdateError as error:
-            if _condition_failed(error):
+            if condition_failed(error):
                 raise CodeLockedError() from error
             raise
 
@@ -373,7 +399,7 @@ class IdentityRepository:
         try:
             SignInCodeModel(phone).delete(condition=SignInCodeModel.code_hash == digest)
         except DeleteError as error:
-            if _condition_failed(error):
+            if condition_failed(error):
                 return False
             raise
         return True
@@ -417,7 +443,7 @@ class IdentityRepository:
                 & (SessionModel.revoked == False),  # noqa: E712 (a PynamoDB condition)
             )
         except UpdateError as error:
-            if _condition_failed(error):
+            if condition_failed(error):
                 raise SessionRevokedError() from error
             raise
 
@@ -428,7 +454,7 @@ class IdentityRepository:
                 condition=SessionModel.session_id.exists(),
             )
         except UpdateError as error:
-            if not _condition_failed(error):
+            if not condition_failed(error):
                 raise
 
     # --- the social graph -----------------------------------------------------------------
@@ -511,7 +537,7 @@ class IdentityRepository:
             limit=limit,
             last_evaluated_key=decode_cursor(cursor),
         )
-        items = [row.other_id for row in rows]
+        items = read_page(rows, lambda row: row.other_id)
         return Page(items, encode_cursor(rows.last_evaluated_key))
 
     def incoming(self, user_id: str, kind: str, limit: int, cursor: str | None) -> Page:
@@ -521,7 +547,7 @@ class IdentityRepository:
             limit=limit,
             last_evaluated_key=decode_cursor(cursor),
         )
-        items = [row.user_id for row in rows]
+        items = read_page(rows, lambda row: row.user_id)
         return Page(items, encode_cursor(rows.last_evaluated_key))
 
     def standing_with(self, user_id: str, others: Iterable[str]) -> tuple[bool, bool]:

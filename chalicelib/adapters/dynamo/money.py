@@ -14,7 +14,7 @@ from typing import Any
 from pynamodb.exceptions import PutError, TransactWriteError
 from pynamodb.expressions.update import Action
 
-from chalicelib.adapters.dynamo.identity import decode_cursor, encode_cursor
+from chalicelib.adapters.dynamo.identity import decode_cursor, encode_cursor, read_page
 from chalicelib.adapters.dynamo.models import (
     BetaUserModel,
     CreatorAccountModel,
@@ -24,15 +24,11 @@ from chalicelib.adapters.dynamo.models import (
     StripeEventModel,
     TipModel,
 )
-from chalicelib.adapters.dynamo.tx import transaction
+from chalicelib.adapters.dynamo.tx import condition_failed, transaction
 from chalicelib.adapters.stripe_gateway import AccountState
 from chalicelib.domain.money import EntryKind, IdempotencyKeyReusedError, TipStatus
 
 EVENT_MEMORY = timedelta(days=30)  # longer than Stripe's three days of retries
-
-
-def _condition_failed(error: Exception) -> bool:
-    return getattr(error, "cause_response_code", None) == "ConditionalCheckFailedException"
 
 
 @dataclass(frozen=True)
@@ -219,7 +215,7 @@ class MoneyRepository:
                 condition=CustomerModel.user_id.does_not_exist()
             )
         except PutError as error:
-            if not _condition_failed(error):
+            if not condition_failed(error):
                 raise
 
     def save_card(self, user_id: str, payment_method_id: str) -> None:
@@ -279,7 +275,7 @@ class MoneyRepository:
         try:
             row.save(condition=TipModel.tip_id.does_not_exist())
         except PutError as error:
-            if not _condition_failed(error):
+            if not condition_failed(error):
                 raise
             existing = self.tip(tip.tip_id)
             assert existing is not None
@@ -325,7 +321,7 @@ class MoneyRepository:
             limit=limit,
             last_evaluated_key=decode_cursor(cursor),
         )
-        tips = [_tip(row) for row in rows]
+        tips = read_page(rows, _tip)
         return tips, encode_cursor(rows.last_evaluated_key)
 
     # --- the ledger ---------------------------------------------------------------------------
@@ -381,7 +377,7 @@ class MoneyRepository:
             limit=limit,
             last_evaluated_key=decode_cursor(cursor),
         )
-        entries = [_entry(row) for row in rows]
+        entries = read_page(rows, _entry)
         return entries, encode_cursor(rows.last_evaluated_key)
 
     def balance(self, creator_id: str) -> int:

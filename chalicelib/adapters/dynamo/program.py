@@ -10,7 +10,7 @@ from typing import Any
 from pynamodb.exceptions import PutError, TransactWriteError, UpdateError
 from pynamodb.expressions.update import Action
 
-from chalicelib.adapters.dynamo.identity import decode_cursor, encode_cursor
+from chalicelib.adapters.dynamo.identity import decode_cursor, encode_cursor, read_page
 from chalicelib.adapters.dynamo.models import (
     ApplicationModel,
     CreatorAccountModel,
@@ -19,7 +19,7 @@ from chalicelib.adapters.dynamo.models import (
     PayoutModel,
     PayoutRunModel,
 )
-from chalicelib.adapters.dynamo.tx import transaction
+from chalicelib.adapters.dynamo.tx import condition_failed, transaction
 from chalicelib.domain.money import CURRENCY, EntryKind
 from chalicelib.domain.program import (
     AlreadyAppliedError,
@@ -29,10 +29,6 @@ from chalicelib.domain.program import (
     NotEnrolledError,
     payout_id,
 )
-
-
-def _condition_failed(error: Exception) -> bool:
-    return getattr(error, "cause_response_code", None) == "ConditionalCheckFailedException"
 
 
 @dataclass(frozen=True)
@@ -91,7 +87,7 @@ class ProgramRepository:
                 | (ApplicationModel.status == "rejected")
             )
         except PutError as error:
-            if _condition_failed(error):
+            if condition_failed(error):
                 raise AlreadyAppliedError() from error
             raise
 
@@ -176,7 +172,7 @@ class ProgramRepository:
                 condition=EnrollmentModel.user_id.exists(),
             )
         except UpdateError as error:
-            if _condition_failed(error):
+            if condition_failed(error):
                 raise NotEnrolledError() from error
             raise
 
@@ -184,7 +180,7 @@ class ProgramRepository:
         self, cursor: str | None, limit: int
     ) -> tuple[list[Enrollment], str | None]:
         rows = EnrollmentModel.scan(limit=limit, last_evaluated_key=decode_cursor(cursor))
-        page = [_enrollment(row) for row in rows]
+        page = read_page(rows, _enrollment)
         return page, encode_cursor(rows.last_evaluated_key)
 
     def add_enrollment(self, enrollment: Enrollment, at: datetime) -> None:
@@ -228,7 +224,7 @@ class ProgramRepository:
                 updated_at=at,
             ).save(condition=PayoutModel.payout_id.does_not_exist())
         except PutError as error:
-            if not _condition_failed(error):
+            if not condition_failed(error):
                 raise
         payout = self.payout(user_id, month)
         assert payout is not None

@@ -18,9 +18,9 @@ from typing import Any
 from pynamodb.exceptions import TransactWriteError, UpdateError
 from pynamodb.expressions.update import Action
 
-from chalicelib.adapters.dynamo.identity import decode_cursor, encode_cursor
+from chalicelib.adapters.dynamo.identity import decode_cursor, encode_cursor, read_page
 from chalicelib.adapters.dynamo.models import RoomMemberModel, RoomModel
-from chalicelib.adapters.dynamo.tx import transaction
+from chalicelib.adapters.dynamo.tx import condition_failed, transaction
 from chalicelib.domain.errors import ConflictError, NotFoundError
 from chalicelib.domain.rooms import Member, Role, Room, RoomType
 
@@ -311,7 +311,7 @@ class RoomRepository:
         rows = RoomMemberModel.audience.query(
             room_id, limit=limit, last_evaluated_key=decode_cursor(cursor)
         )
-        ids = [row.user_id for row in rows]
+        ids = read_page(rows, lambda row: str(row.user_id))
         return ids, encode_cursor(rows.last_evaluated_key)
 
     def raised_hands(self, room_id: str, limit: int = 100) -> list[tuple[str, str]]:
@@ -363,7 +363,7 @@ class RoomRepository:
                 ),
             )
         except UpdateError as error:
-            if getattr(error, "cause_response_code", None) == "ConditionalCheckFailedException":
+            if condition_failed(error):
                 return False
             raise
         return True

@@ -18,6 +18,11 @@ CONDITION_FAILED = "ConditionalCheckFailed"
 _SENT_ORDER = ("condition_check", "delete", "save", "update")
 
 
+def condition_failed(error: Exception) -> bool:
+    """Whether a single-item write was refused by its condition (by the error code)."""
+    return getattr(error, "cause_response_code", None) == "ConditionalCheckFailedException"
+
+
 @lru_cache(maxsize=1)
 def _connection() -> Connection:
     return Connection(region=settings().region)
