@@ -205,7 +205,9 @@ def hallway() -> dict[str, Any]:
 @app.on_sqs_message(queue=TIMERS_QUEUE, batch_size=10, name="timers")
 def timers(event: SQSEvent) -> None:
     for record in event:
-        services().on_timer(json.loads(record.body), time_left(event.context))
+        report = services().on_timer(json.loads(record.body), time_left(event.context))
+        if report is not None:
+            observability.payout_run(report)
 
 
 # --- Send Money ----------------------------------------------------------------------------
@@ -286,7 +288,9 @@ def _stripe_event(connect: bool) -> dict[str, str]:
     event = svc.stripe.verify(
         current.raw_body, current.headers.get("stripe-signature"), svc.webhook_secret(connect)
     )
-    return {"received": "true", "outcome": svc.payments.handle_event(event)}
+    outcome = svc.payments.handle_event(event)
+    observability.count("StripeEvents", outcome=outcome)
+    return {"received": "true", "outcome": outcome}
 
 
 # --- creator program -------------------------------------------------------------------------
@@ -307,13 +311,13 @@ def program_status() -> dict[str, Any]:
 @app.schedule(Cron(0, 6, 1, "*", "?", "*"), name="payouts_monthly")
 def payouts_monthly(event: CloudWatchEvent) -> None:
     """The 1st of the month, 06:00 UTC: pay the month's stipends."""
-    services().program.run(None, None, time_left(event.context))
+    observability.payout_run(services().program.run(None, None, time_left(event.context)))
 
 
 @app.schedule(Cron(0, 6, "2-28", "*", "?", "*"), name="payouts_catch_up")
 def payouts_catch_up(event: CloudWatchEvent) -> None:
     """Every other morning: pay whoever the month's earlier runs skipped (already paid: no-op)."""
-    services().program.run(None, None, time_left(event.context))
+    observability.payout_run(services().program.run(None, None, time_left(event.context)))
 
 
 # --- operators (invoked from the AWS console; see docs/runbook.md) ---------------------------
@@ -394,7 +398,9 @@ def admin_run_payouts(event: dict[str, Any], context: Any) -> dict[str, Any]:
     program = services().program
     if event.get("dry_run"):
         return program.dry_run(event.get("month") or month_of(utc_now()))
-    return program.run(event.get("month"), None, time_left(context))
+    report = program.run(event.get("month"), None, time_left(context))
+    observability.payout_run(report)
+    return report
 
 
 @admin(schemas.ADMIN_FEEDBACK)

@@ -70,3 +70,28 @@ def _cold_start() -> bool:
     global _warm
     cold, _warm = not _warm, True
     return cold
+
+
+def count(name: str, value: float = 1, **dimensions: str) -> None:
+    """One EMF metric, flushed with the invocation's others."""
+    from aws_lambda_powertools.metrics import MetricUnit
+
+    if dimensions:
+        # Dimensions apply to the whole metric set; keep them few and low-cardinality.
+        for key, dimension in dimensions.items():
+            metrics.add_dimension(name=key, value=dimension)
+    metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
+
+
+def payout_run(report: dict[str, Any]) -> None:
+    """A finished payout run's outcome, as metrics an operator can alarm on (a run that
+    continues in another invocation reports when it is done)."""
+    if report.get("status") != "done":
+        return
+    for key, name in (
+        ("paid", "PayoutsPaid"),
+        ("skipped", "PayoutsSkipped"),
+        ("failed", "PayoutsFailed"),
+    ):
+        count(name, int(report.get(key, 0)))
+    count("PayoutCents", int(report.get("total_cents", 0)))

@@ -127,12 +127,15 @@ class Services:
             pacer=Pacer(float(self.settings.stripe_requests_per_second)),
         )
 
-    def on_timer(self, message: dict[str, Any], time_left_ms: Callable[[], int]) -> None:
-        """Delayed work from the timers queue: payout runs continue, rooms do the rest."""
+    def on_timer(
+        self, message: dict[str, Any], time_left_ms: Callable[[], int]
+    ) -> dict[str, Any] | None:
+        """Delayed work from the timers queue: payout runs continue (their report is
+        returned), rooms do the rest."""
         if message.get("kind") == "payout_continue":
-            self.program.run(None, str(message["run_id"]), time_left_ms)
-        else:
-            self.rooms.on_timer(message)
+            return self.program.run(None, str(message["run_id"]), time_left_ms)
+        self.rooms.on_timer(message)
+        return None
 
     @cached_property
     def sms(self) -> Sms:

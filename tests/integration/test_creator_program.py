@@ -334,3 +334,29 @@ def test_a_run_backs_off_when_stripe_answers_429_and_still_pays(
     assert report["paid"] == 2
     assert pauses[:1] == [0.5]  # backed off after the first 429
     assert_paid_exactly_once(emulator, ids)
+
+
+def test_a_run_from_the_console_leaves_a_record_a_log_line_and_metrics(
+    client: Client, program: Program, emulator: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    creators(program, emulator, 2)
+    creators(program, emulator, 1, ready=False, prefix="pending")
+    answer = client.lambda_.invoke("admin_run_payouts", {"month": MONTH}).payload
+    assert answer["ok"], answer
+    report = answer["result"]
+    assert program.repo.run(report["run_id"]) == report
+    assert (report["paid"], report["skipped"], report["total_cents"]) == (2, 1, 1_000_000)
+    emitted = [
+        json.loads(line)
+        for line in capsys.readouterr().out.splitlines()
+        if line.startswith("{") and "_aws" in line
+    ]
+    values = {k: v for blob in emitted for k, v in blob.items() if k.startswith("Payout")}
+    assert values == {
+        "PayoutsPaid": [2.0],
+        "PayoutsSkipped": [1.0],
+        "PayoutsFailed": [0.0],
+        "PayoutCents": [1_000_000.0],
+    }
+    dry = client.lambda_.invoke("admin_run_payouts", {"month": MONTH, "dry_run": True}).payload
+    assert dry["result"]["would_pay"] == 0 and dry["result"]["already_paid"] == 2
