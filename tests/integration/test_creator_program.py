@@ -336,7 +336,7 @@ def test_a_run_backs_off_when_stripe_answers_429_and_still_pays(
     assert_paid_exactly_once(emulator, ids)
 
 
-def test_a_run_from_the_console_leaves_a_record_a_log_line_and_metrics(
+def test_a_run_from_the_console_leaves_a_record_and_metrics(
     client: Client, program: Program, emulator: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     creators(program, emulator, 2)
