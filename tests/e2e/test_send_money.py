@@ -69,7 +69,7 @@ def test_a_creator_is_tipped_twice_then_refunded_and_disputed(
     admin(api, "admin_beta_add", {"user_id": fan["user_id"]})
 
     # Onboarding: returning from the link is not enough; Stripe's account.updated is.
-    link = api.post("/creator/onboarding", {}, creator["token"]).body["url"]
+    link = api.post("/creator/onboarding", token=creator["token"]).body["url"]
     open_link(link, "complete")
     assert wait_until(lambda: api.get("/creator/account", creator["token"]).body["ready"])
     assert api.put("/creator/send-money", {"enabled": True}, creator["token"]).status == 200

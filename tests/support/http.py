@@ -16,8 +16,9 @@ class HttpResponse:
 
 
 class HttpClient:
-    def __init__(self, base_url: str) -> None:
+    def __init__(self, base_url: str, validate: bool = True) -> None:
         self.base_url = base_url.rstrip("/")
+        self.validate = validate
 
     def request(
         self,
@@ -38,15 +39,33 @@ class HttpClient:
         )
         try:
             with urllib.request.urlopen(request, timeout=30) as response:
-                return HttpResponse(response.status, _json(response.read()))
+                answer = HttpResponse(response.status, _json(response.read()))
         except urllib.error.HTTPError as error:
-            return HttpResponse(error.code, _json(error.read()))
+            answer = HttpResponse(error.code, _json(error.read()))
+        if self.validate:
+            self._check(method, path, payload, raw, answer)
+        return answer
+
+    def _check(
+        self, method: str, path: str, payload: Any, raw: bytes | None, answer: HttpResponse
+    ) -> None:
+        """Every request and response of the e2e tests must match docs/openapi.yaml."""
+        from tests.support import contract
+
+        if path.startswith("/_local/admin/"):
+            name = path.rsplit("/", 1)[-1]
+            contract.validate_admin_answer(name, answer.body)
+            return
+        operation = contract.operation_for(method, path)
+        if raw is None and payload is not None and 200 <= answer.status < 300:
+            contract.validate_request(method, operation.path, payload)
+        contract.validate_response(method, operation.path, answer.status, answer.body)
 
     def get(self, path: str, token: str | None = None) -> HttpResponse:
         return self.request("GET", path, token=token)
 
     def post(self, path: str, payload: Any = None, token: str | None = None) -> HttpResponse:
-        return self.request("POST", path, payload if payload is not None else {}, token)
+        return self.request("POST", path, payload, token)
 
     def put(self, path: str, payload: Any = None, token: str | None = None) -> HttpResponse:
         return self.request("PUT", path, payload, token)

@@ -13,12 +13,17 @@ from typing import Any
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
+from tests.support import contract
+
 Message = dict[str, Any]
 
 
 class WsClient:
     def __init__(self, url: str, token: str, name: str = "") -> None:
         self.name = name
+        # Every message sent and received is checked against docs/asyncapi.yaml.
+        self.validate = True
+        self.mismatches: list[str] = []
         self._exit = ExitStack()
         self._ws: ClientConnection = self._exit.enter_context(
             connect(f"{url}?token={token}", open_timeout=10)
@@ -34,8 +39,14 @@ class WsClient:
         try:
             while True:
                 raw = self._ws.recv()
+                message = json.loads(raw)
+                if self.validate:
+                    try:
+                        contract.validate_server_message(message)
+                    except AssertionError as mismatch:
+                        self.mismatches.append(str(mismatch))
                 with self._seen:
-                    self.messages.append(json.loads(raw))
+                    self.messages.append(message)
                     self._seen.notify_all()
         except ConnectionClosed:
             pass
@@ -64,7 +75,10 @@ class WsClient:
 
     def send(self, action: str, **fields: Any) -> Message:
         ref = f"{self.name}-{next(self._refs)}"
-        self._ws.send(json.dumps({"action": action, "ref": ref, **fields}))
+        message = {"action": action, "ref": ref, **fields}
+        if self.validate:
+            contract.validate_client_message(message)
+        self._ws.send(json.dumps(message))
         return self.wait_for(lambda m: m.get("ref") == ref)
 
     def ok(self, action: str, **fields: Any) -> Message:
@@ -80,3 +94,4 @@ class WsClient:
     def close(self) -> None:
         self._exit.close()
         self._reader.join(5)
+        assert not self.mismatches, f"{self.name}: messages off the contract: {self.mismatches}"
