@@ -265,12 +265,18 @@ class LocalStack:
         return {"phone": self.config.founder_phone, "username": "founder", "ok": result["ok"]}
 
     def stop(self) -> None:
+        """Stop everything; a part that will not stop in time is abandoned (its threads are
+        daemons), so that Ctrl-C or SIGTERM always ends the process."""
         if hasattr(self, "_stopping"):
             self._stopping.set()
         if hasattr(self, "_stop_stripe"):
             self._stop_stripe()
         if self._loop is not None and self._gateway is not None:
-            asyncio.run_coroutine_threadsafe(self._gateway.stop(), self._loop).result(15)
+            stopping = asyncio.run_coroutine_threadsafe(self._gateway.stop(), self._loop)
+            try:
+                stopping.result(15)
+            except (TimeoutError, RuntimeError):
+                logging.getLogger("salon.local").warning("the gateway did not stop in time")
             self._loop.call_soon_threadsafe(self._loop.stop)
         if self._rest is not None:
             self._rest.server.shutdown()
