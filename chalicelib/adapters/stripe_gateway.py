@@ -171,7 +171,11 @@ class StripeGateway:
                     payment_method_id=params.get("payment_method"),
                     error_message="Your bank asks you to confirm this payment.",
                 )
-            raise PaymentDeclinedError(exc.user_message or None) from exc
+            # The intent exists at Stripe (declined): name it, so the tip can point at it.
+            raise PaymentDeclinedError(
+                exc.user_message or None,
+                payment_intent_id=str(intent.id) if intent is not None else None,
+            ) from exc
         return _payment(intent)
 
     def payment_intent(self, payment_intent_id: str) -> Payment:

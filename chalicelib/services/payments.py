@@ -16,14 +16,16 @@ from chalicelib.adapters.connections import Connections
 from chalicelib.adapters.dynamo.connections import ConnectionRepository
 from chalicelib.adapters.dynamo.identity import IdentityRepository
 from chalicelib.adapters.dynamo.money import Entry, MoneyRepository, Tip
-from chalicelib.adapters.stripe_gateway import StripeGateway
+from chalicelib.adapters.stripe_gateway import Payment, StripeGateway
 from chalicelib.config import Settings
 from chalicelib.domain.errors import NotFoundError
+from chalicelib.domain.identity import MemberStatus
 from chalicelib.domain.money import (
     CURRENCY,
     EntryKind,
     NoPayoutAccountError,
     NotAvailableYetError,
+    PaymentDeclinedError,
     PayoutsNotReadyError,
     SelfTipError,
     SendMoneyOffError,
@@ -176,15 +178,16 @@ class Payments:
             raise NotAvailableYetError()
         if sender_id == creator_id:
             raise SelfTipError(field="creator_id")
-        self.people.profile(creator_id)  # member_not_found for nobody
-        if not self.send_money_enabled(creator_id):
+        creator = self.people.profile(creator_id)  # member_not_found for nobody
+        if creator.status is MemberStatus.SUSPENDED or not self.send_money_enabled(creator_id):
             raise SendMoneyOffError()
 
     def send(
         self, sender_id: str, creator_id: str, amount_cents: int, idempotency_key: str
     ) -> dict[str, Any]:
         """Charge a tip. The first tip asks the client for a card (confirmed with the returned
-        client secret) and saves it; later tips charge the saved card directly."""
+        client secret) and saves it; later tips charge the saved card directly. Submitting the
+        same key again answers with the same tip and payment, never a second charge."""
         self._may_tip(sender_id, creator_id)
         priced = quote(amount_cents, self.policy)
         creator = self.repo.creator(creator_id)
@@ -203,6 +206,9 @@ class Payments:
                 self.clock(),
             )
         )
+        if tip.payment_intent_id:
+            # A resubmit: the payment exists; say where it stands now.
+            return self._answer(tip, self.stripe.payment_intent(tip.payment_intent_id))
         customer_id, card = self._customer(sender_id)
         params: dict[str, Any] = {
             "amount": tip.total_cents,
@@ -220,8 +226,23 @@ class Payments:
             params.update({"payment_method": card, "off_session": True, "confirm": True})
         else:
             params.update({"setup_future_usage": "off_session", "payment_method_types": ["card"]})
-        payment = self.stripe.charge(params, idempotency_key=f"tip-{tip.tip_id}")
+        try:
+            payment = self.stripe.charge(params, idempotency_key=f"tip-{tip.tip_id}-{card}")
+        except PaymentDeclinedError as declined:
+            self.repo.update_tip(
+                tip.tip_id,
+                TipStatus.FAILED,
+                declined.details.get("payment_intent_id"),  # type: ignore[arg-type]
+                failure_message=declined.message,
+            )
+            self.repo.forget_card(sender_id)
+            raise
+        return self._answer(tip, payment)
+
+    def _answer(self, tip: Tip, payment: Payment) -> dict[str, Any]:
         status = STATUS_OF_INTENT.get(payment.status, TipStatus.PROCESSING)
+        if status is TipStatus.NEEDS_CARD and tip.status is TipStatus.FAILED:
+            status = TipStatus.FAILED
         self.repo.update_tip(tip.tip_id, status, payment.payment_intent_id)
         return {
             "tip": {

@@ -146,7 +146,7 @@ class Program:
         parse_month(month)
         would_pay: list[dict[str, Any]] = []
         reasons: Counter[str] = Counter()
-        already, total, cursor = 0, 0, None
+        already, total, count, cursor = 0, 0, 0, None
         while True:
             page, cursor = self.repo.enrollments_page(cursor, self.page_size)
             for enrollment in page:
@@ -161,6 +161,7 @@ class Program:
                     reasons[reason] += 1
                     continue
                 total += enrollment.monthly_cents
+                count += 1
                 if len(would_pay) < 1000:
                     would_pay.append(
                         {"user_id": enrollment.user_id, "amount_cents": enrollment.monthly_cents}
@@ -170,7 +171,7 @@ class Program:
         return {
             "month": month,
             "dry_run": True,
-            "would_pay": len(would_pay),
+            "would_pay": count,
             "would_pay_cents": total,
             "already_paid": already,
             "would_skip": dict(reasons),

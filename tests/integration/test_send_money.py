@@ -382,3 +382,57 @@ def test_beta_users_send_feedback_and_operators_read_it(
 def test_container_uses_the_emulator(pay: Any) -> None:
     assert container.Services  # the fixture replaced settings on a fresh container
     assert pay.settings.stripe_api_base.startswith("http://127.0.0.1:")
+
+
+def test_a_late_resubmit_answers_with_the_same_tip_and_charges_nothing_new(
+    crowd: Crowd, client: Client, emulator: str, inbox: WebhookInbox, sdk: stripe.StripeClient
+) -> None:
+    creator = creator_with_send_money(crowd, client, emulator, inbox)
+    sender = beta_sender(crowd, client)
+    first = tip(client, sender, creator, 500, key="the-first-tip-key").json_body
+    confirm_with_card(sdk, first, "4242424242424242")
+    inbox.wait_for("payment_intent.succeeded")
+    deliver(client, inbox.take())  # the card is saved now
+    again = tip(client, sender, creator, 500, key="the-first-tip-key")
+    assert again.status_code == 201, again.json_body
+    assert again.json_body["tip"]["payment_intent_id"] == first["tip"]["payment_intent_id"]
+    assert again.json_body["tip"]["status"] == "succeeded"
+    assert call(client, "get", "/me/earnings", creator).json_body["total_cents"] == 500
+
+
+def test_a_declined_saved_card_fails_the_tip_and_the_next_tip_asks_for_a_card(
+    crowd: Crowd, client: Client, emulator: str, inbox: WebhookInbox, sdk: stripe.StripeClient
+) -> None:
+    creator = creator_with_send_money(crowd, client, emulator, inbox)
+    sender = beta_sender(crowd, client)
+    first = tip(client, sender, creator, 500).json_body
+    confirm_with_card(sdk, first, "4242424242424242")
+    inbox.wait_for("payment_intent.succeeded")
+    deliver(client, inbox.take())
+    # The saved card now declines every charge (Stripe's 4000000000000341).
+    platform = stripe.StripeClient("sk_test_salon", base_addresses={"api": emulator})
+    customer_id, _ = crowd.svc.payments.repo.customer(sender.user_id)
+    failing = platform.v1.payment_methods.create(
+        params={
+            "type": "card",
+            "card": {"number": "4000000000000341", "exp_month": 12, "exp_year": 2034, "cvc": "123"},
+        }
+    )
+    platform.v1.payment_methods.attach(failing.id, params={"customer": customer_id})
+    crowd.svc.payments.repo.save_card(sender.user_id, failing.id)
+    declined = tip(client, sender, creator, 700)
+    assert (declined.status_code, declined.json_body["error"]["code"]) == (409, "payment_declined")
+    sent = call(client, "get", "/me/tips", sender).json_body["items"]
+    assert sent[0]["status"] == "failed" and sent[0]["payment_intent_id"]
+    retry = tip(client, sender, creator, 700).json_body
+    assert retry["next_step"] == "confirm_with_card"
+
+
+def test_a_suspended_creator_cannot_be_tipped(
+    crowd: Crowd, client: Client, emulator: str, inbox: WebhookInbox
+) -> None:
+    creator = creator_with_send_money(crowd, client, emulator, inbox)
+    sender = beta_sender(crowd, client)
+    client.lambda_.invoke("admin_suspend", {"user_id": creator.user_id})
+    refused = tip(client, sender, creator, 500)
+    assert refused.json_body["error"]["code"] == "send_money_off"

@@ -218,6 +218,10 @@ class MoneyRepository:
             if not condition_failed(error):
                 raise
 
+    def forget_card(self, user_id: str) -> None:
+        """A declined card is not charged again: the next tip asks for a card."""
+        CustomerModel(user_id).update(actions=[CustomerModel.payment_method_id.remove()])
+
     def save_card(self, user_id: str, payment_method_id: str) -> None:
         CustomerModel(user_id).update(
             actions=[CustomerModel.payment_method_id.set(payment_method_id)],
