@@ -11,12 +11,13 @@ import importlib
 import inspect
 import itertools
 import pkgutil
+import re
 import typing
 from collections.abc import Iterator, Sequence
 from dataclasses import fields as dataclass_fields
 from datetime import UTC, datetime
 from enum import Enum
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from chalice import Chalice
@@ -44,12 +45,23 @@ REQUEST_FIELDS: dict[tuple[str, str], Sequence[Field]] = {
     ("PUT", "/waitlist/username"): schemas.RESERVE,
     ("PATCH", "/me"): schemas.EDIT_PROFILE,
     ("POST", "/invites"): schemas.INVITE,
+    ("PUT", "/creator/send-money"): schemas.ENABLED,
+    ("POST", "/tips"): schemas.TIP,
+    ("POST", "/feedback"): schemas.FEEDBACK,
+    ("POST", "/creator-program/applications"): schemas.APPLICATION,
 }
+# Bodies read raw, not field by field: Stripe signs the exact bytes (app.py `_stripe_event`).
+RAW_BODIES: frozenset[tuple[str, str]] = frozenset(
+    {("POST", "/webhooks/stripe"), ("POST", "/webhooks/stripe-connect")}
+)
 QUERY_FIELDS: dict[tuple[str, str], Sequence[Field]] = {
     ("GET", "/me/blocks"): schemas.PAGE,
     ("GET", "/users/{user_id}/followers"): schemas.PAGE,
     ("GET", "/users/{user_id}/following"): schemas.PAGE,
     ("GET", "/rooms"): schemas.PAGE,
+    ("GET", "/tips/quote"): schemas.QUOTE,
+    ("GET", "/me/tips"): schemas.PAGE,
+    ("GET", "/me/earnings"): schemas.PAGE,
 }
 # Where the room errors live: every SalonError subclass defined in these is a room code.
 ROOM_ERROR_MODULES = (domain, room_service, room_store)
@@ -59,6 +71,15 @@ ADMIN_FIELDS: dict[str, Sequence[Field]] = {
     "admin_admit": schemas.ADMIN_ADMIT,
     "admin_suspend": schemas.ADMIN_MEMBER,
     "admin_reinstate": schemas.ADMIN_MEMBER,
+    "admin_beta_add": schemas.ADMIN_MEMBER,
+    "admin_beta_remove": schemas.ADMIN_MEMBER,
+    "admin_beta_list": schemas.ADMIN_NOTHING,
+    "admin_feedback_list": schemas.ADMIN_FEEDBACK,
+    "admin_program_applications": schemas.ADMIN_APPLICATIONS,
+    "admin_program_approve": schemas.ADMIN_APPROVE,
+    "admin_program_reject": schemas.ADMIN_REJECT,
+    "admin_program_end": schemas.ADMIN_END_ENROLLMENT,
+    "admin_run_payouts": schemas.ADMIN_RUN_PAYOUTS,
 }
 
 JSON_TYPES = {str: "string", int: "integer", bool: "boolean", dict: "object", list: "array"}
@@ -253,7 +274,12 @@ def test_every_operation_documents_internal_errors_and_its_path_parameters() -> 
 
 def test_request_bodies_have_exactly_the_declared_fields() -> None:
     with_body = {(op.method, op.path) for op in deployed_operations() if "requestBody" in op.spec}
-    assert with_body == set(REQUEST_FIELDS)
+    assert with_body == set(REQUEST_FIELDS) | RAW_BODIES
+    for method, path in RAW_BODIES:
+        body = contract.resolve(OPENAPI(), contract.operation(method, path).spec["requestBody"])
+        assert body["required"] is True, f"{method} {path}"
+        # Not parsed, so never `invalid_request`: a body that is not Stripe's fails the signature.
+        assert contract.documented_error_codes(method, path, 400) == {"invalid_signature"}
     for (method, path), fields in REQUEST_FIELDS.items():
         op = contract.operation(method, path)
         body = contract.resolve(OPENAPI(), op.spec["requestBody"])
@@ -277,6 +303,40 @@ def test_query_strings_have_exactly_the_declared_fields() -> None:
             assert rules == field_rules(field, nullable=False), f"{op.path} ?{field.name}"
         if fields:
             assert "invalid_request" in contract.documented_error_codes(op.method, op.path, 400)
+
+
+def schemas_named(source: str, pattern: str) -> list[Sequence[Field]]:
+    """The `schemas.X` tuples a piece of app.py passes where `pattern` says (X a group)."""
+    return [getattr(schemas, name) for name in re.findall(pattern, source)]
+
+
+def test_the_field_tables_name_the_schemas_the_code_uses() -> None:
+    """REQUEST_FIELDS, QUERY_FIELDS, RAW_BODIES and ADMIN_FIELDS, read from app.py itself."""
+    for path, entries in app.app.routes.items():
+        for method, entry in entries.items():
+            source = inspect.getsource(inspect.unwrap(entry.view_function))
+            bodies = schemas_named(source, r"\bbody\(request\(\), schemas\.(\w+)\)")
+            queries = schemas_named(source, r"\bquery\(request\(\), schemas\.(\w+)\)")
+            key = (method, path)
+            assert len(bodies) <= 1 and len(queries) <= 1, f"{method} {path}"
+            if bodies:
+                assert REQUEST_FIELDS.get(key) is bodies[0], f"REQUEST_FIELDS[{key}]"
+            else:
+                assert key not in REQUEST_FIELDS, f"{method} {path} reads no declared body"
+            if key in RAW_BODIES:
+                assert "_stripe_event(" in source, f"{method} {path} reads Stripe's raw body"
+            if queries:
+                assert QUERY_FIELDS.get(key) is queries[0], f"QUERY_FIELDS[{key}]"
+            else:
+                assert key not in QUERY_FIELDS, f"{method} {path} reads no declared query"
+    assert "current.raw_body" in inspect.getsource(app._stripe_event)
+    # Chalice wraps the operators' functions: their decorators are read from app.py.
+    decorated = re.findall(r"@admin\(schemas\.(\w+)\)\ndef (\w+)\(", inspect.getsource(app))
+    declared = {name: schema for schema, name in decorated}
+    admin_names = {name for name in app.app.handler_map if name.startswith("admin_")}
+    assert set(declared) == admin_names, "every operator function is declared with @admin"
+    for name, schema in declared.items():
+        assert ADMIN_FIELDS.get(name) is getattr(schemas, schema), f"ADMIN_FIELDS[{name!r}]"
 
 
 def test_documented_examples_match_their_schemas() -> None:
@@ -550,6 +610,94 @@ def test_room_events_say_who_receives_them_as_the_code_does() -> None:
             assert spec["scope"] in {s.value for s in domain.Scope}, cls.name
         if "by_role" in documented:
             assert set(documented["by_role"]) == {r.value for r in domain.Role}, cls.name
+
+
+class Recorded:
+    """The sockets of the payments service's notices: every user has one, `<user>-socket`."""
+
+    def __init__(self) -> None:
+        self.sent: dict[str, list[dict[str, Any]]] = {}
+
+    def for_user(self, user_id: str) -> list[str]:
+        return [f"{user_id}-socket"]
+
+    def post(self, connection_id: str, message: dict[str, Any]) -> bool:
+        self.sent.setdefault(connection_id.removesuffix("-socket"), []).append(message)
+        return True
+
+
+def money_notices(*, sender_known: bool, stripe_code: str | None) -> dict[str, list[Any]]:
+    """What the payments service pushes for a paid tip and a failed attempt, by recipient:
+    `creator`, `sender`, and `room` (what it hands the rooms service to announce)."""
+    from chalicelib.adapters.dynamo.money import Tip
+    from chalicelib.domain.identity import Profile
+    from chalicelib.domain.money import TipStatus
+    from chalicelib.services.payments import Payments
+
+    at = datetime(2026, 11, 26, 21, tzinfo=UTC)
+    tip = Tip(
+        "9f86d081884c7d659a2feaa0c55ad015", "fan", "host", 500, 46, 546, "usd",
+        TipStatus.PROCESSING, "pi_1", at,
+    )  # fmt: skip
+    sender = Profile("fan", "fan", "Fan", "", "", None, 0, 0, at)
+
+    class People:
+        def profiles(self, user_ids: list[str]) -> dict[str, Profile]:
+            return {"fan": sender} if sender_known else {}
+
+    class Repo:
+        def tip_for_payment_intent(self, payment_intent_id: str) -> Tip:
+            return tip
+
+        def update_tip(self, *args: Any, **kwargs: Any) -> None:
+            pass
+
+    sockets = Recorded()
+    announced: list[tuple[str, dict[str, Any]]] = []
+    fakes: dict[str, Any] = {"repo": Repo(), "people": People(), "stripe": None}
+    payments = Payments(
+        **fakes,
+        connections=cast(Any, sockets),
+        poster=cast(Any, sockets),
+        settings=Settings.from_env(),
+        clock=lambda: at,
+        new_id=str,
+        on_stage_notice=lambda user_id, notice: announced.append((user_id, notice)),
+    )
+    payments._notify_tip(tip)
+    error = {"message": "Your card was declined.", "code": stripe_code} if stripe_code else {}
+    payments._payment_failed({"id": "pi_1", "last_payment_error": error}, {})
+    assert [user_id for user_id, _ in announced] == ["host"], "announced in the creator's room"
+    # The rooms service adds the room (chalicelib/services/rooms.py `announce_if_on_stage`).
+    room = [{**notice, "room_id": "r1"} for _, notice in announced]
+    return {"creator": sockets.sent.pop("host"), "sender": sockets.sent.pop("fan"), "room": room}
+
+
+@pytest.mark.parametrize(("sender_known", "stripe_code"), [(True, "card_declined"), (False, None)])
+def test_the_money_messages_are_documented_with_their_fields_and_recipients(
+    sender_known: bool, stripe_code: str | None
+) -> None:
+    by_recipient = money_notices(sender_known=sender_known, stripe_code=stripe_code)
+    sent = set()
+    for to, messages in by_recipient.items():
+        for message in messages:
+            contract.validate_server_message(message)
+            recipients = contract.recipients(message["type"])
+            assert recipients is not None, message["type"]
+            assert recipients["to"] == to, message
+            assert contract.event_audience(message) is None, "not a room event"
+            sent.add(message["type"])
+    # Exactly the documented money messages; each names the test that drives it for real.
+    assert sent == set(contract.driven_elsewhere())
+    for test in set(contract.driven_elsewhere().values()):
+        source = (contract.DOCS.parent / test).read_text(encoding="utf-8")
+        assert "validate_server_message" in source, test
+    documented = {
+        name
+        for name in contract.all_server_types()
+        if contract.server_message_spec(name).get("x-recipients") is not None
+    }
+    assert documented == sent
 
 
 def test_the_room_snapshot_has_the_fields_the_code_puts_in_it() -> None:
