@@ -1,17 +1,29 @@
-"""Integration fixtures: an in-process moto AWS with every table, and the app wired to fakes."""
+"""Integration fixtures: an in-process moto AWS with every table, the app wired to fakes, and
+the Stripe emulator with a webhook inbox for the money tests."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import stripe
 from chalice.test import Client
 from moto import mock_aws
 
 from chalicelib.services import container
 from local.tables import create_tables
+from tests.support.crowd import Crowd
 from tests.support.fakes import ManualTimers, RecordingConnections
+from tests.support.stripe_local import (
+    CONNECT_SECRET,
+    PLATFORM_SECRET,
+    WebhookInbox,
+    register_webhooks,
+    running_emulator,
+    serve_inbox,
+)
 
 
 @pytest.fixture
@@ -52,3 +64,60 @@ def client(svc: Any) -> Iterator[Client]:
 
     with Client(app_module.app) as test_client:
         yield test_client
+
+
+# --- Stripe --------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def emulator() -> Iterator[str]:
+    yield from running_emulator()
+
+
+@pytest.fixture(scope="module")
+def inbox_server() -> Iterator[WebhookInbox]:
+    inbox = WebhookInbox()
+    server = serve_inbox(inbox)
+    try:
+        yield inbox
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def inbox(emulator: str, inbox_server: WebhookInbox) -> WebhookInbox:
+    """A fresh emulator (no objects, no keys) sending its webhooks to an empty inbox."""
+    from local.stripe import reset
+
+    reset()
+    inbox_server.take()
+    register_webhooks(emulator, inbox_server)
+    return inbox_server
+
+
+@pytest.fixture
+def pay(svc: Any, emulator: str, inbox: WebhookInbox) -> Any:
+    """The service container, with Stripe settings pointing at the emulator."""
+    svc.settings = dataclasses.replace(
+        svc.settings,
+        stripe_secret_key="sk_test_salon",
+        stripe_api_base=emulator,
+        stripe_webhook_secret=PLATFORM_SECRET,
+        stripe_connect_webhook_secret=CONNECT_SECRET,
+        app_url="http://127.0.0.1:8000",
+    )
+    return svc
+
+
+@pytest.fixture
+def sdk(emulator: str) -> stripe.StripeClient:
+    """What a client app does with Stripe.js: confirm with a card. (The emulator takes only
+    secret keys; Stripe.js would use a publishable key.)"""
+    return stripe.StripeClient("sk_test_client_stand_in", base_addresses={"api": emulator})
+
+
+@pytest.fixture
+def paying_crowd(client: Client, pay: Any, sockets: RecordingConnections) -> Crowd:
+    """Members with sockets, in an app that pays through the emulator."""
+    return Crowd(client, pay, sockets)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import threading
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
@@ -20,18 +19,13 @@ from chalicelib.adapters.dynamo.program import ProgramRepository
 from chalicelib.adapters.stripe_gateway import StripeGateway
 from chalicelib.domain.program import Enrollment
 from chalicelib.services.program import Pacer, Program
-from tests.support.stripe_local import emulator_post, running_emulator
+from tests.support.stripe_local import emulator_post
 
 MONTH = "2026-12"
 
 
 class Crash(Exception):
     """A Lambda dying mid-run (timeout, out of memory, a bug)."""
-
-
-@pytest.fixture(scope="module")
-def emulator() -> Iterator[str]:
-    yield from running_emulator()
 
 
 @pytest.fixture

@@ -12,7 +12,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -22,73 +21,16 @@ from chalice.test import Client
 from chalicelib.domain.errors import UnavailableError
 from tests.support import contract
 from tests.support.crowd import Crowd, Person
-from tests.support.fakes import RecordingConnections
 from tests.support.stripe_local import (
-    CONNECT_SECRET,
-    PLATFORM_SECRET,
     Delivery,
     WebhookInbox,
     emulator_post,
-    register_webhooks,
-    running_emulator,
-    serve_inbox,
 )
 
 NO_BODY = object()
 
 
 # --- fixtures (as in test_send_money.py) --------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def emulator() -> Iterator[str]:
-    yield from running_emulator()
-
-
-@pytest.fixture(scope="module")
-def inbox_server() -> Iterator[WebhookInbox]:
-    inbox = WebhookInbox()
-    server = serve_inbox(inbox)
-    try:
-        yield inbox
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
-@pytest.fixture
-def inbox(emulator: str, inbox_server: WebhookInbox) -> WebhookInbox:
-    from local.stripe import reset
-
-    reset()
-    inbox_server.take()
-    register_webhooks(emulator, inbox_server)
-    return inbox_server
-
-
-@pytest.fixture
-def pay(svc: Any, emulator: str, inbox: WebhookInbox) -> Any:
-    """The service container, with Stripe settings pointing at the emulator."""
-    svc.settings = dataclasses.replace(
-        svc.settings,
-        stripe_secret_key="sk_test_salon",
-        stripe_api_base=emulator,
-        stripe_webhook_secret=PLATFORM_SECRET,
-        stripe_connect_webhook_secret=CONNECT_SECRET,
-        app_url="http://127.0.0.1:8000",
-    )
-    return svc
-
-
-@pytest.fixture
-def crowd(client: Client, pay: Any, sockets: RecordingConnections) -> Crowd:
-    return Crowd(client, pay, sockets)
-
-
-@pytest.fixture
-def sdk(emulator: str) -> stripe.StripeClient:
-    """What a client app does with Stripe.js: confirm with a card."""
-    return stripe.StripeClient("sk_test_client_stand_in", base_addresses={"api": emulator})
 
 
 # --- the API, checked against the contract ------------------------------------------------------
@@ -155,6 +97,11 @@ class Api:
             contract.validate_response("POST", d.route, response.status_code, response.json_body)
             answers.append((response.status_code, response.json_body))
         return answers
+
+
+@pytest.fixture
+def crowd(paying_crowd: Crowd) -> Crowd:
+    return paying_crowd
 
 
 @pytest.fixture

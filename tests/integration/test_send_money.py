@@ -7,7 +7,6 @@ import json
 import random
 import time
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -23,62 +22,12 @@ from tests.support.stripe_local import (
     Delivery,
     WebhookInbox,
     emulator_post,
-    register_webhooks,
-    running_emulator,
-    serve_inbox,
 )
 
 
-@pytest.fixture(scope="module")
-def emulator() -> Iterator[str]:
-    yield from running_emulator()
-
-
-@pytest.fixture(scope="module")
-def inbox_server() -> Iterator[WebhookInbox]:
-    inbox = WebhookInbox()
-    server = serve_inbox(inbox)
-    try:
-        yield inbox
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
 @pytest.fixture
-def inbox(emulator: str, inbox_server: WebhookInbox) -> WebhookInbox:
-    from local.stripe import reset
-
-    reset()
-    inbox_server.take()
-    register_webhooks(emulator, inbox_server)
-    return inbox_server
-
-
-@pytest.fixture
-def pay(svc: Any, emulator: str, inbox: WebhookInbox) -> Any:
-    """The service container, with Stripe settings pointing at the emulator."""
-    svc.settings = dataclasses.replace(
-        svc.settings,
-        stripe_secret_key="sk_test_salon",
-        stripe_api_base=emulator,
-        stripe_webhook_secret=PLATFORM_SECRET,
-        stripe_connect_webhook_secret=CONNECT_SECRET,
-        app_url="http://127.0.0.1:8000",
-    )
-    return svc
-
-
-@pytest.fixture
-def crowd(client: Client, pay: Any, sockets: RecordingConnections) -> Crowd:
-    return Crowd(client, pay, sockets)
-
-
-@pytest.fixture
-def sdk(emulator: str) -> stripe.StripeClient:
-    """What a client app does with Stripe.js: confirm with a card."""
-    # The emulator takes only secret keys; Stripe.js would use a publishable key here.
-    return stripe.StripeClient("sk_test_client_stand_in", base_addresses={"api": emulator})
+def crowd(paying_crowd: Crowd) -> Crowd:
+    return paying_crowd
 
 
 def auth(person: Person) -> dict[str, str]:

@@ -26,12 +26,7 @@ from tests.support.fakes import RecordingConnections
 from tests.support.stripe_local import Delivery, WebhookInbox
 
 # The Stripe emulator, its webhook inbox and the app wired to them: test_send_money.py's.
-emulator = send_money.emulator
-inbox_server = send_money.inbox_server
-inbox = send_money.inbox
-pay = send_money.pay
 crowd = send_money.crowd
-sdk = send_money.sdk
 
 GOOD_CARD = "4242424242424242"
 # Stripe's test card that attaches but whose charges are declined (`card_declined`): the
