@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | 
 PACKAGE_DIR := build/package
 STAGE ?= dev
 
-.PHONY: dev test lint typecheck unit integration e2e package package-check bench clean
+.PHONY: dev test lint typecheck unit integration e2e browser browser-deps package package-check bench clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,9 +19,10 @@ $(STAMP): requirements.txt requirements-dev.txt
 dev: $(STAMP)
 	$(BIN)/python -m local.stack
 
-## make test: lint, types, unit, integration (moto), e2e (the local stack), and the package check.
+## make test: lint, types, unit, integration (moto), e2e (the local stack), browsers, package check.
 test: $(STAMP) lint typecheck
 	$(BIN)/python -m pytest tests
+	$(MAKE) browser
 	$(MAKE) package-check
 
 lint: $(STAMP)
@@ -39,6 +40,21 @@ integration: $(STAMP)
 
 e2e: $(STAMP)
 	$(BIN)/python -m pytest tests/e2e
+
+## make browser: the web client in headless Chromium (Playwright), in a network namespace with only
+## loopback (as root, or with a user namespace otherwise). `pytest tests` skips these elsewhere.
+CHROMIUM := /usr/bin/chromium
+ROOT_USER := $(filter 0,$(shell id -u))
+SUDO := $(if $(ROOT_USER),,sudo)
+browser: $(STAMP) browser-deps
+	unshare --net $(if $(ROOT_USER),,--map-root-user) sh -c \
+	  'PATH="$$PATH:/usr/sbin:/sbin"; ip link set lo up && exec $(BIN)/python -m pytest tests/browser'
+
+# Debian's Chromium (and `ip`), installed once; never `playwright install`: no test tool downloads.
+browser-deps:
+	@test -x $(CHROMIUM) && { command -v ip || test -x /usr/sbin/ip || test -x /sbin/ip; } >/dev/null || { \
+	  $(SUDO) apt-get update -qq && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium iproute2; }
 
 ## make package: the deployable SAM template, built offline, merged with the tables and policies.
 package: $(STAMP)

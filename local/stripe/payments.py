@@ -342,7 +342,10 @@ class ConnectPaymentIntent(PaymentIntent):  # type: ignore[misc]
 
     @classmethod
     def _api_confirm_ext(cls, id: str, **params: Any) -> PaymentIntent:
-        """POST /v1/payment_intents/{id}/confirm with the parameters Salon sends."""
+        """POST /v1/payment_intents/{id}/confirm with the parameters Salon sends.
+
+        `client_secret` comes with Stripe.js's confirmation from a browser (publishable key)."""
+        secret = params.pop("client_secret", None)
         _check_params(
             params,
             {
@@ -357,6 +360,13 @@ class ConnectPaymentIntent(PaymentIntent):  # type: ignore[misc]
             },
         )
         obj = cls._api_retrieve(id)
+        if secret is not None and secret != obj.client_secret:
+            raise ApiError(
+                400,
+                "The client_secret provided does not match the client_secret associated with "
+                "the PaymentIntent.",
+                param="client_secret",
+            )
         if not isinstance(obj, ConnectPaymentIntent):  # made by a localstripe invoice
             return PaymentIntent._api_confirm(id)
         off = _off_session(params.get("off_session"))

@@ -9,6 +9,7 @@ import inspect
 import ipaddress
 import json
 import logging
+import re
 import threading
 import time
 import urllib.parse
@@ -230,10 +231,39 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         )
 
 
+# What Stripe.js does from a browser with the publishable key: create a card PaymentMethod, and
+# read or confirm a PaymentIntent with its client_secret (checked here to read, by the route to
+# confirm).
+_PUBLISHABLE_KEY_ROUTES = (
+    re.compile(r"^/v1/payment_methods$"),
+    re.compile(r"^/v1/payment_intents/\w+/confirm$"),
+)
+_PAYMENT_INTENT = re.compile(r"^/v1/payment_intents/(\w+)$")
+
+
+async def _publishable_key_call(request: web.Request) -> bool:
+    if request.method == "GET" and (match := _PAYMENT_INTENT.match(request.path)):
+        intent = store.get("payment_intent:" + match.group(1))
+        secret = request.query.get("client_secret")
+        return (
+            request.query.get("key", "").startswith("pk_")
+            and intent is not None
+            and secret == intent.client_secret
+        )
+    if request.method != "POST" or not any(r.match(request.path) for r in _PUBLISHABLE_KEY_ROUTES):
+        return False
+    data = await ls_server.get_post_data(request, remove_auth=False) or {}
+    key = data.get("key")
+    if not (isinstance(key, str) and key.startswith("pk_")):
+        return False
+    return not request.path.endswith("/confirm") or isinstance(data.get("client_secret"), str)
+
+
 @web.middleware
 async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """localstripe's key check, except for the dev-only /_test/ routes (opened by browsers)."""
-    if request.path.startswith("/_test/"):
+    """localstripe's key check, except for the dev-only /_test/ routes (opened by browsers) and
+    Stripe.js's publishable-key calls."""
+    if request.path.startswith("/_test/") or await _publishable_key_call(request):
         return await handler(request)
     response: web.StreamResponse = await ls_server.auth_middleware(request, handler)
     return response
