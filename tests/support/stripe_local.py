@@ -38,11 +38,24 @@ class WebhookInbox:
     url: str = ""
     deliveries: list[Delivery] = field(default_factory=list)
     changed: threading.Condition = field(default_factory=threading.Condition)
+    # Each test registers its endpoints under a new generation; a delivery still in flight from
+    # an earlier test (the emulator retries and delays) arrives at an old one and is dropped.
+    generation: int = 0
 
     def accept(self, path: str, body: bytes, signature: str) -> None:
+        generation, _, endpoint = path.strip("/").partition("/")
         with self.changed:
-            self.deliveries.append(Delivery(PATHS[path], body, signature))
+            if generation != str(self.generation):
+                return
+            self.deliveries.append(Delivery(PATHS["/" + endpoint], body, signature))
             self.changed.notify_all()
+
+    def next_generation(self) -> str:
+        """Forget everything received; return the URL prefix of the new generation."""
+        with self.changed:
+            self.generation += 1
+            self.deliveries = []
+        return f"{self.url}/{self.generation}"
 
     def wait_for(self, event_type: str, count: int = 1, timeout: float = 10) -> None:
         deadline = time.monotonic() + timeout
@@ -89,13 +102,14 @@ def emulator_post(base: str, path: str, **form: str) -> Any:
 
 
 def register_webhooks(base: str, inbox: WebhookInbox) -> None:
+    prefix = inbox.next_generation()
     emulator_post(
-        base, "/_config/webhooks/platform", url=inbox.url + "/platform", secret=PLATFORM_SECRET
+        base, "/_config/webhooks/platform", url=prefix + "/platform", secret=PLATFORM_SECRET
     )
     emulator_post(
         base,
         "/_config/webhooks/connect",
-        url=inbox.url + "/connect",
+        url=prefix + "/connect",
         secret=CONNECT_SECRET,
         connect="true",
     )
