@@ -133,7 +133,9 @@ class Services:
         """Delayed work from the timers queue: payout runs continue (their report is
         returned), rooms do the rest."""
         if message.get("kind") == "payout_continue":
-            return self.program.run(None, str(message["run_id"]), time_left_ms)
+            return self.program.run(
+                None, str(message["run_id"]), time_left_ms, str(message.get("cursor") or "")
+            )
         self.rooms.on_timer(message)
         return None
 

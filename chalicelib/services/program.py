@@ -183,8 +183,12 @@ class Program:
         month: str | None,
         run_id: str | None,
         time_left_ms: Callable[[], int],
+        from_cursor: str | None = None,
     ) -> dict[str, Any]:
-        """Pay what is due for `month` until done or nearly out of time; then hand over."""
+        """Pay what is due for `month` until done or nearly out of time; then hand over.
+
+        A continuation names the cursor it was handed; SQS may deliver it twice, and a copy that
+        finds the run done or moved on does nothing."""
         now = self.clock()
         if run_id is None:
             month = month or month_of(now)
@@ -193,7 +197,10 @@ class Program:
             self.repo.start_run(run_id, month, now)
         run = self.repo.run(run_id)
         assert run is not None
+        if run["status"] == "done" or (from_cursor is not None and run["cursor"] != from_cursor):
+            return run
         month, cursor = str(run["month"]), run["cursor"]
+        started_from = cursor
         reasons: Counter[str] = Counter(run["reasons"])
         counts: Counter[str] = Counter()
         while True:
@@ -211,9 +218,11 @@ class Program:
             done = cursor is None
             if done or time_left_ms() < self.settings.payout_handover_ms:
                 break
-        self.repo.save_progress(run_id, counts, dict(reasons), cursor, done, self.clock())
-        if not done:
-            self.timers.after(0, {"kind": "payout_continue", "run_id": run_id})
+        saved = self.repo.save_progress(
+            run_id, counts, dict(reasons), cursor, done, self.clock(), started_from
+        )
+        if saved and not done:
+            self.timers.after(0, {"kind": "payout_continue", "run_id": run_id, "cursor": cursor})
         report = self.repo.run(run_id)
         assert report is not None
         if done:

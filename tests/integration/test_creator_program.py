@@ -288,7 +288,7 @@ def test_a_run_with_little_time_continues_across_invocations_paying_each_once(
     invocations = 1
     while report["status"] != "done":
         (message,) = timers.take("payout_continue")
-        report = program.run(None, message["run_id"], Budget(pages=5))
+        report = program.run(None, message["run_id"], Budget(pages=5), message["cursor"])
         invocations += 1
     assert invocations >= 5
     assert report["invocations"] == invocations
@@ -354,3 +354,23 @@ def test_a_run_from_the_console_leaves_a_record_and_metrics(
     }
     dry = client.lambda_.invoke("admin_run_payouts", {"month": MONTH, "dry_run": True}).payload
     assert dry["result"]["would_pay"] == 0 and dry["result"]["already_paid"] == 2
+
+
+def test_a_hand_over_delivered_twice_is_done_once(
+    program: Program, emulator: str, timers: Any
+) -> None:
+    creators(program, emulator, 60)
+    report = program.run(MONTH, None, Budget(pages=2))
+    continuations = 0
+    while report["status"] != "done":
+        (message,) = timers.take("payout_continue")
+        report = program.run(None, message["run_id"], Budget(pages=2), message["cursor"])
+        handed_over = timers.take("payout_continue")
+        # SQS delivers the same message again: the copy finds the run moved on.
+        duplicate = program.run(None, message["run_id"], Budget(pages=2), message["cursor"])
+        assert duplicate == report
+        assert timers.take("payout_continue") == []
+        timers.pending += [(0, m) for m in handed_over]
+        continuations += 1
+    assert continuations == 2
+    assert (report["paid"], report["already_paid"], report["invocations"]) == (60, 0, 3)

@@ -319,7 +319,10 @@ class ProgramRepository:
         cursor: str | None,
         done: bool,
         at: datetime,
-    ) -> None:
+        started_from: str | None,
+    ) -> bool:
+        """Record an invocation's progress, if the run is still where this invocation found
+        it: a duplicate hand-over message that ran the same pages saves nothing. False then."""
         actions: list[Action] = [
             PayoutRunModel.paid.add(counts.get("paid", 0)),
             PayoutRunModel.already_paid.add(counts.get("already_paid", 0)),
@@ -332,7 +335,20 @@ class ProgramRepository:
         ]
         if done:
             actions += [PayoutRunModel.status.set("done"), PayoutRunModel.finished_at.set(at)]
-        PayoutRunModel(run_id).update(actions=actions)
+        unmoved = (
+            PayoutRunModel.cursor == started_from
+            if started_from
+            else PayoutRunModel.cursor.does_not_exist()
+        )
+        try:
+            PayoutRunModel(run_id).update(
+                actions=actions, condition=unmoved & (PayoutRunModel.status == "running")
+            )
+        except UpdateError as error:
+            if condition_failed(error):
+                return False
+            raise
+        return True
 
     # --- transfers seen by webhooks ---------------------------------------------------------
 
