@@ -20,7 +20,7 @@ from datetime import datetime
 from typing import Any
 
 from chalicelib.adapters.dynamo.identity import IdentityRepository
-from chalicelib.adapters.dynamo.money import MoneyRepository
+from chalicelib.adapters.dynamo.money import CreatorAccount, MoneyRepository
 from chalicelib.adapters.dynamo.program import ProgramRepository
 from chalicelib.adapters.stripe_gateway import StripeGateway, TransferRefusedError
 from chalicelib.adapters.timers import Timers
@@ -156,7 +156,7 @@ class Program:
                 if payout is not None and payout.status == PAID:
                     already += 1
                     continue
-                reason = self._not_payable(enrollment.user_id)
+                reason = self._not_payable(self.money.creator(enrollment.user_id))
                 if reason:
                     reasons[reason] += 1
                     continue
@@ -229,8 +229,8 @@ class Program:
             logger.info("payout run finished", extra={"payout_run": report})
         return report
 
-    def _not_payable(self, user_id: str) -> str | None:
-        account = self.money.creator(user_id)
+    @staticmethod
+    def _not_payable(account: CreatorAccount | None) -> str | None:
         if account is None:
             return "no_payout_account"
         if not account.payouts_enabled:
@@ -242,8 +242,8 @@ class Program:
         payout = self.repo.claim(user_id, month, amount, run_id, self.clock())
         if payout.status == PAID:
             return ALREADY_PAID, None
-        reason = self._not_payable(user_id)
         account = self.money.creator(user_id)
+        reason = self._not_payable(account)
         if reason or account is None:
             self.repo.skip(user_id, month, reason or "no_payout_account", self.clock())
             return SKIPPED, reason
