@@ -7,6 +7,7 @@ neither write it twice nor count it twice.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -24,7 +25,7 @@ from chalicelib.adapters.dynamo.models import (
     StripeEventModel,
     TipModel,
 )
-from chalicelib.adapters.dynamo.tx import condition_failed, transaction
+from chalicelib.adapters.dynamo.tx import Transaction, condition_failed, transaction
 from chalicelib.adapters.stripe_gateway import AccountState
 from chalicelib.domain.money import EntryKind, IdempotencyKeyReusedError, TipStatus
 
@@ -330,9 +331,9 @@ class MoneyRepository:
 
     # --- the ledger ---------------------------------------------------------------------------
 
-    def record(self, entry: Entry) -> bool:
-        """Write the entry and move the creator's total by its amount, once. False if it was
-        already recorded."""
+    def record(self, entry: Entry, also: Callable[[Transaction], None] | None = None) -> bool:
+        """Write the entry and move the creator's total by its amount, once, in one
+        transaction (with `also`'s writes, if given). False if it was already recorded."""
         tx = transaction()
         try:
             with tx:
@@ -358,6 +359,8 @@ class MoneyRepository:
                     CreatorAccountModel(entry.creator_id),
                     actions=[CreatorAccountModel.earnings_cents.add(entry.amount_cents)],
                 )
+                if also is not None:
+                    also(tx)
         except TransactWriteError as error:
             if tx.failed(error)[0]:
                 return False

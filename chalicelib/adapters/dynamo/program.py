@@ -13,13 +13,13 @@ from pynamodb.expressions.update import Action
 from chalicelib.adapters.dynamo.identity import decode_cursor, encode_cursor, read_page
 from chalicelib.adapters.dynamo.models import (
     ApplicationModel,
-    CreatorAccountModel,
     EnrollmentModel,
     LedgerEntryModel,
     PayoutModel,
     PayoutRunModel,
 )
-from chalicelib.adapters.dynamo.tx import condition_failed, transaction
+from chalicelib.adapters.dynamo.money import Entry, MoneyRepository
+from chalicelib.adapters.dynamo.tx import Transaction, condition_failed, transaction
 from chalicelib.domain.money import CURRENCY, EntryKind
 from chalicelib.domain.program import (
     AlreadyAppliedError,
@@ -75,6 +75,9 @@ def _enrollment(row: EnrollmentModel) -> Enrollment:
 
 
 class ProgramRepository:
+    # Stipends are written to the same ledger as tips, by the same code.
+    _ledger = MoneyRepository()
+
     # --- applications -------------------------------------------------------------------------
 
     def apply(self, user_id: str, pitch: str, links: list[str], at: datetime) -> None:
@@ -249,39 +252,28 @@ class ProgramRepository:
         self, user_id: str, month: str, amount_cents: int, transfer_id: str, at: datetime
     ) -> bool:
         """Mark the payout paid and write its ledger entry, once. False if already recorded."""
-        tx = transaction()
-        try:
-            with tx:
-                tx.save(
-                    LedgerEntryModel(
-                        f"stipend#{user_id}#{month}",
-                        kind=EntryKind.STIPEND.value,
-                        creator_id=user_id,
-                        amount_cents=amount_cents,
-                        currency=CURRENCY,
-                        transfer_id=transfer_id,
-                        created_at=at,
-                    ),
-                    condition=LedgerEntryModel.entry_id.does_not_exist(),
-                )
-                tx.update(
-                    PayoutModel(payout_id(user_id, month)),
-                    actions=[
-                        PayoutModel.status.set("paid"),
-                        PayoutModel.transfer_id.set(transfer_id),
-                        PayoutModel.reason.remove(),
-                        PayoutModel.updated_at.set(at),
-                    ],
-                )
-                tx.update(
-                    CreatorAccountModel(user_id),
-                    actions=[CreatorAccountModel.earnings_cents.add(amount_cents)],
-                )
-        except TransactWriteError as error:
-            if tx.failed(error)[0]:
-                return False
-            raise
-        return True
+        entry = Entry(
+            entry_id=f"stipend#{user_id}#{month}",
+            kind=EntryKind.STIPEND,
+            creator_id=user_id,
+            amount_cents=amount_cents,
+            currency=CURRENCY,
+            created_at=at,
+            transfer_id=transfer_id,
+        )
+
+        def mark_paid(tx: Transaction) -> None:
+            tx.update(
+                PayoutModel(payout_id(user_id, month)),
+                actions=[
+                    PayoutModel.status.set("paid"),
+                    PayoutModel.transfer_id.set(transfer_id),
+                    PayoutModel.reason.remove(),
+                    PayoutModel.updated_at.set(at),
+                ],
+            )
+
+        return self._ledger.record(entry, also=mark_paid)
 
     # --- runs ---------------------------------------------------------------------------------
 
@@ -357,32 +349,17 @@ class ProgramRepository:
     ) -> bool:
         if reversed_cents <= previously:
             return False
-        tx = transaction()
-        try:
-            with tx:
-                tx.save(
-                    LedgerEntryModel(
-                        f"{transfer_id}#reversed#{reversed_cents}",
-                        kind=EntryKind.STIPEND_REVERSAL.value,
-                        creator_id=user_id,
-                        amount_cents=-(reversed_cents - previously),
-                        currency=CURRENCY,
-                        transfer_id=transfer_id,
-                        created_at=at,
-                    ),
-                    condition=LedgerEntryModel.entry_id.does_not_exist(),
-                )
-                tx.update(
-                    CreatorAccountModel(user_id),
-                    actions=[
-                        CreatorAccountModel.earnings_cents.add(-(reversed_cents - previously))
-                    ],
-                )
-        except TransactWriteError as error:
-            if tx.failed(error)[0]:
-                return False
-            raise
-        return True
+        return self._ledger.record(
+            Entry(
+                entry_id=f"{transfer_id}#reversed#{reversed_cents}",
+                kind=EntryKind.STIPEND_REVERSAL,
+                creator_id=user_id,
+                amount_cents=-(reversed_cents - previously),
+                currency=CURRENCY,
+                created_at=at,
+                transfer_id=transfer_id,
+            )
+        )
 
     def reversed_so_far(self, user_id: str, transfer_id: str) -> int:
         rows = LedgerEntryModel.by_creator.query(
