@@ -9,23 +9,19 @@ are skipped. Chromium comes from the project's setup (`apt-get install chromium`
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
-import signal
 import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.support.stack import running_stack
+
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts" / "browser"
-READY = "SALON_STACK_READY "
 CHROMIUM_CANDIDATES = ("/usr/bin/chromium", "/usr/lib/chromium/chromium")
 CHROMIUM_ARGS = [
     "--use-fake-device-for-media-stream",
@@ -75,45 +71,14 @@ def artifacts() -> Path:
 
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    """The whole stack on free loopback ports, stopped by its pid."""
+    """The whole stack on free loopback ports, stopped by its pid; its log kept as an artifact."""
     log = tmp_path_factory.mktemp("stack") / "stack.log"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "SALON_"))}
-    env["POWERTOOLS_LOG_LEVEL"] = "WARNING"
-    env["SALON_SIGN_IN_STARTS_PER_IP_PER_HOUR"] = "10000"  # every page signs in from 127.0.0.1
-    env["SALON_AUDIENCE_COUNT_INTERVAL_S"] = "1"
-    ports = ("--rest-port", "0", "--ws-port", "0", "--aws-port", "0", "--stripe-port", "0")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "local.stack", *ports, "--ready-line"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=log.open("w"),
-        text=True,
-    )
     try:
-        yield _wait_ready(process, log)
+        with running_stack(log, idle_timeout_s=600) as info:
+            yield info
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(5)
         if ARTIFACTS.exists():
             shutil.copy(log, ARTIFACTS / "stack.log")
-
-
-def _wait_ready(process: subprocess.Popen[str], log: Path) -> dict[str, Any]:
-    assert process.stdout is not None
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        line = process.stdout.readline()
-        if line.startswith(READY):
-            info: dict[str, Any] = json.loads(line[len(READY) :])
-            return info
-        if not line and process.poll() is not None:
-            break
-    raise RuntimeError(f"the local stack did not start:\n{log.read_text()[-4000:]}")
 
 
 @pytest.fixture(scope="session")

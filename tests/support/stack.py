@@ -1,0 +1,66 @@
+"""The local stack as a subprocess on free loopback ports, for e2e and browser tests."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+READY = "SALON_STACK_READY "
+FREE_PORTS = ("--rest-port", "0", "--ws-port", "0", "--aws-port", "0", "--stripe-port", "0")
+
+
+@contextmanager
+def running_stack(log: Path, idle_timeout_s: int = 30) -> Iterator[dict[str, Any]]:
+    """Start `python -m local.stack`, yield what it serves where, stop it by its pid."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "SALON_"))}
+    env["POWERTOOLS_LOG_LEVEL"] = "WARNING"
+    # Every test client comes from 127.0.0.1: the per-address sign-in limit would stop them.
+    env["SALON_SIGN_IN_STARTS_PER_IP_PER_HOUR"] = "10000"
+    env["SALON_AUDIENCE_COUNT_INTERVAL_S"] = "1"
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "local.stack",
+            *FREE_PORTS,
+            "--idle-timeout",
+            str(idle_timeout_s),
+            "--ready-line",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=log.open("w"),
+        text=True,
+    )
+    try:
+        yield _wait_ready(process, log)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(5)
+
+
+def _wait_ready(process: subprocess.Popen[str], log: Path) -> dict[str, Any]:
+    assert process.stdout is not None
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if line.startswith(READY):
+            info: dict[str, Any] = json.loads(line[len(READY) :])
+            return info
+        if not line and process.poll() is not None:
+            break
+    raise RuntimeError(f"the local stack did not start:\n{log.read_text()[-4000:]}")
