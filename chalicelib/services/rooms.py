@@ -92,9 +92,9 @@ class Rooms:
 
         def enter(loaded: LoadedRoom) -> list[Event]:
             moderators = [m.user_id for m in loaded.room.moderators()]
-            followed, blocked = self.people.standing_with(who.user_id, moderators)
+            followers, blockers = self.people.edges_to(who.user_id, moderators)
             entry = domain.EntryContext(
-                followed_by_moderator=followed, blocked_by_moderator=blocked
+                followed_by_moderator=bool(followers), blocked_by_moderator=bool(blockers)
             )
             loaded.pending_connections[who.user_id] = who.connection_id
             return domain.join(loaded.room, who.user_id, entry, self.clock())
@@ -264,8 +264,7 @@ class Rooms:
         rooms = self.repo.live_rooms()
         following = set(self._following(user_id))
         moderators = {m for r in rooms for m in r.moderator_ids}
-        follows_me = self._who_follows(user_id, moderators)
-        blocked_me = self._who_blocked(user_id, moderators)
+        follows_me, blocked_me = self.people.edges_to(user_id, moderators)
         visible = [r for r in rooms if self._may_enter(r, user_id, follows_me, blocked_me)]
         ranked = sorted(
             visible,
@@ -316,12 +315,6 @@ class Rooms:
             if not page.cursor:
                 return ids
             cursor = page.cursor
-
-    def _who_follows(self, user_id: str, candidates: Iterable[str]) -> set[str]:
-        return {c for c in candidates if self.people.follows_any([c], user_id)}
-
-    def _who_blocked(self, user_id: str, candidates: Iterable[str]) -> set[str]:
-        return {c for c in candidates if self.people.blocked_by_any(user_id, [c])}
 
     # --- views ----------------------------------------------------------------------------
 

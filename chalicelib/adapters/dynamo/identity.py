@@ -550,18 +550,12 @@ class IdentityRepository:
         items = read_page(rows, lambda row: row.user_id)
         return Page(items, encode_cursor(rows.last_evaluated_key))
 
-    def standing_with(self, user_id: str, others: Iterable[str]) -> tuple[bool, bool]:
-        """(is `user_id` followed by any of `others`, blocked by any of them): one request."""
+    def edges_to(self, user_id: str, others: Iterable[str]) -> tuple[set[str], set[str]]:
+        """(who of `others` follows `user_id`, who of them has blocked `user_id`), read in one
+        batch: rooms ask this of their moderators."""
         ids = list(dict.fromkeys(others))
         keys = [(o, FOLLOWS + user_id) for o in ids] + [(o, BLOCKS + user_id) for o in ids]
-        edges = {row.edge for row in RelationModel.batch_get(keys)} if keys else set()
-        return FOLLOWS + user_id in edges, BLOCKS + user_id in edges
-
-    def blocked_by_any(self, user_id: str, blockers: Iterable[str]) -> bool:
-        """Whether any of `blockers` has blocked `user_id` (rooms ask this of moderators)."""
-        keys = [(blocker, BLOCKS + user_id) for blocker in dict.fromkeys(blockers)]
-        return any(True for _ in RelationModel.batch_get(keys)) if keys else False
-
-    def follows_any(self, followers: Iterable[str], user_id: str) -> bool:
-        keys = [(follower, FOLLOWS + user_id) for follower in dict.fromkeys(followers)]
-        return any(True for _ in RelationModel.batch_get(keys)) if keys else False
+        rows = list(RelationModel.batch_get(keys)) if keys else []
+        followers = {row.user_id for row in rows if row.edge == FOLLOWS + user_id}
+        blockers = {row.user_id for row in rows if row.edge == BLOCKS + user_id}
+        return followers, blockers
