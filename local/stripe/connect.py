@@ -171,6 +171,13 @@ def _reverse_chronological(li: List) -> List:
     return li
 
 
+def _filtered(li: List, **wanted: Any) -> List:
+    """Keep the objects whose fields equal every filter given (None: no filter), newest first."""
+    filters = {field: value for field, value in wanted.items() if value is not None}
+    li._list = [o for o in li._list if all(getattr(o, f) == v for f, v in filters.items())]
+    return _reverse_chronological(li)
+
+
 def _diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
     """Stripe's data.previous_attributes: old values of the top-level fields that changed."""
     return {k: v for k, v in before.items() if after.get(k) != v}
@@ -620,11 +627,7 @@ class Transfer(StripeObject):  # type: ignore[misc]
     ) -> List:
         _check_params(params, {"created"})
         li = super()._api_list_all(url, limit=limit, starting_after=starting_after)
-        if destination is not None:
-            li._list = [t for t in li._list if t.destination == destination]
-        if transfer_group is not None:
-            li._list = [t for t in li._list if t.transfer_group == transfer_group]
-        return _reverse_chronological(li)
+        return _filtered(li, destination=destination, transfer_group=transfer_group)
 
     def _reverse(
         self, amount: int | None, metadata: dict[str, str], source_refund: str | None = None
@@ -851,11 +854,7 @@ class Dispute(StripeObject):  # type: ignore[misc]
     ) -> List:
         _check_params(params, {"created"})
         li = super()._api_list_all(url, limit=limit, starting_after=starting_after)
-        if charge is not None:
-            li._list = [d for d in li._list if d.charge == charge]
-        if payment_intent is not None:
-            li._list = [d for d in li._list if d.payment_intent == payment_intent]
-        return _reverse_chronological(li)
+        return _filtered(li, charge=charge, payment_intent=payment_intent)
 
     @classmethod
     def _api_close(cls, id: str, **params: Any) -> Dispute:
