@@ -17,6 +17,7 @@ from chalice.test import Client
 
 from local.outbox import latest_code
 from tests.support import contract
+from tests.support.contract_api import NO_BODY, ContractApi
 from tests.support.crowd import Crowd
 from tests.support.events import ws_event
 from tests.support.fakes import RecordingConnections
@@ -35,14 +36,10 @@ ALICE = "+14155550101"
 BOB = "+14155550102"
 CAROL = "+14155550103"
 DAVE = "+14155550104"
-NO_BODY = object()
 
 
-class Api:
-    """The test client, checking each request it sends and each response it gets."""
-
-    def __init__(self, client: Client) -> None:
-        self.client = client
+class Api(ContractApi):
+    """Requests made as a signed-in member."""
 
     def call(
         self,
@@ -51,30 +48,9 @@ class Api:
         payload: Any = NO_BODY,
         *,
         member: Member | None = None,
-        raw: str | None = None,
-        valid: bool = True,
+        **kw: Any,
     ) -> tuple[int, Any]:
-        """Send a request; `valid=False` for payloads the contract itself refuses."""
-        if payload is not NO_BODY and valid:
-            contract.validate_request(method, path, payload)
-        body = raw if raw is not None else "" if payload is NO_BODY else json.dumps(payload)
-        headers = {"Content-Type": "application/json", **(member.auth if member else {})}
-        response = self.client.http.request(method, path, headers=headers, body=body.encode())
-        contract.validate_response(method, path, response.status_code, response.json_body)
-        return response.status_code, response.json_body
-
-    def ok(self, status: int, method: str, path: str, payload: Any = NO_BODY, **kw: Any) -> Any:
-        got, body = self.call(method, path, payload, **kw)
-        assert got == status, (method, path, got, body)
-        return body
-
-    def refused(
-        self, status: int, code: str, method: str, path: str, payload: Any = NO_BODY, **kw: Any
-    ) -> dict[str, Any]:
-        got, body = self.call(method, path, payload, **kw)
-        assert (got, (body or {}).get("error", {}).get("code")) == (status, code), body
-        error: dict[str, Any] = body["error"]
-        return error
+        return super().call(method, path, payload, auth=member.auth if member else None, **kw)
 
 
 @pytest.fixture

@@ -20,6 +20,7 @@ from chalice.test import Client
 
 from chalicelib.domain.errors import UnavailableError
 from tests.support import contract
+from tests.support.contract_api import NO_BODY, ContractApi
 from tests.support.crowd import Crowd, Person
 from tests.support.stripe_local import (
     Delivery,
@@ -27,20 +28,11 @@ from tests.support.stripe_local import (
     emulator_post,
 )
 
-NO_BODY = object()
-
-
-# --- fixtures (as in test_send_money.py) --------------------------------------------------------
-
-
 # --- the API, checked against the contract ------------------------------------------------------
 
 
-class Api:
-    """The test client, checking each request it sends and each response it gets."""
-
-    def __init__(self, client: Client) -> None:
-        self.client = client
+class Api(ContractApi):
+    """Requests made as a person of the crowd, operator calls and Stripe's deliveries."""
 
     def call(
         self,
@@ -49,31 +41,10 @@ class Api:
         payload: Any = NO_BODY,
         *,
         person: Person | None = None,
-        valid: bool = True,
+        **kw: Any,
     ) -> tuple[int, Any]:
-        """Send a request; `valid=False` for payloads the contract itself refuses."""
-        if payload is not NO_BODY and valid:
-            contract.validate_request(method, path, payload)
-        body = "" if payload is NO_BODY else json.dumps(payload)
-        headers = {"Content-Type": "application/json"}
-        if person is not None:
-            headers["Authorization"] = f"Bearer {person.token}"
-        response = self.client.http.request(method, path, headers=headers, body=body.encode())
-        contract.validate_response(method, path, response.status_code, response.json_body)
-        return response.status_code, response.json_body
-
-    def ok(self, status: int, method: str, path: str, payload: Any = NO_BODY, **kw: Any) -> Any:
-        got, body = self.call(method, path, payload, **kw)
-        assert got == status, (method, path, got, body)
-        return body
-
-    def refused(
-        self, status: int, code: str, method: str, path: str, payload: Any = NO_BODY, **kw: Any
-    ) -> dict[str, Any]:
-        got, body = self.call(method, path, payload, **kw)
-        assert (got, (body or {}).get("error", {}).get("code")) == (status, code), body
-        error: dict[str, Any] = body["error"]
-        return error
+        auth = {"Authorization": f"Bearer {person.token}"} if person is not None else None
+        return super().call(method, path, payload, auth=auth, **kw)
 
     def admin(self, name: str, event: dict[str, Any], *, valid: bool = True) -> dict[str, Any]:
         if valid:
