@@ -5,15 +5,26 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | cksum | cut -d' ' -f1)
 PACKAGE_DIR := build/package
 STAGE ?= dev
+# checkov pins its own dependencies: it gets a venv of its own, outside the app's.
+CHECKOV_VENV := build/tools/checkov
+CHECKOV := $(CHECKOV_VENV)/bin/checkov
+CHECKOV_VERSION := 3.3.30
 
-.PHONY: dev test lint typecheck unit integration e2e browser browser-deps package package-check bench clean
+.PHONY: dev test lint lock typecheck unit integration e2e browser browser-deps package package-check bench clean
 
+# The lock first, exactly (hashes checked, nothing resolved), then the tools, held to the lock.
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet "pip>=24,<26.3"  # chalice 1.34 needs pip<26.3
-	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	$(BIN)/python -m pip install --quiet --require-hashes --no-deps -r requirements.txt
+	$(BIN)/python -m pip install --quiet -c requirements.txt -r requirements-dev.txt
 	rm -f $(VENV)/.installed-*
 	touch $(STAMP)
+
+## make lock: recompile requirements.txt (what the Lambda zip ships, with hashes) from requirements.in.
+lock: $(STAMP)
+	$(BIN)/uv pip compile requirements.in --quiet --generate-hashes --no-header \
+	  --python-version 3.11 --python-platform x86_64-manylinux2014 -o requirements.txt
 
 ## make dev: the whole stack on loopback (embedded AWS, REST API, WebSocket gateway). Ctrl-C stops it.
 dev: $(STAMP)
@@ -60,9 +71,14 @@ browser-deps:
 package: $(STAMP)
 	$(BIN)/python -m deploy.package --stage $(STAGE) --out $(PACKAGE_DIR)/$(STAGE)
 
-package-check: $(STAMP)
-	$(BIN)/python -m deploy.package --stage dev --out $(PACKAGE_DIR)/dev --lint
-	$(BIN)/python -m deploy.package --stage prod --out $(PACKAGE_DIR)/prod --lint
+## make package-check: both stages packaged offline, then cfn-lint, the zip against the lock, checkov.
+package-check: $(STAMP) $(CHECKOV)
+	$(BIN)/python -m deploy.package --stage dev --out $(PACKAGE_DIR)/dev --lint --checkov $(CHECKOV)
+	$(BIN)/python -m deploy.package --stage prod --out $(PACKAGE_DIR)/prod --lint --checkov $(CHECKOV)
+
+$(CHECKOV):
+	test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet checkov==$(CHECKOV_VERSION)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.cold_import

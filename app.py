@@ -18,6 +18,7 @@ from chalice.app import (
 
 from chalicelib.config import settings
 from chalicelib.domain.identity import MemberStatus
+from chalicelib.domain.money import InvalidSignatureError
 from chalicelib.domain.program import DEFAULT_MONTHLY_CENTS, DEFAULT_MONTHS, month_of
 from chalicelib.edge import observability, schemas, websocket
 from chalicelib.edge.admin import admin_function
@@ -285,9 +286,10 @@ def stripe_connect_webhook() -> dict[str, str]:
 
 def _stripe_event(connect: bool) -> dict[str, str]:
     current, svc = request(), services()
-    event = svc.stripe.verify(
-        current.raw_body, current.headers.get("stripe-signature"), svc.webhook_secret(connect)
-    )
+    with observability.counting(InvalidSignatureError, "WebhookSignatureFailures"):
+        event = svc.stripe.verify(
+            current.raw_body, current.headers.get("stripe-signature"), svc.webhook_secret(connect)
+        )
     outcome = svc.payments.handle_event(event)
     observability.count("StripeEvents", outcome=outcome)
     return {"received": "true", "outcome": outcome}

@@ -5,11 +5,19 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
+from deploy.operations import add_operations
 from deploy.template import merge_template, point_timers_at_stage_queue
+
+ROOT = Path(__file__).resolve().parents[1]
+LOCK = ROOT / "requirements.txt"
+PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;\\]+)")
+DIST_INFO = re.compile(r"^([^/]+)-([^/-]+)\.dist-info/METADATA$")
 
 OFFLINE_AWS = {
     "AWS_DEFAULT_REGION": "us-east-1",
@@ -43,6 +51,7 @@ def package(stage: str, out: Path) -> Path:
     template_path = out / "sam.json"
     template = json.loads(template_path.read_text())
     point_timers_at_stage_queue(template)
+    add_operations(template, stage)
     template_path.write_text(json.dumps(template, indent=2))
     return template_path
 
@@ -50,6 +59,47 @@ def package(stage: str, out: Path) -> Path:
 def lint(template: Path) -> None:
     bin_dir = Path(sys.executable).parent
     subprocess.run([str(bin_dir / "cfn-lint"), "--", str(template)], check=True)
+
+
+def canonical(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def locked(lock: Path = LOCK) -> dict[str, str]:
+    """Every package the lock pins, by canonical name."""
+    pins = (PIN.match(line) for line in lock.read_text().splitlines())
+    return {canonical(m[1]): m[2] for m in pins if m}
+
+
+def shipped(deployment_zip: Path) -> dict[str, str]:
+    """Every distribution installed at the top of the Lambda zip, by canonical name."""
+    with zipfile.ZipFile(deployment_zip) as archive:
+        found = (DIST_INFO.match(name) for name in archive.namelist())
+        return {canonical(m[1]): m[2] for m in found if m}
+
+
+def lock_drift(deployment_zip: Path, lock: Path = LOCK) -> list[str]:
+    want, have = locked(lock), shipped(deployment_zip)
+    return [
+        f"{name}: locked {want.get(name, '-')}, shipped {have.get(name, '-')}"
+        for name in sorted(want.keys() | have.keys())
+        if want.get(name) != have.get(name)
+    ]
+
+
+def check_lock(deployment_zip: Path) -> None:
+    drift = lock_drift(deployment_zip)
+    if drift:
+        raise SystemExit("the Lambda zip differs from requirements.txt:\n" + "\n".join(drift))
+
+
+def run_checkov(checkov: Path, template: Path) -> None:
+    """0 failed checks; every suppression carries its reason in the template's Metadata."""
+    subprocess.run(
+        [str(checkov), "-f", str(template), "--framework", "cloudformation", "--compact",
+         "--quiet", "--skip-download"],
+        check=True,
+    )  # fmt: skip
 
 
 def check_tables(template: Path, stage: str) -> None:
@@ -74,12 +124,18 @@ def main() -> None:
     parser.add_argument("--stage", default="dev", choices=["dev", "prod"])
     parser.add_argument("--out", type=Path, default=Path("build/package/dev"))
     parser.add_argument("--lint", action="store_true", help="run cfn-lint on the result")
+    parser.add_argument("--checkov", type=Path, help="the checkov to run on the result")
     args = parser.parse_args()
     template = package(args.stage, args.out)
     check_tables(template, args.stage)
+    check_lock(args.out / "deployment.zip")
     if args.lint:
         lint(template)
-    print(f"{template}: {args.stage} packaged" + (", lint clean" if args.lint else ""))
+    if args.checkov:
+        run_checkov(args.checkov, template)
+    checked = ["the zip matches the lock"]
+    checked += ["lint clean"] * args.lint + ["checkov clean"] * bool(args.checkov)
+    print(f"{template}: {args.stage} packaged, " + ", ".join(checked))
 
 
 if __name__ == "__main__":

@@ -1,14 +1,17 @@
-"""Structured logs, metrics and traces, wired once at the edge for every kind of invocation."""
+"""Structured logs and metrics, wired once at the edge for every kind of invocation.
+
+Traces come from Lambda's and API Gateway's active tracing (the template turns both on), not
+from an SDK in the package: see "Tracing" in docs/architecture.md.
+"""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
-from contextlib import AbstractContextManager, nullcontext
-from functools import lru_cache
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from chalice.app import Chalice, Request, WebsocketEvent
 
 SERVICE = "salon"
@@ -18,23 +21,6 @@ logger = Logger(service=SERVICE, level=os.environ.get("POWERTOOLS_LOG_LEVEL", "I
 metrics = Metrics(
     namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "Salon"), service=SERVICE
 )
-
-
-@lru_cache(maxsize=1)
-def tracer() -> Tracer:
-    """Built on first use: the X-Ray SDK it loads is the largest import of a cold start."""
-    return Tracer(service=SERVICE)
-
-
-def _tracing_enabled() -> bool:
-    return os.environ.get("POWERTOOLS_TRACE_DISABLED", "").lower() not in ("1", "true")
-
-
-def _segment() -> AbstractContextManager[Any]:
-    # Powertools' Tracer loads the X-Ray SDK even when disabled; skip it entirely then.
-    if not _tracing_enabled():
-        return nullcontext()
-    return tracer().provider.in_subsegment("## handler")
 
 
 def correlation_id(event: Any) -> str | None:
@@ -56,8 +42,7 @@ def around(app: Chalice, event: Any, get_response: Callable[[Any], Any]) -> Any:
         )
     logger.set_correlation_id(correlation_id(event))
     try:
-        with _segment():
-            return get_response(event)
+        return get_response(event)
     finally:
         if metrics.metric_set:
             metrics.flush_metrics()
@@ -81,6 +66,16 @@ def count(name: str, value: float = 1, **dimensions: str) -> None:
         for key, dimension in dimensions.items():
             metrics.add_dimension(name=key, value=dimension)
     metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
+
+
+@contextmanager
+def counting(error: type[Exception], name: str) -> Iterator[None]:
+    """Counts `name` each time the block raises `error`, which goes on to its usual answer."""
+    try:
+        yield
+    except error:
+        count(name)
+        raise
 
 
 def payout_run(report: dict[str, Any]) -> None:
