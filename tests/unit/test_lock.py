@@ -39,3 +39,20 @@ def test_development_tools_stay_out_of_the_lock() -> None:
     lock = locked()
     for tool in ("chalice", "moto", "pytest", "aws-xray-sdk", "pip", "setuptools"):
         assert tool not in lock, tool
+
+
+def test_app_starts_without_the_xray_sdk() -> None:
+    """The zip no longer ships aws-xray-sdk: nothing at start-up may import it."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "class Block:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name.split('.')[0] in ('aws_xray_sdk', 'wrapt'):\n"
+        "            raise ImportError(name)\n"
+        "sys.meta_path.insert(0, Block())\n"
+        "import app\n"
+    )
+    subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True)
