@@ -69,7 +69,6 @@ WEBSOCKET_ACCESS_LOG = {
     "eventType": "$context.eventType",
     "routeKey": "$context.routeKey",
     "status": "$context.status",
-    "integrationStatus": "$context.integrationStatus",
     "integrationLatency": "$context.integrationLatency",
     "error": "$context.error.message",
 }
@@ -242,16 +241,19 @@ def _queue(name: str) -> dict[str, Any]:
     }
 
 
+# SAM event sources by how Lambda is invoked: asynchronous ones need retries and a DLQ; a
+# polled queue (SQS) is synchronous and redrives on the queue itself.
+ASYNC_EVENTS = {"Schedule", "CloudWatchEvent", "EventBridgeRule", "SNS", "S3"}
+POLLED_EVENTS = {"SQS"}
+
+
+def event_types(resources: dict[str, Any], name: str) -> set[str]:
+    return {e["Type"] for e in resources[name]["Properties"].get("Events", {}).values()}
+
+
 def asynchronous_functions(resources: dict[str, Any]) -> list[str]:
-    """Functions that something invokes asynchronously: schedules (EventBridge)."""
-    return [
-        name
-        for name in functions(resources)
-        if any(
-            event.get("Type") == "Schedule"
-            for event in resources[name]["Properties"].get("Events", {}).values()
-        )
-    ]
+    """Functions that something invokes asynchronously (schedules, SNS, S3...)."""
+    return [name for name in functions(resources) if event_types(resources, name) & ASYNC_EVENTS]
 
 
 def _role_of(function: dict[str, Any]) -> str:
