@@ -12,12 +12,16 @@ CHECKOV_VERSION := 3.3.30
 
 .PHONY: dev test lint lock typecheck unit integration e2e browser browser-deps package package-check bench clean
 
-# The lock first, exactly (hashes checked, nothing resolved), then the tools, held to the lock.
+# The lock first, exactly (hashes checked, nothing resolved), then the tools, held to the
+# lock's versions (a constraints file without the hashes: with them pip would demand hashes
+# for every tool too).
+LOCK_CONSTRAINTS := build/lock-constraints.txt
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet "pip>=24,<26.3"  # chalice 1.34 needs pip<26.3
 	$(BIN)/python -m pip install --quiet --require-hashes --no-deps -r requirements.txt
-	$(BIN)/python -m pip install --quiet -c requirements.txt -r requirements-dev.txt
+	mkdir -p build && grep -E '^[A-Za-z0-9][^ ]*==' requirements.txt | sed 's/ .*//' > $(LOCK_CONSTRAINTS)
+	$(BIN)/python -m pip install --quiet -c $(LOCK_CONSTRAINTS) -r requirements-dev.txt
 	rm -f $(VENV)/.installed-*
 	touch $(STAMP)
 
