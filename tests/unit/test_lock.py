@@ -56,3 +56,18 @@ def test_app_starts_without_the_xray_sdk() -> None:
         "import app\n"
     )
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True)
+
+
+def test_the_environment_running_the_tests_has_the_locked_versions() -> None:
+    """`make` installs the lock and holds the dev tools to it: what the tests run is what ships."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    drift = {}
+    for name, pinned in locked().items():
+        try:
+            installed = version(name)
+        except PackageNotFoundError:
+            installed = "missing"
+        if installed != pinned:
+            drift[name] = (pinned, installed)
+    assert drift == {}
