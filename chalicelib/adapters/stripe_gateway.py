@@ -6,13 +6,19 @@ domain errors here, by their type and code, never by their message.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from threading import Lock
 from typing import Any
 
 from chalicelib.domain.errors import RateLimitedError, UnavailableError
-from chalicelib.domain.money import InvalidSignatureError, PaymentDeclinedError
+from chalicelib.domain.money import (
+    InvalidEventError,
+    InvalidSignatureError,
+    PaymentDeclinedError,
+    check_event,
+)
 
 WEBHOOK_TOLERANCE_S = 300
 
@@ -213,14 +219,21 @@ class StripeGateway:
     # --- webhooks ---------------------------------------------------------------------------
 
     def verify(self, raw_body: bytes | str, signature: str | None, secret: str) -> dict[str, Any]:
-        """The event, if Stripe signed this body with `secret` within the tolerance."""
+        """The event, if Stripe signed this body with `secret` within the tolerance and it is
+        an event (a signed `[]`, string or object without `data.object` is not)."""
         import stripe
 
         try:
-            event = stripe.Webhook.construct_event(
-                raw_body, signature, secret, tolerance=WEBHOOK_TOLERANCE_S
+            stripe.WebhookSignature.verify_header(
+                raw_body,
+                signature,
+                secret,
+                WEBHOOK_TOLERANCE_S,
             )
         except (stripe.SignatureVerificationError, ValueError) as exc:
             raise InvalidSignatureError() from exc
-        payload: dict[str, Any] = event.to_dict()
-        return payload
+        try:
+            parsed = json.loads(raw_body)
+        except (ValueError, RecursionError) as exc:
+            raise InvalidEventError() from exc
+        return check_event(parsed)

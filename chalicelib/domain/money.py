@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from enum import Enum
+from typing import Any
 
 from chalicelib.domain.errors import ConflictError, ForbiddenError, SalonError, ValidationError
 from chalicelib.domain.errors import Kind as ErrorKind
@@ -82,6 +83,32 @@ class PaymentDeclinedError(SalonError):
 class InvalidSignatureError(ValidationError):
     code = "invalid_signature"
     default_message = "The webhook signature is missing, wrong or too old."
+
+
+class InvalidEventError(ValidationError):
+    code = "invalid_event"
+    default_message = (
+        "The body is signed but is not a Stripe event: it needs an 'id', a 'type' and a"
+        " 'data.object'."
+    )
+
+
+def check_event(event: Any) -> dict[str, Any]:
+    """A verified body is an event only if it has the shape every handler relies on."""
+    if not isinstance(event, dict):
+        raise InvalidEventError()
+    data = event.get("data")
+    if not (
+        isinstance(event.get("id"), str)
+        and event["id"]
+        and isinstance(event.get("type"), str)
+        and event["type"]
+        and isinstance(data, dict)
+        and isinstance(data.get("object"), dict)
+        and isinstance(data["object"].get("id"), str)
+    ):
+        raise InvalidEventError()
+    return event
 
 
 # --- rules ----------------------------------------------------------------------------------
