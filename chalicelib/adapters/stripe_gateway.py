@@ -216,6 +216,57 @@ class StripeGateway:
         )
         return str(found.data[0].id) if found.data else None
 
+    # --- reading back what happened -----------------------------------------------------------
+
+    def refunds_of(self, charge_id: str) -> list[dict[str, Any]]:
+        """Every refund of a charge, as Stripe has them now."""
+        return self._all(
+            lambda: self._stripe().v1.refunds.list(params={"charge": charge_id, "limit": 100})
+        )
+
+    def reversals_of(self, transfer_id: str) -> list[dict[str, Any]]:
+        """Every reversal of a transfer, as Stripe has them now."""
+        return self._all(
+            lambda: self._stripe().v1.transfers.reversals.list(transfer_id, params={"limit": 100})
+        )
+
+    def dispute(self, dispute_id: str) -> dict[str, Any]:
+        found: dict[str, Any] = self._call(
+            lambda: self._stripe().v1.disputes.retrieve(dispute_id)
+        ).to_dict()
+        return found
+
+    def payment_intent_object(self, payment_intent_id: str) -> dict[str, Any]:
+        found: dict[str, Any] = self._call(
+            lambda: self._stripe().v1.payment_intents.retrieve(payment_intent_id)
+        ).to_dict()
+        return found
+
+    def listed(self, resource: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+        """Every object of a list endpoint (`transfers`, `refunds`, `disputes`) matching
+        `params` (e.g. `created[gte]`), all pages."""
+        return self._all(
+            lambda: getattr(self._stripe().v1, resource).list(params={"limit": 100, **params})
+        )
+
+    def retrieve(self, resource: str, object_id: str) -> dict[str, Any] | None:
+        """One object, or None if Stripe has no such object."""
+        import stripe
+
+        try:
+            found: dict[str, Any] = self._call(
+                lambda: getattr(self._stripe().v1, resource).retrieve(object_id)
+            ).to_dict()
+        except stripe.InvalidRequestError as exc:
+            if exc.http_status == 404:
+                return None
+            raise
+        return found
+
+    def _all(self, first_page: Callable[[], Any]) -> list[dict[str, Any]]:
+        page = self._call(first_page)
+        return [item.to_dict() for item in self._call(lambda: list(page.auto_paging_iter()))]
+
     # --- webhooks ---------------------------------------------------------------------------
 
     def verify(self, raw_body: bytes | str, signature: str | None, secret: str) -> dict[str, Any]:

@@ -25,6 +25,7 @@ class EntryKind(Enum):
     TIP = "tip"  # + a tip's amount, to the creator
     REFUND = "refund"  # - what a refund takes back
     DISPUTE = "dispute"  # - what a dispute takes back
+    DISPUTE_WON = "dispute_won"  # + what a won dispute gives back (funds reinstated)
     STIPEND = "stipend"  # + a creator program payment
     STIPEND_REVERSAL = "stipend_reversal"  # - a reversed stipend transfer
 
@@ -175,3 +176,28 @@ def share(part_cents: int, whole_cents: int, of_cents: int) -> int:
     if whole_cents <= 0:
         return 0
     return (2 * part_cents * of_cents + whole_cents) // (2 * whole_cents)
+
+
+def refund_share(
+    refunded_before_cents: int, refund_cents: int, charge_cents: int, of_cents: int
+) -> int:
+    """What one refund takes back of `of_cents`, cut on the running total of the charge's
+    refunds: however a charge is refunded in parts, in whatever order they are recorded, the
+    parts add up to exactly share(total refunded) - a full refund takes back all of it."""
+    after = refunded_before_cents + refund_cents
+    return share(after, charge_cents, of_cents) - share(
+        refunded_before_cents, charge_cents, of_cents
+    )
+
+
+# Disputes that are inquiries (`warning_*`) move no money; every other dispute withdrew its
+# amount when it opened, and gives it back if the platform wins.
+INQUIRY_STATUSES = frozenset({"warning_needs_response", "warning_under_review", "warning_closed"})
+
+
+def dispute_withdrew(status: str) -> bool:
+    return status not in INQUIRY_STATUSES
+
+
+def dispute_reinstated(status: str) -> bool:
+    return status == "won"

@@ -299,14 +299,14 @@ class Program:
         )
 
     def transfer_reversed(self, transfer: dict[str, Any]) -> None:
+        """Record every reversal Stripe now has of a stipend transfer, each once by its id and
+        with its own amount: two reversals delivered at once, twice or in any order take back
+        exactly what they reversed."""
         meta = transfer.get("metadata") or {}
         if meta.get("kind") != "stipend":
             return
         user_id, transfer_id = str(meta["salon_user_id"]), str(transfer["id"])
-        self.repo.record_reversal(
-            user_id,
-            transfer_id,
-            int(transfer.get("amount_reversed") or 0),
-            self.repo.reversed_so_far(user_id, transfer_id),
-            self.clock(),
-        )
+        for reversal in self.stripe.reversals_of(transfer_id):
+            self.repo.record_reversal(
+                user_id, transfer_id, str(reversal["id"]), int(reversal["amount"]), self.clock()
+            )

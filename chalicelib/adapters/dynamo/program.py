@@ -14,7 +14,6 @@ from chalicelib.adapters.dynamo.identity import decode_cursor, encode_cursor, re
 from chalicelib.adapters.dynamo.models import (
     ApplicationModel,
     EnrollmentModel,
-    LedgerEntryModel,
     PayoutModel,
     PayoutRunModel,
 )
@@ -345,26 +344,18 @@ class ProgramRepository:
     # --- transfers seen by webhooks ---------------------------------------------------------
 
     def record_reversal(
-        self, user_id: str, transfer_id: str, reversed_cents: int, previously: int, at: datetime
+        self, user_id: str, transfer_id: str, reversal_id: str, amount_cents: int, at: datetime
     ) -> bool:
-        if reversed_cents <= previously:
-            return False
+        """One stipend reversal (`trr_...`), once. False if it was recorded already."""
         return self._ledger.record(
             Entry(
-                entry_id=f"{transfer_id}#reversed#{reversed_cents}",
+                entry_id=f"{reversal_id}#reversal",
                 kind=EntryKind.STIPEND_REVERSAL,
                 creator_id=user_id,
-                amount_cents=-(reversed_cents - previously),
+                amount_cents=-amount_cents,
                 currency=CURRENCY,
                 created_at=at,
                 transfer_id=transfer_id,
+                stripe_amount_cents=amount_cents,
             )
         )
-
-    def reversed_so_far(self, user_id: str, transfer_id: str) -> int:
-        rows = LedgerEntryModel.by_creator.query(
-            user_id,
-            filter_condition=(LedgerEntryModel.transfer_id == transfer_id)
-            & (LedgerEntryModel.kind == EntryKind.STIPEND_REVERSAL.value),
-        )
-        return -sum(int(r.amount_cents) for r in rows)
