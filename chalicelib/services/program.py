@@ -210,8 +210,6 @@ class Program:
                     continue
                 outcome, reason = self._pay(enrollment, month, run_id)
                 counts[outcome] += 1
-                if outcome == PAID:
-                    counts["total_cents"] += enrollment.monthly_cents
                 if reason:
                     reasons[reason] += 1
             cursor = next_cursor
@@ -280,8 +278,11 @@ class Program:
                 "stipend not paid this run", extra={"user_id": user_id, "error_code": error.code}
             )
             return FAILED, error.code
-        self.repo.complete(user_id, month, amount, transfer_id, self.clock())
-        return PAID, None
+        # Another run (or the transfer's webhook) may have completed the same transfer first:
+        # then this run did not pay it, and its record does not count it.
+        if self.repo.complete(user_id, month, amount, transfer_id, self.clock(), run_id):
+            return PAID, None
+        return ALREADY_PAID, None
 
     # --- webhooks ---------------------------------------------------------------------------
 
