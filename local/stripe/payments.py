@@ -631,6 +631,31 @@ class ConnectRefund(Refund):  # type: ignore[misc]
         return charge
 
     @classmethod
+    def _api_list_all(
+        cls,
+        url: str,
+        charge: Any = None,
+        payment_intent: Any = None,
+        limit: Any = None,
+        starting_after: Any = None,
+        **params: Any,
+    ) -> Any:
+        """localstripe's list (newest first) plus Stripe's `created` range filter."""
+        from .connect import _created_in
+
+        _check_params(params, {"created"})
+        li = super()._api_list_all(
+            url,
+            charge=charge,
+            payment_intent=payment_intent,
+            limit=limit,
+            starting_after=starting_after,
+        )
+        created = params.get("created")
+        li._list = [r for r in li._list if _created_in(r, created)]
+        return li
+
+    @classmethod
     def _api_create(cls, **params: Any) -> ConnectRefund:
         charge = ConnectRefund._charge_of(params.get("charge"), params.get("payment_intent"))
         before = charge.amount_refunded

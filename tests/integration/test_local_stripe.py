@@ -637,6 +637,32 @@ def test_partial_refunds_with_reverse_transfer_reverse_the_whole_transfer_in_the
     assert transfer.amount_reversed == 1000
 
 
+def test_lists_filter_on_created_as_stripe_does(sdk: stripe.StripeClient, emulator: str) -> None:
+    creator = onboarded_account(sdk, emulator)
+    intent = tip(sdk, payment_method="pm_card_visa", transfer_data={"destination": creator})
+    refund = sdk.v1.refunds.create(params={"charge": intent.latest_charge, "amount": 100})
+    dispute = post(emulator, f"/_test/charges/{intent.latest_charge}/dispute")
+    now = int(time.time())
+    for resource, scope, wanted in (
+        ("transfers", {"destination": creator}, None),
+        ("refunds", {"charge": intent.latest_charge}, refund.id),
+        ("disputes", {"charge": intent.latest_charge}, dispute["id"]),
+    ):
+        listing = getattr(sdk.v1, resource)
+
+        def ids(
+            created: dict[str, int], scope: dict[str, Any] = scope, listing: Any = listing
+        ) -> list[str]:
+            return [o.id for o in listing.list(params={"created": created, **scope}).data]
+
+        found = ids({"gte": now - 60})
+        assert len(found) == 1 and (wanted is None or found == [wanted]), resource
+        assert ids({"gte": now + 60}) == [], resource
+        assert ids({"lt": now - 60}) == [], resource
+        with pytest.raises(stripe.InvalidRequestError):
+            ids({"after": now})
+
+
 def test_dispute_route_emits_charge_dispute_created(
     sdk: stripe.StripeClient, emulator: str, receiver: WebhookReceiver
 ) -> None:
