@@ -20,6 +20,7 @@ from chalicelib.adapters.dynamo.program import ProgramRepository
 from chalicelib.adapters.stripe_gateway import StripeGateway
 from chalicelib.domain.program import Enrollment
 from chalicelib.services.program import Pacer, Program
+from tests.support.reconcile import assert_reconciled
 from tests.support.stripe_local import emulator_post
 
 MONTH = "2026-12"
@@ -288,6 +289,7 @@ def test_two_runs_started_at_the_same_time_pay_once(program: Program, emulator: 
     moved = sum(t.amount for user_id in ids for t in transfers_to(emulator, user_id))
     assert sum(r["paid"] for r in final) == 6
     assert sum(r["total_cents"] for r in final) == moved == 6 * 500_000
+    assert_reconciled(program)
 
 
 class OvertakenStripe(StripeGateway):
@@ -324,6 +326,7 @@ def test_overlapping_runs_records_add_up_to_what_moved_in_stripe(
     assert sum(r["paid"] for r in reports) == 5
     assert sum(r["total_cents"] for r in reports) == moved == 5 * 500_000
     assert sum(r["paid"] + r["already_paid"] for r in reports) == 10
+    assert_reconciled(program)
 
 
 def test_a_run_with_little_time_continues_across_invocations_paying_each_once(
@@ -365,6 +368,7 @@ def test_transfer_webhooks_update_the_ledger_idempotently(program: Program, emul
     program.transfer_reversed(as_dict)
     assert program.money.creator(creator).earnings_cents == 0
     assert program.money.balance(creator) == 0
+    assert_reconciled(program)
 
 
 def test_a_run_backs_off_when_stripe_answers_429_and_still_pays(

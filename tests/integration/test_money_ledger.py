@@ -31,6 +31,7 @@ from tests.integration.test_send_money import (
     tip,
 )
 from tests.support.crowd import Crowd, Person
+from tests.support.reconcile import assert_reconciled, differences
 from tests.support.stripe_local import PLATFORM_SECRET, Delivery, WebhookInbox, emulator_post
 
 
@@ -162,6 +163,7 @@ def test_two_refunds_recorded_at_the_same_moment_take_back_the_whole_tip_exactly
     assert paying_crowd.svc.payments.repo.balance(creator.user_id) == 0
     refunds = [e for e in earnings(client, creator)["items"] if e["kind"] == "refund"]
     assert len(refunds) == 2 and all(e["stripe"]["refund"] for e in refunds)
+    assert_reconciled(paying_crowd.svc)
 
 
 def test_two_stipend_reversals_delivered_at_once_and_twice_take_back_what_they_reversed(
@@ -189,6 +191,7 @@ def test_two_stipend_reversals_delivered_at_once_and_twice_take_back_what_they_r
     at_once([lambda: program.transfer_reversed(second), lambda: program.transfer_reversed(first)])
     assert program.money.creator(creator).earnings_cents == 500_000 - 150_000
     assert program.money.balance(creator) == 350_000
+    assert_reconciled(svc)
 
 
 # --- disputes ---------------------------------------------------------------------------------
@@ -228,6 +231,7 @@ def test_a_dispute_takes_the_tip_back_and_a_won_one_gives_it_back_in_any_order(
     assert paying_crowd.svc.payments.repo.balance(creator.user_id) == expected
     kinds = sorted(e["kind"] for e in earnings(client, creator)["items"])
     assert kinds == (["dispute", "dispute_won", "tip"] if outcome == "won" else ["dispute", "tip"])
+    assert_reconciled(paying_crowd.svc)
 
 
 # --- a success that outruns the tip row -----------------------------------------------------------
@@ -283,3 +287,87 @@ def test_a_success_for_a_tip_not_readable_yet_is_refused_so_stripe_retries_it(
     row.save()
     assert set(deliver(client, stream)) == {200}  # Stripe's retry
     assert earnings(client, creator)["total_cents"] == 500
+
+
+# --- reconciliation ---------------------------------------------------------------------------
+
+
+def test_reconciliation_reports_each_planted_difference_with_its_account(
+    paying_crowd: Crowd,
+    client: Client,
+    emulator: str,
+    inbox: WebhookInbox,
+    sdk: stripe.StripeClient,
+) -> None:
+    from chalicelib.adapters.dynamo.models import LedgerEntryModel
+
+    creator, answer = paid_tip(paying_crowd, client, emulator, inbox, sdk, cents=2000)
+    svc = paying_crowd.svc
+    account = svc.payments.repo.creator(creator.user_id).stripe_account_id
+    intent = answer["tip"]["payment_intent_id"]
+    stripe_ = platform(emulator)
+    stripe_.v1.refunds.create(params={"payment_intent": intent, "amount": 300})
+    inbox.wait_for("charge.refunded")
+    assert set(deliver(client, inbox.take())) == {200}
+    assert_reconciled(svc)
+
+    # Stripe refunds again and Salon never hears of it; Salon's tip entry is off by a cent;
+    # Salon holds a refund Stripe has no trace of.
+    missed = stripe_.v1.refunds.create(params={"payment_intent": intent, "amount": 100})
+    inbox.take()
+    tip_entry = LedgerEntryModel.get(f"{intent}#tip")
+    tip_entry.update(actions=[LedgerEntryModel.amount_cents.set(1999)])
+    refund_entry = next(e for e in LedgerEntryModel.scan() if e.kind == "refund")
+    ghost = LedgerEntryModel(
+        "re_ghost#refund",
+        **{
+            k: getattr(refund_entry, k)
+            for k in ("kind", "creator_id", "sender_id", "amount_cents", "currency", "tip_id")
+        },
+        payment_intent_id=intent,
+        charge_id=refund_entry.charge_id,
+        refund_id="re_ghost",
+        stripe_amount_cents=50,
+        created_at=refund_entry.created_at,
+    )
+    ghost.save()
+    found = {(d["kind"], d["stripe_id"], d["problem"]): d for d in differences(svc)}
+    assert set(found) == {
+        ("refund", missed.id, "missing_in_salon"),
+        ("transfer", found_transfer(stripe_, account), "amount_differs"),
+        ("refund", "re_ghost", "missing_in_stripe"),
+    }
+    assert {d["account"] for d in found.values()} == {account}
+    transfer_difference = found[("transfer", found_transfer(stripe_, account), "amount_differs")]
+    assert (transfer_difference["salon_cents"], transfer_difference["stripe_cents"]) == (1999, 2000)
+
+
+def found_transfer(stripe_: stripe.StripeClient, account: str) -> str:
+    (transfer,) = stripe_.v1.transfers.list(params={"destination": account}).data
+    return str(transfer.id)
+
+
+def test_the_operator_function_reconciles_a_period_and_refuses_a_bad_one(
+    paying_crowd: Crowd,
+    client: Client,
+    emulator: str,
+    inbox: WebhookInbox,
+    sdk: stripe.StripeClient,
+) -> None:
+    paid_tip(paying_crowd, client, emulator, inbox, sdk)
+    from datetime import UTC, datetime, timedelta
+
+    today = datetime.now(UTC).date()
+    answer = client.lambda_.invoke(
+        "admin_reconcile",
+        {"from": today.isoformat(), "to": (today + timedelta(days=1)).isoformat()},
+    ).payload
+    assert answer["ok"], answer
+    assert answer["result"]["differences"] == []
+    assert answer["result"]["checked"] == {"transfer": 1}
+    for bad in (
+        {"from": "yesterday", "to": "2026-12-02"},
+        {"from": "2026-12-02", "to": "2026-12-01"},
+    ):
+        refused = client.lambda_.invoke("admin_reconcile", bad).payload
+        assert (refused["ok"], refused["error"]["code"]) == (False, "invalid_request")

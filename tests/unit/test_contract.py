@@ -80,6 +80,7 @@ ADMIN_FIELDS: dict[str, Sequence[Field]] = {
     "admin_program_reject": schemas.ADMIN_REJECT,
     "admin_program_end": schemas.ADMIN_END_ENROLLMENT,
     "admin_run_payouts": schemas.ADMIN_RUN_PAYOUTS,
+    "admin_reconcile": schemas.ADMIN_RECONCILE,
 }
 
 JSON_TYPES = {str: "string", int: "integer", bool: "boolean", dict: "object", list: "array"}
