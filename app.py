@@ -24,6 +24,7 @@ from chalicelib.edge import observability, schemas, websocket
 from chalicelib.edge.admin import admin_function
 from chalicelib.edge.http import bearer_token, body, query, router, source_ip
 from chalicelib.services.container import services, utc_now
+from chalicelib.services.reconcile import parse_period
 
 # The deployment template points this handler at its own queue (deploy/template.py).
 TIMERS_QUEUE = "salon-timers"
@@ -403,6 +404,12 @@ def admin_run_payouts(event: dict[str, Any], context: Any) -> dict[str, Any]:
     report = program.run(event.get("month"), None, time_left(context))
     observability.payout_run(report)
     return report
+
+
+@admin(schemas.ADMIN_RECONCILE)
+def admin_reconcile(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Every difference between Salon's ledger and Stripe for [from, to) (docs/runbook.md)."""
+    return services().reconciliation.run(*parse_period(event["from"], event["to"]))
 
 
 @admin(schemas.ADMIN_FEEDBACK)

@@ -89,6 +89,7 @@ const MESSAGES = {
   idempotency_key_reused: 'That tip was already sent to someone else or for another amount. Start a new tip.',
   payment_declined: 'Your bank declined the card.',
   invalid_signature: 'Stripe’s signature was not valid (a webhook problem, not yours).',
+  invalid_event: 'Stripe sent something that is not an event (a webhook problem, not yours).',
   // The creator program
   already_applied: 'You have an application to the creator program under review already.',
   already_enrolled: 'You are in the creator program already.',

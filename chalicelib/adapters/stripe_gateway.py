@@ -6,13 +6,19 @@ domain errors here, by their type and code, never by their message.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from threading import Lock
 from typing import Any
 
 from chalicelib.domain.errors import RateLimitedError, UnavailableError
-from chalicelib.domain.money import InvalidSignatureError, PaymentDeclinedError
+from chalicelib.domain.money import (
+    InvalidEventError,
+    InvalidSignatureError,
+    PaymentDeclinedError,
+    check_event,
+)
 
 WEBHOOK_TOLERANCE_S = 300
 
@@ -210,17 +216,75 @@ class StripeGateway:
         )
         return str(found.data[0].id) if found.data else None
 
-    # --- webhooks ---------------------------------------------------------------------------
+    # --- reading back what happened -----------------------------------------------------------
 
-    def verify(self, raw_body: bytes | str, signature: str | None, secret: str) -> dict[str, Any]:
-        """The event, if Stripe signed this body with `secret` within the tolerance."""
+    def refunds_of(self, charge_id: str) -> list[dict[str, Any]]:
+        """Every refund of a charge, as Stripe has them now."""
+        return self._all(
+            lambda: self._stripe().v1.refunds.list(params={"charge": charge_id, "limit": 100})
+        )
+
+    def reversals_of(self, transfer_id: str) -> list[dict[str, Any]]:
+        """Every reversal of a transfer, as Stripe has them now."""
+        return self._all(
+            lambda: self._stripe().v1.transfers.reversals.list(transfer_id, params={"limit": 100})
+        )
+
+    def dispute(self, dispute_id: str) -> dict[str, Any]:
+        found: dict[str, Any] = self._call(
+            lambda: self._stripe().v1.disputes.retrieve(dispute_id)
+        ).to_dict()
+        return found
+
+    def payment_intent_object(self, payment_intent_id: str) -> dict[str, Any]:
+        found: dict[str, Any] = self._call(
+            lambda: self._stripe().v1.payment_intents.retrieve(payment_intent_id)
+        ).to_dict()
+        return found
+
+    def listed(self, resource: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+        """Every object of a list endpoint (`transfers`, `refunds`, `disputes`) matching
+        `params` (e.g. `created[gte]`), all pages."""
+        return self._all(
+            lambda: getattr(self._stripe().v1, resource).list(params={"limit": 100, **params})
+        )
+
+    def retrieve(self, resource: str, object_id: str) -> dict[str, Any] | None:
+        """One object, or None if Stripe has no such object."""
         import stripe
 
         try:
-            event = stripe.Webhook.construct_event(
-                raw_body, signature, secret, tolerance=WEBHOOK_TOLERANCE_S
+            found: dict[str, Any] = self._call(
+                lambda: getattr(self._stripe().v1, resource).retrieve(object_id)
+            ).to_dict()
+        except stripe.InvalidRequestError as exc:
+            if exc.http_status == 404:
+                return None
+            raise
+        return found
+
+    def _all(self, first_page: Callable[[], Any]) -> list[dict[str, Any]]:
+        page = self._call(first_page)
+        return [item.to_dict() for item in self._call(lambda: list(page.auto_paging_iter()))]
+
+    # --- webhooks ---------------------------------------------------------------------------
+
+    def verify(self, raw_body: bytes | str, signature: str | None, secret: str) -> dict[str, Any]:
+        """The event, if Stripe signed this body with `secret` within the tolerance and it is
+        an event (a signed `[]`, string or object without `data.object` is not)."""
+        import stripe
+
+        try:
+            stripe.WebhookSignature.verify_header(
+                raw_body,
+                signature,
+                secret,
+                WEBHOOK_TOLERANCE_S,
             )
         except (stripe.SignatureVerificationError, ValueError) as exc:
             raise InvalidSignatureError() from exc
-        payload: dict[str, Any] = event.to_dict()
-        return payload
+        try:
+            parsed = json.loads(raw_body)
+        except (ValueError, RecursionError) as exc:
+            raise InvalidEventError() from exc
+        return check_event(parsed)

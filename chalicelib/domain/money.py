@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from enum import Enum
+from typing import Any
 
 from chalicelib.domain.errors import ConflictError, ForbiddenError, SalonError, ValidationError
 from chalicelib.domain.errors import Kind as ErrorKind
@@ -24,6 +25,7 @@ class EntryKind(Enum):
     TIP = "tip"  # + a tip's amount, to the creator
     REFUND = "refund"  # - what a refund takes back
     DISPUTE = "dispute"  # - what a dispute takes back
+    DISPUTE_WON = "dispute_won"  # + what a won dispute gives back (funds reinstated)
     STIPEND = "stipend"  # + a creator program payment
     STIPEND_REVERSAL = "stipend_reversal"  # - a reversed stipend transfer
 
@@ -82,6 +84,32 @@ class PaymentDeclinedError(SalonError):
 class InvalidSignatureError(ValidationError):
     code = "invalid_signature"
     default_message = "The webhook signature is missing, wrong or too old."
+
+
+class InvalidEventError(ValidationError):
+    code = "invalid_event"
+    default_message = (
+        "The body is signed but is not a Stripe event: it needs an 'id', a 'type' and a"
+        " 'data.object'."
+    )
+
+
+def check_event(event: Any) -> dict[str, Any]:
+    """A verified body is an event only if it has the shape every handler relies on."""
+    if not isinstance(event, dict):
+        raise InvalidEventError()
+    data = event.get("data")
+    if not (
+        isinstance(event.get("id"), str)
+        and event["id"]
+        and isinstance(event.get("type"), str)
+        and event["type"]
+        and isinstance(data, dict)
+        and isinstance(data.get("object"), dict)
+        and isinstance(data["object"].get("id"), str)
+    ):
+        raise InvalidEventError()
+    return event
 
 
 # --- rules ----------------------------------------------------------------------------------
@@ -148,3 +176,28 @@ def share(part_cents: int, whole_cents: int, of_cents: int) -> int:
     if whole_cents <= 0:
         return 0
     return (2 * part_cents * of_cents + whole_cents) // (2 * whole_cents)
+
+
+def refund_share(
+    refunded_before_cents: int, refund_cents: int, charge_cents: int, of_cents: int
+) -> int:
+    """What one refund takes back of `of_cents`, cut on the running total of the charge's
+    refunds: however a charge is refunded in parts, in whatever order they are recorded, the
+    parts add up to exactly share(total refunded) - a full refund takes back all of it."""
+    after = refunded_before_cents + refund_cents
+    return share(after, charge_cents, of_cents) - share(
+        refunded_before_cents, charge_cents, of_cents
+    )
+
+
+# Disputes that are inquiries (`warning_*`) move no money; every other dispute withdrew its
+# amount when it opened, and gives it back if the platform wins.
+INQUIRY_STATUSES = frozenset({"warning_needs_response", "warning_under_review", "warning_closed"})
+
+
+def dispute_withdrew(status: str) -> bool:
+    return status not in INQUIRY_STATUSES
+
+
+def dispute_reinstated(status: str) -> bool:
+    return status == "won"

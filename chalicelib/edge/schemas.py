@@ -71,6 +71,12 @@ ADMIN_END_ENROLLMENT = (
     Field("last_month", str, required=False, pattern=r"\d{4}-(0[1-9]|1[0-2])"),
 )
 ADMIN_RUN_PAYOUTS = (MONTH_FIELD, Field("dry_run", bool, required=False))
+# A day (2026-12-01) or a UTC time (2026-12-01T06:00:00Z); the period is [from, to).
+PERIOD_BOUND = r"\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2})?Z)?"
+ADMIN_RECONCILE = (
+    Field("from", str, max_length=20, pattern=PERIOD_BOUND),
+    Field("to", str, max_length=20, pattern=PERIOD_BOUND),
+)
 ADMIN_FEEDBACK = (Field("limit", int, required=False, minimum=1, maximum=500),)
 
 

@@ -26,6 +26,7 @@ from chalicelib.edge.websocket import Realtime
 from chalicelib.services.identity import Identity
 from chalicelib.services.payments import Payments
 from chalicelib.services.program import Pacer, Program
+from chalicelib.services.reconcile import Reconciliation
 from chalicelib.services.rooms import Rooms
 
 
@@ -125,6 +126,15 @@ class Services:
             clock=utc_now,
             new_id=new_id,
             pacer=Pacer(float(self.settings.stripe_requests_per_second)),
+        )
+
+    @cached_property
+    def reconciliation(self) -> Reconciliation:
+        return Reconciliation(
+            money=MoneyRepository(),
+            stripe=self.stripe,
+            pacer=Pacer(float(self.settings.stripe_requests_per_second)),
+            clock=utc_now,
         )
 
     def on_timer(

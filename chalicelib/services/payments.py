@@ -6,6 +6,7 @@ the Stripe object, when Stripe says it happened (a webhook), never when a client
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ from chalicelib.adapters.dynamo.identity import IdentityRepository
 from chalicelib.adapters.dynamo.money import Entry, MoneyRepository, Tip
 from chalicelib.adapters.stripe_gateway import Payment, StripeGateway
 from chalicelib.config import Settings
-from chalicelib.domain.errors import NotFoundError
+from chalicelib.domain.errors import NotFoundError, UnavailableError
 from chalicelib.domain.identity import MemberStatus
 from chalicelib.domain.money import (
     CURRENCY,
@@ -31,7 +32,10 @@ from chalicelib.domain.money import (
     SendMoneyOffError,
     TipPolicy,
     TipStatus,
+    dispute_reinstated,
+    dispute_withdrew,
     quote,
+    refund_share,
     share,
     tip_id,
 )
@@ -51,6 +55,13 @@ STATUS_OF_INTENT = {
 class TipNotFoundError(NotFoundError):
     code = "tip_not_found"
     default_message = "There is no such tip."
+
+
+class TipNotRecordedYetError(UnavailableError):
+    """Stripe's event is about a tip Salon made but cannot read yet: answered 503, not marked
+    seen, so Stripe delivers it again."""
+
+    default_message = "That tip is not recorded yet; deliver the event again later."
 
 
 @dataclass
@@ -288,15 +299,27 @@ class Payments:
     # --- webhooks -------------------------------------------------------------------------
 
     def handle_event(self, event: dict[str, Any]) -> str:
-        """Apply one verified Stripe event, once. Returns what was done, for the log."""
-        event_id, kind = str(event.get("id")), str(event.get("type"))
+        """Apply one verified Stripe event, once. Returns what was done, for the log.
+
+        Every handler re-reads from Stripe what it records, and records each Stripe object
+        (refund, dispute, reversal) under its own id: any order and any repetition of the
+        events ends with the same ledger. A handler that cannot apply its event yet raises,
+        so the event is not marked seen and Stripe delivers it again."""
+        event_id, kind = str(event["id"]), str(event["type"])
         if self.repo.seen(event_id):
             return "duplicate"
         handler = {
             "payment_intent.succeeded": self._payment_succeeded,
             "payment_intent.payment_failed": self._payment_failed,
             "charge.refunded": self._charge_refunded,
-            "charge.dispute.created": self._dispute_created,
+            "charge.refund.updated": self._refund_event,
+            "refund.created": self._refund_event,
+            "refund.updated": self._refund_event,
+            "charge.dispute.created": self._dispute_event,
+            "charge.dispute.updated": self._dispute_event,
+            "charge.dispute.closed": self._dispute_event,
+            "charge.dispute.funds_withdrawn": self._dispute_event,
+            "charge.dispute.funds_reinstated": self._dispute_event,
             "account.updated": self._account_event,
             "transfer.created": self._transfer_event,
             "transfer.reversed": self._transfer_event,
@@ -317,14 +340,32 @@ class Payments:
     def _account_event(self, account: dict[str, Any], event: dict[str, Any]) -> None:
         self.account_updated(str(event.get("account") or account.get("id")))
 
-    def _tip_of(self, payment_intent_id: str | None) -> Tip | None:
-        tip = self.repo.tip_for_payment_intent(payment_intent_id) if payment_intent_id else None
+    def _tip_of(
+        self, payment_intent_id: str | None, metadata: Any = None, *, must_exist: bool = False
+    ) -> Tip | None:
+        """The tip a payment is for: by the `tip_id` Salon put in the PaymentIntent's metadata
+        (a consistent read by key), else through the index on the PaymentIntent id, else by
+        asking Stripe for the PaymentIntent's metadata. The index lags (DynamoDB's GSIs are
+        eventually consistent), and the tip row learns its PaymentIntent id only after Stripe
+        answered: an event may outrun both."""
+        wanted = _tip_id_in(metadata)
+        if wanted is None and payment_intent_id:
+            tip = self.repo.tip_for_payment_intent(payment_intent_id)
+            if tip is not None:
+                return tip
+            wanted = _tip_id_in(
+                self.stripe.payment_intent_object(payment_intent_id).get("metadata")
+            )
+        tip = self.repo.tip(wanted) if wanted else None
+        if tip is None and wanted and must_exist:
+            # Salon made this payment (its metadata says so) but the tip is not readable yet.
+            raise TipNotRecordedYetError()
         if tip is None:
             logger.warning("event for a payment Salon did not make")
         return tip
 
     def _payment_succeeded(self, intent: dict[str, Any], event: dict[str, Any]) -> None:
-        tip = self._tip_of(intent.get("id"))
+        tip = self._tip_of(intent.get("id"), intent.get("metadata"), must_exist=True)
         if tip is None:
             return
         credited = self.repo.record(
@@ -341,7 +382,7 @@ class Payments:
                 charge_id=_id(intent.get("latest_charge")),
             )
         )
-        self.repo.update_tip(tip.tip_id, TipStatus.SUCCEEDED)
+        self.repo.update_tip(tip.tip_id, TipStatus.SUCCEEDED, str(intent["id"]))
         method = _id(intent.get("payment_method"))
         if method and intent.get("setup_future_usage"):
             self.repo.save_card(tip.sender_id, method)
@@ -349,7 +390,7 @@ class Payments:
             self._notify_tip(tip)
 
     def _payment_failed(self, intent: dict[str, Any], event: dict[str, Any]) -> None:
-        tip = self._tip_of(intent.get("id"))
+        tip = self._tip_of(intent.get("id"), intent.get("metadata"), must_exist=True)
         if tip is None:
             return
         error = intent.get("last_payment_error") or {}
@@ -366,56 +407,79 @@ class Payments:
         )
 
     def _charge_refunded(self, charge: dict[str, Any], event: dict[str, Any]) -> None:
-        tip = self._tip_of(_id(charge.get("payment_intent")))
+        self._record_refunds(str(charge["id"]), _id(charge.get("payment_intent")), charge)
+
+    def _refund_event(self, refund: dict[str, Any], event: dict[str, Any]) -> None:
+        charge_id = _id(refund.get("charge"))
+        if charge_id:
+            self._record_refunds(charge_id, _id(refund.get("payment_intent")), None)
+
+    def _record_refunds(
+        self, charge_id: str, payment_intent_id: str | None, charge: dict[str, Any] | None
+    ) -> None:
+        """Record every succeeded refund of the charge that Stripe has now, each once, by its
+        id. The event's snapshot is not trusted for the list: it may be older than another
+        event's, and since 2022-11-15 it carries no refunds at all."""
+        tip = self._tip_of(payment_intent_id, (charge or {}).get("metadata"))
         if tip is None:
             return
-        refunded = int(charge.get("amount_refunded") or 0)
-        # What the refunds so far take back, in proportion, less what was already taken back.
-        target = share(refunded, int(charge.get("amount") or tip.total_cents), tip.amount_cents)
-        taken = -sum(
-            e.amount_cents
-            for e in self.repo.entries_for_tip(tip.tip_id, tip.creator_id)
-            if e.kind is EntryKind.REFUND
-        )
-        if target > taken:
-            self.repo.record(
+        whole = int((charge or {}).get("amount") or tip.total_cents)
+        for refund in self.stripe.refunds_of(charge_id):
+            if refund.get("status") != "succeeded":
+                continue  # pending refunds may still fail; their update event comes later
+            cents = int(refund["amount"])
+            self.repo.record_refund(
                 Entry(
-                    entry_id=f"{charge['id']}#refund#{refunded}",
+                    entry_id=f"{refund['id']}#refund",
                     kind=EntryKind.REFUND,
                     creator_id=tip.creator_id,
                     sender_id=tip.sender_id,
-                    amount_cents=-(target - taken),
+                    amount_cents=0,  # cut by record_refund, on the tip's refunds so far
+                    currency=tip.currency,
+                    created_at=self.clock(),
+                    tip_id=tip.tip_id,
+                    payment_intent_id=tip.payment_intent_id or payment_intent_id,
+                    charge_id=charge_id,
+                    refund_id=str(refund["id"]),
+                    stripe_amount_cents=cents,
+                ),
+                cents,
+                functools.partial(_taken_back, cents, whole, tip.amount_cents),
+            )
+
+    def _dispute_event(self, dispute: dict[str, Any], event: dict[str, Any]) -> None:
+        """Any event of a dispute: re-read it from Stripe and record what it has done so far,
+        the withdrawal and, if won, the reinstatement, each once. A `closed` that arrives
+        before `created` therefore ends the same."""
+        dispute = self.stripe.dispute(str(dispute["id"]))
+        tip = self._tip_of(_id(dispute.get("payment_intent")))
+        if tip is None:
+            return
+        status = str(dispute.get("status") or "")
+        disputed = int(dispute.get("amount") or tip.total_cents)
+        amount = share(disputed, tip.total_cents, tip.amount_cents)
+        moves = []
+        if dispute_withdrew(status):
+            moves.append(("dispute", EntryKind.DISPUTE, -amount))
+            if dispute_reinstated(status):
+                moves.append(("reinstated", EntryKind.DISPUTE_WON, amount))
+        for suffix, kind, cents in moves:
+            self.repo.record(
+                Entry(
+                    entry_id=f"{dispute['id']}#{suffix}",
+                    kind=kind,
+                    creator_id=tip.creator_id,
+                    sender_id=tip.sender_id,
+                    amount_cents=cents,
                     currency=tip.currency,
                     created_at=self.clock(),
                     tip_id=tip.tip_id,
                     payment_intent_id=tip.payment_intent_id,
-                    charge_id=str(charge["id"]),
-                    refund_id=_latest_refund(charge),
+                    charge_id=_id(dispute.get("charge")),
+                    dispute_id=str(dispute["id"]),
+                    stripe_amount_cents=disputed,
                 )
             )
-
-    def _dispute_created(self, dispute: dict[str, Any], event: dict[str, Any]) -> None:
-        tip = self._tip_of(_id(dispute.get("payment_intent")))
-        if tip is None:
-            return
-        amount = share(
-            int(dispute.get("amount") or tip.total_cents), tip.total_cents, tip.amount_cents
-        )
-        self.repo.record(
-            Entry(
-                entry_id=f"{dispute['id']}#dispute",
-                kind=EntryKind.DISPUTE,
-                creator_id=tip.creator_id,
-                sender_id=tip.sender_id,
-                amount_cents=-amount,
-                currency=tip.currency,
-                created_at=self.clock(),
-                tip_id=tip.tip_id,
-                payment_intent_id=tip.payment_intent_id,
-                charge_id=_id(dispute.get("charge")),
-                dispute_id=str(dispute["id"]),
-            )
-        )
 
     # --- live notices ---------------------------------------------------------------------
 
@@ -452,9 +516,13 @@ def _id(value: Any) -> str | None:
     return str(value) if value else None
 
 
-def _latest_refund(charge: dict[str, Any]) -> str | None:
-    refunds = (charge.get("refunds") or {}).get("data") or []
-    return str(refunds[0]["id"]) if refunds else None
+def _taken_back(refund_cents: int, charge_cents: int, tip_cents: int, before: int) -> int:
+    return refund_share(before, refund_cents, charge_cents, tip_cents)
+
+
+def _tip_id_in(metadata: Any) -> str | None:
+    value = metadata.get("tip_id") if isinstance(metadata, dict) else None
+    return str(value) if isinstance(value, str) and value else None
 
 
 def _next_step(status: TipStatus) -> str:

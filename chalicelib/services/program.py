@@ -210,8 +210,6 @@ class Program:
                     continue
                 outcome, reason = self._pay(enrollment, month, run_id)
                 counts[outcome] += 1
-                if outcome == PAID:
-                    counts["total_cents"] += enrollment.monthly_cents
                 if reason:
                     reasons[reason] += 1
             cursor = next_cursor
@@ -280,8 +278,11 @@ class Program:
                 "stipend not paid this run", extra={"user_id": user_id, "error_code": error.code}
             )
             return FAILED, error.code
-        self.repo.complete(user_id, month, amount, transfer_id, self.clock())
-        return PAID, None
+        # Another run (or the transfer's webhook) may have completed the same transfer first:
+        # then this run did not pay it, and its record does not count it.
+        if self.repo.complete(user_id, month, amount, transfer_id, self.clock(), run_id):
+            return PAID, None
+        return ALREADY_PAID, None
 
     # --- webhooks ---------------------------------------------------------------------------
 
@@ -299,14 +300,14 @@ class Program:
         )
 
     def transfer_reversed(self, transfer: dict[str, Any]) -> None:
+        """Record every reversal Stripe now has of a stipend transfer, each once by its id and
+        with its own amount: two reversals delivered at once, twice or in any order take back
+        exactly what they reversed."""
         meta = transfer.get("metadata") or {}
         if meta.get("kind") != "stipend":
             return
         user_id, transfer_id = str(meta["salon_user_id"]), str(transfer["id"])
-        self.repo.record_reversal(
-            user_id,
-            transfer_id,
-            int(transfer.get("amount_reversed") or 0),
-            self.repo.reversed_so_far(user_id, transfer_id),
-            self.clock(),
-        )
+        for reversal in self.stripe.reversals_of(transfer_id):
+            self.repo.record_reversal(
+                user_id, transfer_id, str(reversal["id"]), int(reversal["amount"]), self.clock()
+            )

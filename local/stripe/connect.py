@@ -171,11 +171,38 @@ def _reverse_chronological(li: List) -> List:
     return li
 
 
-def _filtered(li: List, **wanted: Any) -> List:
-    """Keep the objects whose fields equal every filter given (None: no filter), newest first."""
+def _filtered(li: List, created: Any = None, **wanted: Any) -> List:
+    """Keep the objects whose fields equal every filter given (None: no filter) and whose
+    `created` passes Stripe's range filter (`created[gte]`, `[gt]`, `[lte]`, `[lt]`, or an
+    exact time), newest first."""
     filters = {field: value for field, value in wanted.items() if value is not None}
-    li._list = [o for o in li._list if all(getattr(o, f) == v for f, v in filters.items())]
+    li._list = [
+        o
+        for o in li._list
+        if all(getattr(o, f) == v for f, v in filters.items()) and _created_in(o, created)
+    ]
     return _reverse_chronological(li)
+
+
+_RANGE = {
+    "gte": lambda a, b: a >= b,
+    "gt": lambda a, b: a > b,
+    "lte": lambda a, b: a <= b,
+    "lt": lambda a, b: a < b,
+}
+
+
+def _created_in(obj: Any, created: Any) -> bool:
+    if created is None:
+        return True
+    if not isinstance(created, dict):
+        return bool(obj.created == _positive_int(created, "created"))
+    if not created or set(created) - set(_RANGE):
+        raise invalid("created")
+    return all(
+        _RANGE[op](obj.created, _positive_int(value, f"created[{op}]"))
+        for op, value in created.items()
+    )
 
 
 def _diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
@@ -627,7 +654,12 @@ class Transfer(StripeObject):  # type: ignore[misc]
     ) -> List:
         _check_params(params, {"created"})
         li = super()._api_list_all(url, limit=limit, starting_after=starting_after)
-        return _filtered(li, destination=destination, transfer_group=transfer_group)
+        return _filtered(
+            li,
+            params.get("created"),
+            destination=destination,
+            transfer_group=transfer_group,
+        )
 
     def _reverse(
         self, amount: int | None, metadata: dict[str, str], source_refund: str | None = None
@@ -854,7 +886,7 @@ class Dispute(StripeObject):  # type: ignore[misc]
     ) -> List:
         _check_params(params, {"created"})
         li = super()._api_list_all(url, limit=limit, starting_after=starting_after)
-        return _filtered(li, charge=charge, payment_intent=payment_intent)
+        return _filtered(li, params.get("created"), charge=charge, payment_intent=payment_intent)
 
     @classmethod
     def _api_close(cls, id: str, **params: Any) -> Dispute:

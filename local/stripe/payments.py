@@ -586,6 +586,10 @@ class ConnectRefund(Refund):  # type: ignore[misc]
                     code="amount_too_large",
                     param="amount",
                 )
+        else:
+            # Stripe refunds what is left of the charge, not the whole charge again.
+            amount = left
+        params["amount"] = amount
         params["metadata"] = _metadata(params.get("metadata"))
 
         super().__init__(**params)
@@ -627,15 +631,47 @@ class ConnectRefund(Refund):  # type: ignore[misc]
         return charge
 
     @classmethod
+    def _api_list_all(
+        cls,
+        url: str,
+        charge: Any = None,
+        payment_intent: Any = None,
+        limit: Any = None,
+        starting_after: Any = None,
+        **params: Any,
+    ) -> Any:
+        """localstripe's list (newest first) plus Stripe's `created` range filter."""
+        from .connect import _created_in
+
+        _check_params(params, {"created"})
+        li = super()._api_list_all(
+            url,
+            charge=charge,
+            payment_intent=payment_intent,
+            limit=limit,
+            starting_after=starting_after,
+        )
+        created = params.get("created")
+        li._list = [r for r in li._list if _created_in(r, created)]
+        return li
+
+    @classmethod
     def _api_create(cls, **params: Any) -> ConnectRefund:
+        charge = ConnectRefund._charge_of(params.get("charge"), params.get("payment_intent"))
+        before = charge.amount_refunded
         refund = cls(**params)
-        charge = Charge._api_retrieve(refund.charge)
         transfer_id = getattr(charge, "transfer", None)
         if refund._reverse_transfer and transfer_id:
             transfer = Transfer._api_retrieve(transfer_id)
+
+            # In proportion, rounded on the running total: refunding the whole charge in
+            # parts reverses the whole transfer, never a cent more or less.
+            def part(refunded: int) -> int:
+                return (2 * transfer.amount * refunded + charge.amount) // (2 * charge.amount)
+
             share = min(
                 transfer.amount - transfer.amount_reversed,
-                round(transfer.amount * refund.amount / charge.amount),
+                part(before + refund.amount) - part(before),
             )
             if share > 0:
                 refund.transfer_reversal = transfer._reverse(share, {}, source_refund=refund.id).id

@@ -555,6 +555,7 @@ def _own_routes() -> list[tuple[str, str, Handler]]:
         ("POST", "/v1/payment_intents/{id}/confirm", api(pi._api_confirm_ext)),
         ("POST", "/v1/payment_intents/{id}/cancel", api(pi._api_cancel_ext)),
         ("POST", "/v1/refunds", api(refund._api_create)),
+        ("GET", "/v1/refunds", api(refund._api_list_all, url="/v1/refunds")),
         ("POST", "/_config/webhooks/{name}", config_webhook),
         ("GET", "/_config/webhooks", list_webhooks),
         ("DELETE", "/_config/webhooks/{name}", delete_webhook),

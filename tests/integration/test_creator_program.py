@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
@@ -19,6 +20,7 @@ from chalicelib.adapters.dynamo.program import ProgramRepository
 from chalicelib.adapters.stripe_gateway import StripeGateway
 from chalicelib.domain.program import Enrollment
 from chalicelib.services.program import Pacer, Program
+from tests.support.reconcile import assert_reconciled
 from tests.support.stripe_local import emulator_post
 
 MONTH = "2026-12"
@@ -240,9 +242,15 @@ class CrashingRepo(ProgramRepository):
         self.victim = victim
 
     def complete(
-        self, user_id: str, month: str, amount_cents: int, transfer_id: str, at: datetime
+        self,
+        user_id: str,
+        month: str,
+        amount_cents: int,
+        transfer_id: str,
+        at: datetime,
+        run_id: str | None = None,
     ) -> bool:
-        done = super().complete(user_id, month, amount_cents, transfer_id, at)
+        done = super().complete(user_id, month, amount_cents, transfer_id, at, run_id)
         if user_id == self.victim:
             raise Crash("after the ledger write")
         return done
@@ -277,7 +285,48 @@ def test_two_runs_started_at_the_same_time_pay_once(program: Program, emulator: 
     with ThreadPoolExecutor(2) as pool:
         reports = list(pool.map(lambda _: run(), range(2)))
     assert_paid_exactly_once(emulator, ids)
-    assert sum(r["paid"] for r in reports) >= 6  # both may complete the same transfer
+    final = [program.repo.run(r["run_id"]) for r in reports]
+    moved = sum(t.amount for user_id in ids for t in transfers_to(emulator, user_id))
+    assert sum(r["paid"] for r in final) == 6
+    assert sum(r["total_cents"] for r in final) == moved == 6 * 500_000
+    assert_reconciled(program)
+
+
+class OvertakenStripe(StripeGateway):
+    """A run whose first transfer is made, and then, before it records it, another whole run
+    goes by (a Lambda paused, a second schedule firing)."""
+
+    def __init__(self, real: StripeGateway, overtake: Callable[[], Any]) -> None:
+        self.__dict__.update(real.__dict__)
+        self.overtake: Callable[[], Any] | None = overtake
+
+    def transfer(self, params: dict[str, Any], idempotency_key: str) -> str:
+        transfer_id = super().transfer(params, idempotency_key)
+        overtake, self.overtake = self.overtake, None
+        if overtake is not None:
+            overtake()
+        return transfer_id
+
+
+def test_overlapping_runs_records_add_up_to_what_moved_in_stripe(
+    program: Program, emulator: str
+) -> None:
+    ids = creators(program, emulator, 5)
+    second: list[dict[str, Any]] = []
+    slow = dataclasses.replace(
+        program,
+        stripe=OvertakenStripe(
+            program.stripe, lambda: second.append(program.run(MONTH, None, forever))
+        ),
+    )
+    first = slow.run(MONTH, None, forever)
+    assert_paid_exactly_once(emulator, ids)
+    reports = [program.repo.run(first["run_id"]), program.repo.run(second[0]["run_id"])]
+    moved = sum(t.amount for user_id in ids for t in transfers_to(emulator, user_id))
+    assert sum(r["paid"] for r in reports) == 5
+    assert sum(r["total_cents"] for r in reports) == moved == 5 * 500_000
+    assert sum(r["paid"] + r["already_paid"] for r in reports) == 10
+    assert_reconciled(program)
 
 
 def test_a_run_with_little_time_continues_across_invocations_paying_each_once(
@@ -310,11 +359,16 @@ def test_transfer_webhooks_update_the_ledger_idempotently(program: Program, emul
     program.transfer_created(as_dict)
     assert len(stipend_entries(creator)) == 1
     assert PayoutModel.get(f"{creator}#{MONTH}").status == "paid"
-    program.transfer_reversed({**as_dict, "amount_reversed": 100_000})
-    program.transfer_reversed({**as_dict, "amount_reversed": 100_000})
-    program.transfer_reversed({**as_dict, "amount_reversed": 500_000})
+    sdk = stripe.StripeClient("sk_test_salon", base_addresses={"api": emulator})
+    sdk.v1.transfers.reversals.create(transfer.id, params={"amount": 100_000})
+    program.transfer_reversed(as_dict)
+    program.transfer_reversed(as_dict)
+    sdk.v1.transfers.reversals.create(transfer.id)  # the rest: 400,000
+    program.transfer_reversed(as_dict)
+    program.transfer_reversed(as_dict)
     assert program.money.creator(creator).earnings_cents == 0
     assert program.money.balance(creator) == 0
+    assert_reconciled(program)
 
 
 def test_a_run_backs_off_when_stripe_answers_429_and_still_pays(

@@ -603,6 +603,66 @@ def test_refund_with_reverse_transfer_takes_the_share_back_from_the_creator(
     assert refund.transfer_reversal == transfer.reversals.data[0].id
 
 
+def test_a_refund_without_amount_after_a_partial_refund_refunds_only_the_remainder(
+    sdk: stripe.StripeClient, emulator: str
+) -> None:
+    creator = onboarded_account(sdk, emulator)
+    intent = tip(sdk, payment_method="pm_card_visa", transfer_data={"destination": creator})
+
+    sdk.v1.refunds.create(params={"charge": intent.latest_charge, "amount": 400})
+    rest = sdk.v1.refunds.create(params={"charge": intent.latest_charge})
+
+    assert rest.amount == 1100
+    charge = sdk.v1.charges.retrieve(intent.latest_charge)
+    assert (charge.amount_refunded, charge.refunded) == (1500, True)
+    listed = sdk.v1.refunds.list(params={"charge": intent.latest_charge}).data
+    assert sorted(r.amount for r in listed) == [400, 1100]
+
+
+def test_partial_refunds_with_reverse_transfer_reverse_the_whole_transfer_in_the_end(
+    sdk: stripe.StripeClient, emulator: str
+) -> None:
+    creator = onboarded_account(sdk, emulator)
+    intent = tip(
+        sdk,
+        payment_method="pm_card_visa",
+        transfer_data={"destination": creator, "amount": 1000},
+    )
+    for amount in (2, 2, 2, 1494):  # each alone would round down to 1 of 1000
+        sdk.v1.refunds.create(
+            params={"charge": intent.latest_charge, "amount": amount, "reverse_transfer": True}
+        )
+
+    (transfer,) = sdk.v1.transfers.list(params={"destination": creator}).data
+    assert transfer.amount_reversed == 1000
+
+
+def test_lists_filter_on_created_as_stripe_does(sdk: stripe.StripeClient, emulator: str) -> None:
+    creator = onboarded_account(sdk, emulator)
+    intent = tip(sdk, payment_method="pm_card_visa", transfer_data={"destination": creator})
+    refund = sdk.v1.refunds.create(params={"charge": intent.latest_charge, "amount": 100})
+    dispute = post(emulator, f"/_test/charges/{intent.latest_charge}/dispute")
+    now = int(time.time())
+    for resource, scope, wanted in (
+        ("transfers", {"destination": creator}, None),
+        ("refunds", {"charge": intent.latest_charge}, refund.id),
+        ("disputes", {"charge": intent.latest_charge}, dispute["id"]),
+    ):
+        listing = getattr(sdk.v1, resource)
+
+        def ids(
+            created: dict[str, int], scope: dict[str, Any] = scope, listing: Any = listing
+        ) -> list[str]:
+            return [o.id for o in listing.list(params={"created": created, **scope}).data]
+
+        found = ids({"gte": now - 60})
+        assert len(found) == 1 and (wanted is None or found == [wanted]), resource
+        assert ids({"gte": now + 60}) == [], resource
+        assert ids({"lt": now - 60}) == [], resource
+        with pytest.raises(stripe.InvalidRequestError):
+            ids({"after": now})
+
+
 def test_dispute_route_emits_charge_dispute_created(
     sdk: stripe.StripeClient, emulator: str, receiver: WebhookReceiver
 ) -> None:

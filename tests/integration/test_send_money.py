@@ -16,6 +16,7 @@ from chalice.test import Client
 from chalicelib.services import container
 from tests.support.crowd import Crowd, Person
 from tests.support.fakes import RecordingConnections
+from tests.support.reconcile import assert_reconciled
 from tests.support.stripe_local import (
     CONNECT_SECRET,
     PLATFORM_SECRET,
@@ -205,6 +206,7 @@ def test_refunds_and_disputes_reverse_credits(
     kinds = sorted((e["kind"], e["amount_cents"]) for e in earnings["items"])
     assert kinds == [("dispute", -2000), ("refund", -500), ("tip", 500), ("tip", 2000)]
     assert earnings["total_cents"] == 0
+    assert_reconciled(crowd.svc)
 
 
 def test_a_shuffled_duplicated_stream_with_forgeries_ends_exactly_right(
@@ -241,6 +243,7 @@ def test_a_shuffled_duplicated_stream_with_forgeries_ends_exactly_right(
     total = 500 + 700 + 1100 + 1300 - 250  # 273 of 546 refunded takes back half of 500
     assert call(client, "get", "/me/earnings", creator).json_body["total_cents"] == total
     assert crowd.svc.payments.repo.balance(creator.user_id) == total
+    assert_reconciled(crowd.svc)
 
 
 def _resign_old(delivery: Delivery) -> str:

@@ -351,6 +351,8 @@ class TipModel(Model):
     status = UnicodeAttribute()
     payment_intent_id = UnicodeAttribute(null=True)
     failure_message = UnicodeAttribute(null=True)
+    # Charge cents of the refunds the ledger has recorded: the version their shares are cut on.
+    refunded_cents = NumberAttribute(null=True)
     created_at = UTCDateTimeAttribute()
     by_sender = TipsBySenderIndex()
     by_payment_intent = TipsByPaymentIntentIndex()
@@ -383,6 +385,8 @@ class LedgerEntryModel(Model):
     refund_id = UnicodeAttribute(null=True)
     dispute_id = UnicodeAttribute(null=True)
     transfer_id = UnicodeAttribute(null=True)
+    # The Stripe object's own amount (a refund's or dispute's charge cents), for reconciling.
+    stripe_amount_cents = NumberAttribute(null=True)
     created_at = UTCDateTimeAttribute()
     by_creator = EntriesByCreatorIndex()
 

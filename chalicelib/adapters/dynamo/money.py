@@ -7,6 +7,7 @@ neither write it twice nor count it twice.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -27,9 +28,19 @@ from chalicelib.adapters.dynamo.models import (
 )
 from chalicelib.adapters.dynamo.tx import Transaction, condition_failed, transaction
 from chalicelib.adapters.stripe_gateway import AccountState
+from chalicelib.domain.errors import UnavailableError
 from chalicelib.domain.money import EntryKind, IdempotencyKeyReusedError, TipStatus
 
 EVENT_MEMORY = timedelta(days=30)  # longer than Stripe's three days of retries
+REFUND_ATTEMPTS = 20
+
+
+class _AlsoRefused(Exception):
+    """A condition of the writes that go with an entry failed (not the entry's own)."""
+
+    def __init__(self, error: TransactWriteError) -> None:
+        super().__init__(str(error))
+        self.error = error
 
 
 @dataclass(frozen=True)
@@ -93,6 +104,7 @@ class Entry:
     refund_id: str | None = None
     dispute_id: str | None = None
     transfer_id: str | None = None
+    stripe_amount_cents: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -161,6 +173,7 @@ def _entry(row: LedgerEntryModel) -> Entry:
         row.refund_id,
         row.dispute_id,
         row.transfer_id,
+        None if row.stripe_amount_cents is None else int(row.stripe_amount_cents),
     )
 
 
@@ -334,6 +347,12 @@ class MoneyRepository:
     def record(self, entry: Entry, also: Callable[[Transaction], None] | None = None) -> bool:
         """Write the entry and move the creator's total by its amount, once, in one
         transaction (with `also`'s writes, if given). False if it was already recorded."""
+        try:
+            return self._write(entry, also)
+        except _AlsoRefused as refused:
+            raise refused.error from None
+
+    def _write(self, entry: Entry, also: Callable[[Transaction], None] | None) -> bool:
         tx = transaction()
         try:
             with tx:
@@ -351,6 +370,7 @@ class MoneyRepository:
                         refund_id=entry.refund_id,
                         dispute_id=entry.dispute_id,
                         transfer_id=entry.transfer_id,
+                        stripe_amount_cents=entry.stripe_amount_cents,
                         created_at=entry.created_at,
                     ),
                     condition=LedgerEntryModel.entry_id.does_not_exist(),
@@ -362,10 +382,61 @@ class MoneyRepository:
                 if also is not None:
                     also(tx)
         except TransactWriteError as error:
-            if tx.failed(error)[0]:
+            failed = tx.failed(error)
+            if failed[0]:
                 return False
+            if any(failed[2:]):
+                raise _AlsoRefused(error) from error
             raise
         return True
+
+    def record_refund(
+        self, entry: Entry, refund_cents: int, taken_back: Callable[[int], int]
+    ) -> bool:
+        """Record one refund of a tip, once, by its refund id. Its amount is
+        `-taken_back(refunded_before)`, where refunded_before is what the tip's refunds recorded
+        so far add up to; that total moves in the same transaction, on the condition that it is
+        still what was read, so two refunds recorded at once are cut one after the other.
+        False if this refund was recorded already."""
+        assert entry.tip_id is not None
+        for _ in range(REFUND_ATTEMPTS):
+            before = self._refunded(entry.tip_id)
+            cut = dataclasses.replace(entry, amount_cents=-taken_back(before))
+            unchanged = (
+                TipModel.refunded_cents.does_not_exist()
+                if before == 0
+                else TipModel.refunded_cents == before
+            )
+
+            def advance(tx: Transaction, before: int = before, unchanged: Any = unchanged) -> None:
+                tx.update(
+                    TipModel(entry.tip_id),
+                    actions=[TipModel.refunded_cents.set(before + refund_cents)],
+                    condition=unchanged,
+                )
+
+            try:
+                return self._write(cut, advance)
+            except _AlsoRefused:
+                continue  # another refund of this tip was recorded in between: cut again
+        raise UnavailableError("The tip's refunds are changing too fast; Stripe will retry.")
+
+    def _refunded(self, tip_id: str) -> int:
+        row = TipModel.get(tip_id, consistent_read=True)
+        return int(row.refunded_cents or 0)
+
+    def entry(self, entry_id: str) -> Entry | None:
+        try:
+            return _entry(LedgerEntryModel.get(entry_id, consistent_read=True))
+        except LedgerEntryModel.DoesNotExist:
+            return None
+
+    def entries_between(self, start: datetime, end: datetime) -> list[Entry]:
+        """Every entry recorded in [start, end), for reconciling (an operator's scan)."""
+        rows = LedgerEntryModel.scan(
+            filter_condition=LedgerEntryModel.created_at.between(start, end)
+        )
+        return [_entry(row) for row in rows if row.created_at < end]
 
     def entries_for_tip(self, tip_id: str, creator_id: str) -> list[Entry]:
         return [

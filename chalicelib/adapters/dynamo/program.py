@@ -14,7 +14,6 @@ from chalicelib.adapters.dynamo.identity import decode_cursor, encode_cursor, re
 from chalicelib.adapters.dynamo.models import (
     ApplicationModel,
     EnrollmentModel,
-    LedgerEntryModel,
     PayoutModel,
     PayoutRunModel,
 )
@@ -229,6 +228,15 @@ class ProgramRepository:
         except PutError as error:
             if not condition_failed(error):
                 raise
+            try:  # a row a skip released (no claim): this run takes it
+                PayoutModel(payout_id(user_id, month)).update(
+                    actions=[PayoutModel.claimed_by.set(run_id), PayoutModel.claimed_at.set(at)],
+                    condition=PayoutModel.claimed_by.does_not_exist()
+                    & (PayoutModel.status != "paid"),
+                )
+            except UpdateError as taken:
+                if not condition_failed(taken):
+                    raise
         payout = self.payout(user_id, month)
         assert payout is not None
         return payout
@@ -249,9 +257,21 @@ class ProgramRepository:
         )
 
     def complete(
-        self, user_id: str, month: str, amount_cents: int, transfer_id: str, at: datetime
+        self,
+        user_id: str,
+        month: str,
+        amount_cents: int,
+        transfer_id: str,
+        at: datetime,
+        run_id: str | None = None,
     ) -> bool:
-        """Mark the payout paid and write its ledger entry, once. False if already recorded."""
+        """Mark the payout paid and write its ledger entry, once, and count it in the record
+        of the run that paid it (`run_id`, or, from a webhook, the run that claimed the row),
+        all in one transaction: however many runs and webhooks complete one payout, one run
+        record counts it. False if already recorded."""
+        if run_id is None:
+            known = self.payout_row(user_id, month)
+            run_id = known.claimed_by if known is not None else None
         entry = Entry(
             entry_id=f"stipend#{user_id}#{month}",
             kind=EntryKind.STIPEND,
@@ -272,8 +292,23 @@ class ProgramRepository:
                     PayoutModel.updated_at.set(at),
                 ],
             )
+            if run_id is not None:
+                tx.update(
+                    PayoutRunModel(run_id),
+                    actions=[
+                        PayoutRunModel.paid.add(1),
+                        PayoutRunModel.total_cents.add(amount_cents),
+                    ],
+                    condition=PayoutRunModel.run_id.exists(),
+                )
 
         return self._ledger.record(entry, also=mark_paid)
+
+    def payout_row(self, user_id: str, month: str) -> PayoutModel | None:
+        try:
+            return PayoutModel.get(payout_id(user_id, month), consistent_read=True)
+        except PayoutModel.DoesNotExist:
+            return None
 
     # --- runs ---------------------------------------------------------------------------------
 
@@ -315,12 +350,11 @@ class ProgramRepository:
     ) -> bool:
         """Record an invocation's progress, if the run is still where this invocation found
         it: a duplicate hand-over message that ran the same pages saves nothing. False then."""
+        # `paid` and `total_cents` are counted by complete(), with the payment itself.
         actions: list[Action] = [
-            PayoutRunModel.paid.add(counts.get("paid", 0)),
             PayoutRunModel.already_paid.add(counts.get("already_paid", 0)),
             PayoutRunModel.skipped.add(counts.get("skipped", 0)),
             PayoutRunModel.failed.add(counts.get("failed", 0)),
-            PayoutRunModel.total_cents.add(counts.get("total_cents", 0)),
             PayoutRunModel.invocations.add(1),
             PayoutRunModel.reasons.set(json.dumps(reasons, sort_keys=True)),
             PayoutRunModel.cursor.set(cursor) if cursor else PayoutRunModel.cursor.remove(),
@@ -345,26 +379,18 @@ class ProgramRepository:
     # --- transfers seen by webhooks ---------------------------------------------------------
 
     def record_reversal(
-        self, user_id: str, transfer_id: str, reversed_cents: int, previously: int, at: datetime
+        self, user_id: str, transfer_id: str, reversal_id: str, amount_cents: int, at: datetime
     ) -> bool:
-        if reversed_cents <= previously:
-            return False
+        """One stipend reversal (`trr_...`), once. False if it was recorded already."""
         return self._ledger.record(
             Entry(
-                entry_id=f"{transfer_id}#reversed#{reversed_cents}",
+                entry_id=f"{reversal_id}#reversal",
                 kind=EntryKind.STIPEND_REVERSAL,
                 creator_id=user_id,
-                amount_cents=-(reversed_cents - previously),
+                amount_cents=-amount_cents,
                 currency=CURRENCY,
                 created_at=at,
                 transfer_id=transfer_id,
+                stripe_amount_cents=amount_cents,
             )
         )
-
-    def reversed_so_far(self, user_id: str, transfer_id: str) -> int:
-        rows = LedgerEntryModel.by_creator.query(
-            user_id,
-            filter_condition=(LedgerEntryModel.transfer_id == transfer_id)
-            & (LedgerEntryModel.kind == EntryKind.STIPEND_REVERSAL.value),
-        )
-        return -sum(int(r.amount_cents) for r in rows)
