@@ -21,6 +21,7 @@ from chalicelib.adapters.dynamo.models import (
     SignInCodeModel,
     UsernameModel,
 )
+from chalicelib.config import Settings
 from chalicelib.domain.errors import SalonError
 from local.outbox import latest_code
 from tests.support import contract
@@ -320,3 +321,18 @@ def test_no_sign_in_row_carries_a_phone_number_or_an_address_in_plain(
     for key in keys:
         for plain in ("4155550101", "4155550100", "203.0.113.7", "127.0.0.1"):
             assert plain not in key
+
+
+def test_the_documented_limits_and_retry_grace_are_the_ones_the_code_uses() -> None:
+    paths = contract.openapi()["paths"]
+
+    def said(path: str) -> str:
+        return " ".join(paths[path]["post"]["description"].split())
+
+    per_phone = Settings.sign_in_starts_per_phone_per_hour
+    per_address = Settings.sign_in_starts_per_ip_per_hour
+    assert f"{per_phone} codes per number and {per_address} per source address" in said(
+        "/auth/sign-in"
+    )
+    for path in ("/auth/verify", "/auth/refresh"):
+        assert f"within {Settings.retry_grace_s} seconds" in said(path)
