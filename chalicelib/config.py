@@ -59,8 +59,12 @@ class Settings:
     invites_per_member: int = 2
     sign_in_code_ttl_s: int = 10 * 60
     sign_in_max_attempts: int = 5
+    # Per number stays strict: it is what one person needs. Per address (an IPv4 address or an
+    # IPv6 /64) it is high enough for a venue behind one NAT and still caps one address's SMS.
     sign_in_starts_per_phone_per_hour: int = 5
-    sign_in_starts_per_ip_per_hour: int = 30
+    sign_in_starts_per_ip_per_hour: int = 600
+    # How long a retried refresh or a re-submitted right code gets the answer already given.
+    retry_grace_s: int = 30
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -119,6 +123,7 @@ class Settings:
             sign_in_starts_per_ip_per_hour=_int(
                 env, "SALON_SIGN_IN_STARTS_PER_IP_PER_HOUR", cls.sign_in_starts_per_ip_per_hour
             ),
+            retry_grace_s=_int(env, "SALON_RETRY_GRACE_S", cls.retry_grace_s),
         )
 
     def table_name(self, short_name: str) -> str:

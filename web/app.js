@@ -43,6 +43,7 @@ const MESSAGES = {
   already_member: 'That phone number already belongs to a member.',
   already_invited: 'That phone number has already been invited.',
   username_taken: 'Someone already has that username. Try another one.',
+  reservation_busy: 'Your username reservation changed at the same moment. Please try again.',
   member_not_found: 'There is no such member (or they are no longer in the room).',
   cannot_target_yourself: 'You cannot do that to yourself.',
   blocked: 'You cannot do that: this person, or a moderator of this room, has blocked you.',

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
+import ipaddress
 import re
 import secrets
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 from datetime import datetime
 from enum import Enum
 
@@ -113,6 +115,11 @@ class BlockedError(ForbiddenError):
     default_message = "You cannot do that: this member has blocked you."
 
 
+class ReservationBusyError(ConflictError):
+    code = "reservation_busy"
+    default_message = "This number's reservation kept changing under the request; try again."
+
+
 class SelfRelationError(ValidationError):
     code = "cannot_target_yourself"
     default_message = "You cannot do that to yourself."
@@ -148,6 +155,33 @@ def code_digest(key: str, phone: str, code: str) -> str:
     return hmac.new(key.encode(), f"sign-in:{phone}:{code}".encode(), hashlib.sha256).hexdigest()
 
 
+def keyed_digest(key: str, purpose: str, value: str) -> str:
+    """A stable name for a value that must not be stored in plain (a phone number, an address):
+    equal values meet in one row, and the row does not say whose it is."""
+    return hmac.new(key.encode(), f"{purpose}:{value}".encode(), hashlib.sha256).hexdigest()
+
+
+def derived_secret(key: str, *parts: str) -> str:
+    """An unguessable secret that the server can compute again from the same parts, so that
+    a retried request gets the same answer instead of a second one."""
+    mac = hmac.new(key.encode(), "\x00".join(parts).encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(mac).decode().rstrip("=")
+
+
+def address_group(source_ip: str) -> str:
+    """Whom a per-address limit counts together: one IPv4 address, or one IPv6 /64, which is
+    what a single subscriber or site is handed and can rotate addresses within at will."""
+    try:
+        address = ipaddress.ip_address(source_ip)
+    except ValueError:
+        return "unknown"
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.IPv6Network(f"{address}/64", strict=False))
+    return str(address)
+
+
 def secret_digest(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
@@ -169,6 +203,11 @@ class RefreshToken:
     @classmethod
     def new(cls, session_id: str) -> RefreshToken:
         return cls(session_id, secrets.token_urlsafe(32))
+
+    def successor(self, key: str) -> RefreshToken:
+        """The token a refresh of this one hands out. Derived, not random, so that parallel or
+        retried refreshes of one token all get the same next token."""
+        return RefreshToken(self.session_id, derived_secret(key, "refresh", *astuple(self)))
 
     @classmethod
     def parse(cls, raw: str) -> RefreshToken:
@@ -216,3 +255,24 @@ class PhoneRecord:
     invited_by: str | None = None
     user_id: str | None = None
     reserved_username: str | None = None
+
+
+@dataclass(frozen=True)
+class PendingCode:
+    """A sign-in code as stored: its digest, the attempts spent, and when it was used, if it was
+    (a used code answers the same right code again for a short while: a retry, not a reuse)."""
+
+    digest: str
+    attempts: int
+    expires_at: datetime
+    used_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class SessionState:
+    """A live session: whose it is, the digest of its current refresh secret, and when that
+    secret was last rotated (the retry grace is measured from then)."""
+
+    user_id: str
+    secret_digest: str
+    rotated_at: datetime | None = None

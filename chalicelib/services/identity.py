@@ -18,6 +18,7 @@ from chalicelib.domain.identity import (
     CodeLockedError,
     MemberStatus,
     NotInvitedError,
+    PendingCode,
     PhoneStatus,
     Profile,
     RefreshToken,
@@ -25,7 +26,10 @@ from chalicelib.domain.identity import (
     SessionRevokedError,
     SuspendedError,
     WrongCodeError,
+    address_group,
     code_digest,
+    derived_secret,
+    keyed_digest,
     new_code,
     normalize_phone,
     normalize_username,
@@ -52,46 +56,93 @@ class Identity:
         phone = normalize_phone(raw_phone)
         now = self.clock()
         self._limit(f"sign-in:phone:{phone}", now, self.settings.sign_in_starts_per_phone_per_hour)
-        self._limit(f"sign-in:ip:{source_ip}", now, self.settings.sign_in_starts_per_ip_per_hour)
+        self._limit(
+            f"sign-in:ip:{address_group(source_ip)}",
+            now,
+            self.settings.sign_in_starts_per_ip_per_hour,
+        )
         code = new_code()
         ttl = self.settings.sign_in_code_ttl_s
         self.repo.put_code(
-            phone, code_digest(self.code_key(), phone, code), now + timedelta(seconds=ttl)
+            self._code_ref(phone),
+            code_digest(self.code_key(), phone, code),
+            now + timedelta(seconds=ttl),
         )
         self.sms.send(phone, f"{code} is your Salon code. It expires in {ttl // 60} minutes.")
         logger.info("sign-in code sent")  # never the code, never the number
         return {"phone": phone, "expires_in": ttl}
 
-    def _limit(self, key: str, now: datetime, per_hour: int) -> None:
+    def _limit(self, what: str, now: datetime, per_hour: int) -> None:
+        """Count one start in this hour's window of `what`, stored under a keyed hash: the
+        limits table never holds a phone number or an address."""
         window = now.replace(minute=0, second=0, microsecond=0)
+        key = keyed_digest(self.code_key(), "rate-limit", what)
         hits = self.repo.hit(f"{key}:{window:%Y%m%d%H}", window + timedelta(hours=2))
         if hits > per_hour:
             raise RateLimitedError("Too many codes requested; try again within the hour.")
 
+    def _code_ref(self, phone: str) -> str:
+        return keyed_digest(self.code_key(), "sign-in-code", phone)
+
     def verify_code(self, raw_phone: str, code: str) -> dict[str, Any]:
+        """Sign in with the code sent by SMS.
+
+        Every submission spends one of the code's attempts before the comparison. The right
+        code signs in once; submitted again within `retry_grace_s` of that (a double tap, a
+        retry after a lost answer) it gets the same answer, the same session and tokens, not
+        a refusal. Any other code for a used one, or the right one later, is `code_expired`.
+        """
         phone = normalize_phone(raw_phone)
         now = self.clock()
-        pending = self.repo.code(phone)
-        if pending is None or pending[2] <= now:
+        ref = self._code_ref(phone)
+        max_attempts = self.settings.sign_in_max_attempts
+        pending = self.repo.code(ref)
+        if pending is None or pending.expires_at <= now:
             raise CodeExpiredError()
-        stored, attempts, _ = pending
-        if attempts >= self.settings.sign_in_max_attempts:
+        if pending.attempts >= max_attempts:
             raise CodeLockedError()
-        self.repo.count_attempt(phone, stored, self.settings.sign_in_max_attempts)
-        if not same_digest(code_digest(self.code_key(), phone, code), stored):
-            left = self.settings.sign_in_max_attempts - attempts - 1
+        if not self.repo.count_attempt(ref, pending.digest, max_attempts):
+            latest = self.repo.code(ref)
+            if latest is not None and latest.digest == pending.digest:
+                raise CodeLockedError()  # parallel submissions spent the last attempts
+            raise CodeExpiredError()  # a new code replaced it
+        if not same_digest(code_digest(self.code_key(), phone, code), pending.digest):
+            if pending.used_at is not None:
+                raise CodeExpiredError()
+            left = max_attempts - pending.attempts - 1
             raise WrongCodeError(f"That code is not right; {left} attempts left.")
-        if not self.repo.consume_code(phone, stored):
+        if pending.used_at is None and self.repo.consume_code(ref, pending.digest, now):
+            return self._after_verification(phone, pending, now)
+        if not self._within_grace(self._used_at(ref, pending), now):
             raise CodeExpiredError()
-        return self._after_verification(phone, now)
+        return self._after_verification(phone, pending, now)
 
-    def _after_verification(self, phone: str, now: datetime) -> dict[str, Any]:
+    def _used_at(self, ref: str, pending: PendingCode) -> datetime | None:
+        if pending.used_at is not None:
+            return pending.used_at
+        latest = self.repo.code(ref)  # a parallel submission of the same code used it first
+        same = latest is not None and latest.digest == pending.digest
+        return latest.used_at if latest is not None and same else None
+
+    def _within_grace(self, since: datetime | None, now: datetime) -> bool:
+        return since is not None and now <= since + timedelta(seconds=self.settings.retry_grace_s)
+
+    def _after_verification(
+        self, phone: str, pending: PendingCode, now: datetime
+    ) -> dict[str, Any]:
+        """What a verified number gets. The same for every submission of one right code: a
+        member's session is derived from the code, so a retry finds the one already opened."""
         record = self.repo.phone(phone)
         if record is not None and record.status is PhoneStatus.MEMBER and record.user_id:
             profile = self._active(record.user_id)
+            key = self.code_key()
+            # The code's digest and expiry name this one issuance of it, never an earlier one.
+            issued = f"{pending.digest}:{pending.expires_at.isoformat()}"
+            session_id = keyed_digest(key, "session", issued)[:32]
+            refresh = RefreshToken(session_id, derived_secret(key, "session", session_id))
             return {
                 "status": "member",
-                **self._open_session(profile.user_id, now),
+                **self._open_session(profile.user_id, now, refresh),
                 "user": profile.private(),
             }
         if record is None:
@@ -138,15 +189,24 @@ class Identity:
 
     # --- sessions -----------------------------------------------------------------------
 
-    def _open_session(self, user_id: str, now: datetime) -> dict[str, Any]:
-        refresh = RefreshToken.new(self.new_id())
-        self.repo.create_session(
-            refresh.session_id,
-            user_id,
-            secret_digest(refresh.secret),
-            now,
-            self.settings.refresh_token_ttl_s,
+    def _open_session(
+        self, user_id: str, now: datetime, refresh: RefreshToken | None = None
+    ) -> dict[str, Any]:
+        """Open a session. Given a derived refresh token, opening it again (a retried sign-in)
+        answers the same tokens while the session still has that first secret."""
+        refresh = refresh or RefreshToken.new(self.new_id())
+        digest = secret_digest(refresh.secret)
+        created = self.repo.create_session(
+            refresh.session_id, user_id, digest, now, self.settings.refresh_token_ttl_s
         )
+        if not created:
+            existing = self.repo.session(refresh.session_id, now)
+            if (
+                existing is None
+                or existing.user_id != user_id
+                or not same_digest(existing.secret_digest, digest)
+            ):
+                raise CodeExpiredError()  # that sign-in was used and has moved on
         return self._tokens(user_id, refresh, now)
 
     def _tokens(self, user_id: str, refresh: RefreshToken, now: datetime) -> dict[str, Any]:
@@ -161,22 +221,34 @@ class Identity:
     def refresh(self, raw_refresh_token: str) -> dict[str, Any]:
         """Trade a refresh token for new tokens; the old refresh token stops working.
 
-        Presenting an already-rotated secret means it leaked: the whole session is revoked.
+        The next refresh token is derived from the one presented, so parallel or retried
+        refreshes of one token all get the same next token. Within `retry_grace_s` of a
+        rotation, the token it replaced answers that same next token again; presenting it
+        later, or any older token, means it leaked: the whole session is revoked.
         """
         now = self.clock()
         presented = RefreshToken.parse(raw_refresh_token)
-        session = self.repo.session(presented.session_id, now)
-        if session is None:
-            raise SessionRevokedError()
-        user_id, stored = session
-        if not same_digest(secret_digest(presented.secret), stored):
+        successor = presented.successor(self.code_key())
+        for _ in range(2):
+            session = self.repo.session(presented.session_id, now)
+            if session is None:
+                raise SessionRevokedError()
+            if same_digest(secret_digest(presented.secret), session.secret_digest):
+                self._active(session.user_id)
+                new_digest = secret_digest(successor.secret)
+                if self.repo.rotate(presented.session_id, session.secret_digest, new_digest, now):
+                    return self._tokens(session.user_id, successor, now)
+                continue  # a parallel refresh rotated it first: read what it left
+            retried = same_digest(secret_digest(successor.secret), session.secret_digest)
+            if retried and self._within_grace(session.rotated_at, now):
+                self._active(session.user_id)
+                return self._tokens(session.user_id, successor, now)
             self.repo.revoke(presented.session_id)
-            logger.warning("refresh token reused; session revoked", extra={"user_id": user_id})
+            logger.warning(
+                "refresh token reused; session revoked", extra={"user_id": session.user_id}
+            )
             raise SessionRevokedError()
-        self._active(user_id)
-        rotated = RefreshToken.new(presented.session_id)
-        self.repo.rotate(presented.session_id, stored, secret_digest(rotated.secret))
-        return self._tokens(user_id, rotated, now)
+        raise SessionRevokedError()
 
     def sign_out(self, user_id: str, session_id: str) -> None:
         self.repo.revoke(session_id)
@@ -192,7 +264,7 @@ class Identity:
         session = self.repo.session(claims.session_id, now)
         if session is None:
             raise SessionRevokedError()
-        if session[0] != claims.user_id:
+        if session.user_id != claims.user_id:
             raise NotAuthenticatedError()
         self._active(claims.user_id)
         return claims.user_id, claims.session_id
@@ -263,6 +335,8 @@ class Identity:
         return {"user_id": target_id, "you_follow": True}
 
     def unfollow(self, user_id: str, target_id: str) -> dict[str, Any]:
+        if user_id == target_id:
+            raise SelfRelationError()
         self.repo.unfollow(user_id, target_id)
         return {"user_id": target_id, "you_follow": False}
 
@@ -277,6 +351,8 @@ class Identity:
         return {"user_id": target_id, "blocked": True}
 
     def unblock(self, user_id: str, target_id: str) -> dict[str, Any]:
+        if user_id == target_id:
+            raise SelfRelationError()
         self.repo.unblock(user_id, target_id)
         return {"user_id": target_id, "blocked": False}
 

@@ -225,13 +225,21 @@ def test_sign_up_and_the_waitlist(api: Api, client: Client) -> None:
     )
 
 
-def test_sessions_refresh_and_sign_out(api: Api, client: Client) -> None:
+def test_sessions_refresh_and_sign_out(api: Api, client: Client, svc: Any) -> None:
     inviter = founder(client)
     alice = join(client, inviter, ALICE, "alice")
     tokens = api.ok(200, "POST", "/auth/refresh", {"refresh_token": alice.refresh_token})
+    retried = api.ok(200, "POST", "/auth/refresh", {"refresh_token": alice.refresh_token})
+    assert retried["refresh_token"] == tokens["refresh_token"]
+    now, later = (
+        svc.identity.clock,
+        datetime.now(UTC) + timedelta(seconds=svc.settings.retry_grace_s + 1),
+    )
+    svc.identity.clock = lambda: later
     api.refused(
         401, "session_revoked", "POST", "/auth/refresh", {"refresh_token": alice.refresh_token}
     )
+    svc.identity.clock = now
     api.refused(401, "not_authenticated", "POST", "/auth/refresh", {"refresh_token": "garbage"})
     api.refused(
         400, "invalid_request", "POST", "/auth/refresh", {"refresh_token": ["x"]}, valid=False

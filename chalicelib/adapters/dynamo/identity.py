@@ -38,21 +38,31 @@ from chalicelib.domain.identity import (
     AlreadyInvitedError,
     AlreadyMemberError,
     BlockedError,
-    CodeLockedError,
     MemberNotFoundError,
     MemberStatus,
     NoInvitesLeftError,
     NotInvitedError,
+    PendingCode,
     PhoneRecord,
     PhoneStatus,
     Profile,
-    SessionRevokedError,
+    ReservationBusyError,
+    SessionState,
     SuspendedError,
     UsernameTakenError,
 )
 
 FOLLOWS = "follows#"
 BLOCKS = "blocks#"
+# Each failed try means another reservation of the same number won in between, so ten tries
+# see ten concurrent reservations of one number through.
+RESERVATION_TRIES = 10
+
+
+def _conflicted(error: TransactWriteError) -> bool:
+    """Whether DynamoDB cancelled a transaction because another one was writing the same item."""
+    reasons = error.cancellation_reasons or []
+    return any(reason is not None and reason.code == "TransactionConflict" for reason in reasons)
 
 
 @dataclass(frozen=True)
@@ -196,7 +206,25 @@ class IdentityRepository:
         invites: int,
         at: datetime,
     ) -> Profile:
-        """Turn an invited number into a member, exactly once, holding the username once."""
+        """Turn an invited number into a member, exactly once, holding the username once; the
+        name the number reserved, if another, is released in the same transaction."""
+        for _ in range(2):
+            try:
+                return self._redeem(phone, user_id, username, name, invites, at)
+            except UsernameTakenError:
+                if not self._release_if_orphaned(username):
+                    raise
+        raise UsernameTakenError(field="username")
+
+    def _redeem(
+        self,
+        phone: str,
+        user_id: str,
+        username: str,
+        name: str,
+        invites: int,
+        at: datetime,
+    ) -> Profile:
         claim_free = UsernameModel.username.does_not_exist() | (UsernameModel.phone == phone)
         current = self.phone(phone)
         old_reservation = current.reserved_username if current else None
@@ -246,32 +274,86 @@ class IdentityRepository:
         return self.profile(user_id)
 
     def reserve_username(self, phone: str, username: str, at: datetime) -> None:
-        """A waitlisted number holds a username until it is admitted; one at a time."""
-        current = self.phone(phone)
-        if current is None or current.status is not PhoneStatus.WAITLISTED:
-            raise ValidationError("Only waitlisted numbers reserve usernames.", field="username")
-        if current.reserved_username == username:
-            return
-        try:
-            with (tx := transaction()):
-                tx.save(
-                    UsernameModel(username, phone=phone, claimed_at=at),
-                    condition=UsernameModel.username.does_not_exist(),
+        """A waitlisted number holds one username until it is admitted; reserving another
+        releases the first in the same transaction.
+
+        The write is conditioned on the reservation it read: when another request of the same
+        number changed it in between, this one reads again and replaces that one, so the
+        number ends up holding the name of the last request, and only that one.
+        """
+        not_its_own: set[str] = set()  # names the number pointed at that another held
+        for _ in range(RESERVATION_TRIES):
+            current = self.phone(phone)
+            if current is None or current.status is not PhoneStatus.WAITLISTED:
+                raise ValidationError(
+                    "Only waitlisted numbers reserve usernames.", field="username"
                 )
-                tx.update(
-                    PhoneModel(phone),
-                    actions=[PhoneModel.reserved_username.set(username)],
-                    condition=PhoneModel.status == PhoneStatus.WAITLISTED.value,
-                )
-                if current.reserved_username:
-                    tx.delete(
-                        UsernameModel(current.reserved_username),
-                        condition=UsernameModel.phone == phone,
+            previous = current.reserved_username
+            if previous == username:
+                return
+            unchanged = (
+                PhoneModel.reserved_username.does_not_exist()
+                if previous is None
+                else PhoneModel.reserved_username == previous
+            )
+            try:
+                with (tx := transaction()):
+                    tx.save(
+                        UsernameModel(username, phone=phone, claimed_at=at),
+                        condition=UsernameModel.username.does_not_exist(),
                     )
-        except TransactWriteError as error:
-            if tx.failed(error)[0]:
-                raise UsernameTakenError(field="username") from error
-            raise
+                    tx.update(
+                        PhoneModel(phone),
+                        actions=[PhoneModel.reserved_username.set(username)],
+                        condition=(PhoneModel.status == PhoneStatus.WAITLISTED.value) & unchanged,
+                    )
+                    if previous and previous not in not_its_own:
+                        tx.delete(
+                            UsernameModel(previous),
+                            condition=(UsernameModel.phone == phone)
+                            & UsernameModel.user_id.does_not_exist(),
+                        )
+            except TransactWriteError as error:
+                name_failed, phone_failed, *release = tx.failed(error)
+                if phone_failed or _conflicted(error):
+                    continue  # the number changed under this request: read it again
+                if name_failed:
+                    if self._release_if_orphaned(username) or self._reserves(phone, username):
+                        continue  # free again, or a double tap of this number got it first
+                    raise UsernameTakenError(field="username") from error
+                if release and release[0] and previous:
+                    not_its_own.add(previous)
+                    continue
+                raise
+            return
+        raise ReservationBusyError(field="username")
+
+    def _reserves(self, phone: str, username: str) -> bool:
+        current = self.phone(phone)
+        return current is not None and current.reserved_username == username
+
+    def _release_if_orphaned(self, username: str) -> bool:
+        """Release a reservation that its number no longer points at, as double taps left
+        before reservations were conditioned on the number. True if the name may be free."""
+        try:
+            claim = UsernameModel.get(username, consistent_read=True)
+        except UsernameModel.DoesNotExist:
+            return True
+        if claim.user_id is not None:
+            return False
+        holder = self.phone(claim.phone)
+        if holder is not None and holder.reserved_username == username:
+            return False
+        try:
+            UsernameModel(username).delete(
+                condition=UsernameModel.user_id.does_not_exist()
+                & (UsernameModel.phone == claim.phone)
+                & (UsernameModel.claimed_at == claim.claimed_at)
+            )
+        except DeleteError as error:
+            if not condition_failed(error):
+                raise
+        return True
 
     # --- members --------------------------------------------------------------------------
 
@@ -368,37 +450,45 @@ class IdentityRepository:
 
     # --- sign-in codes and rate limits ------------------------------------------------------
 
-    def put_code(self, phone: str, digest: str, expires_at: datetime) -> None:
+    def put_code(self, ref: str, digest: str, expires_at: datetime) -> None:
+        """Store the number's new code (replacing any other). `ref` is a keyed hash of the
+        number: the table never holds the number itself."""
         SignInCodeModel(
-            phone, code_hash=digest, attempts=0, expires_at=expires_at, ttl=expires_at
+            ref, code_hash=digest, attempts=0, expires_at=expires_at, ttl=expires_at
         ).save()
 
-    def code(self, phone: str) -> tuple[str, int, datetime] | None:
+    def code(self, ref: str) -> PendingCode | None:
         try:
-            row = SignInCodeModel.get(phone, consistent_read=True)
+            row = SignInCodeModel.get(ref, consistent_read=True)
         except SignInCodeModel.DoesNotExist:
             return None
-        return row.code_hash, int(row.attempts), row.expires_at
+        return PendingCode(row.code_hash, int(row.attempts), row.expires_at, row.used_at)
 
-    def count_attempt(self, phone: str, digest: str, max_attempts: int) -> None:
+    def count_attempt(self, ref: str, digest: str, max_attempts: int) -> bool:
         """Spend one attempt on the current code before comparing, so racing guesses can't
-        exceed the limit."""
+        exceed the limit. False if the attempts are spent or the code is no longer this one."""
         try:
-            SignInCodeModel(phone).update(
+            SignInCodeModel(ref).update(
                 actions=[SignInCodeModel.attempts.add(1)],
                 condition=(SignInCodeModel.attempts < max_attempts)
                 & (SignInCodeModel.code_hash == digest),
             )
         except UpdateError as error:
             if condition_failed(error):
-                raise CodeLockedError() from error
+                return False
             raise
+        return True
 
-    def consume_code(self, phone: str, digest: str) -> bool:
-        """Delete the code if it is still this one: a code signs in once."""
+    def consume_code(self, ref: str, digest: str, at: datetime) -> bool:
+        """Mark the code used if it is still this one and unused: a code signs in once. The row
+        stays (until its TTL) so a retry of the same right code can be told from a reuse."""
         try:
-            SignInCodeModel(phone).delete(condition=SignInCodeModel.code_hash == digest)
-        except DeleteError as error:
+            SignInCodeModel(ref).update(
+                actions=[SignInCodeModel.used_at.set(at)],
+                condition=(SignInCodeModel.code_hash == digest)
+                & SignInCodeModel.used_at.does_not_exist(),
+            )
+        except UpdateError as error:
             if condition_failed(error):
                 return False
             raise
@@ -414,38 +504,48 @@ class IdentityRepository:
 
     def create_session(
         self, session_id: str, user_id: str, digest: str, at: datetime, ttl_s: int
-    ) -> None:
+    ) -> bool:
+        """Open a session once. False if one with this id exists already."""
         expires_at = at + timedelta(seconds=ttl_s)
-        SessionModel(
-            session_id,
-            user_id=user_id,
-            secret_hash=digest,
-            created_at=at,
-            expires_at=expires_at,
-            ttl=expires_at,
-        ).save(condition=SessionModel.session_id.does_not_exist())
+        try:
+            SessionModel(
+                session_id,
+                user_id=user_id,
+                secret_hash=digest,
+                created_at=at,
+                expires_at=expires_at,
+                ttl=expires_at,
+            ).save(condition=SessionModel.session_id.does_not_exist())
+        except PutError as error:
+            if condition_failed(error):
+                return False
+            raise
+        return True
 
-    def session(self, session_id: str, now: datetime) -> tuple[str, str] | None:
-        """(user id, secret digest) of a live session; None when revoked, expired or unknown."""
+    def session(self, session_id: str, now: datetime) -> SessionState | None:
+        """A live session; None when revoked, expired or unknown."""
         try:
             row = SessionModel.get(session_id, consistent_read=True)
         except SessionModel.DoesNotExist:
             return None
         if row.revoked or row.expires_at <= now:
             return None
-        return row.user_id, row.secret_hash
+        return SessionState(row.user_id, row.secret_hash, row.rotated_at)
 
-    def rotate(self, session_id: str, old_digest: str, new_digest: str) -> None:
+    def rotate(self, session_id: str, old_digest: str, new_digest: str, at: datetime) -> bool:
+        """Replace the refresh secret if it is still `old_digest`; False if it is not (another
+        refresh rotated it first, or the session was revoked)."""
         try:
             SessionModel(session_id).update(
-                actions=[SessionModel.secret_hash.set(new_digest)],
+                actions=[SessionModel.secret_hash.set(new_digest), SessionModel.rotated_at.set(at)],
                 condition=(SessionModel.secret_hash == old_digest)
                 & (SessionModel.revoked == False),  # noqa: E712 (a PynamoDB condition)
             )
         except UpdateError as error:
             if condition_failed(error):
-                raise SessionRevokedError() from error
+                return False
             raise
+        return True
 
     def revoke(self, session_id: str) -> None:
         try:

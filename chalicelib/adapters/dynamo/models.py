@@ -76,7 +76,8 @@ class UsernameModel(Model):
 
 
 class SignInCodeModel(Model):
-    """The pending sign-in code of a phone number, stored hashed."""
+    """The pending sign-in code of a phone number, stored hashed, under a keyed hash of the
+    number (the attribute keeps its name so that existing tables keep their key)."""
 
     class Meta(_Meta):
         table_name = _settings.table_name("sign_in_codes")
@@ -85,11 +86,13 @@ class SignInCodeModel(Model):
     code_hash = UnicodeAttribute()
     attempts = NumberAttribute(default=0)
     expires_at = UTCDateTimeAttribute()
+    used_at = UTCDateTimeAttribute(null=True)
     ttl = TTLAttribute()
 
 
 class RateLimitModel(Model):
-    """A fixed-window counter, e.g. sign-in starts per phone number or per source address."""
+    """A fixed-window counter, e.g. sign-in starts per phone number or per source address,
+    keyed by a keyed hash of what it counts and the window."""
 
     class Meta(_Meta):
         table_name = _settings.table_name("rate_limits")
@@ -110,6 +113,7 @@ class SessionModel(Model):
     secret_hash = UnicodeAttribute()
     created_at = UTCDateTimeAttribute()
     expires_at = UTCDateTimeAttribute()
+    rotated_at = UTCDateTimeAttribute(null=True)
     revoked = BooleanAttribute(default=False)
     ttl = TTLAttribute()
 
