@@ -216,6 +216,10 @@ class StripeGateway:
         """The event, if Stripe signed this body with `secret` within the tolerance."""
         import stripe
 
+        # The header is ASCII (`t=…,v1=<hex>`); the SDK's constant-time compare raises TypeError
+        # on anything else, so refuse it here as the bad signature it is.
+        if signature is not None and not signature.isascii():
+            raise InvalidSignatureError()
         try:
             event = stripe.Webhook.construct_event(
                 raw_body, signature, secret, tolerance=WEBHOOK_TOLERANCE_S
