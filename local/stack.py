@@ -76,6 +76,8 @@ class LocalStack:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._threads: list[threading.Thread] = []
         self.info: dict[str, Any] = {}
+        # Set once the stack is seeded and wired: until then the REST server answers 503.
+        self.ready = threading.Event()
 
     def environment(self) -> dict[str, str]:
         c = self.config
@@ -133,17 +135,20 @@ class LocalStack:
         }
         if c.seed_founder:
             self.info["founder"] = self._seed_founder(app)
+        self.ready.set()
         return self.info
 
     def _start_rest(self, app: Any) -> None:
         from chalice.config import Config
         from chalice.local import create_local_server
 
+        from local.readiness import hold_until_ready
         from local.webclient import serve_web_client
 
         config = Config.create(chalice_stage="local", app_name="salon")
         self._rest = create_local_server(app, config, self.config.host, self.config.rest_port)
         serve_web_client(self._rest, self._web_client_settings)
+        hold_until_ready(self._rest, self.ready)
         thread = threading.Thread(target=self._rest.server.serve_forever, name="rest", daemon=True)
         thread.start()
         self._threads.append(thread)
@@ -326,6 +331,11 @@ def _register_local_routes(app: Any) -> None:
             )
         return app.handler_map[function](event, LambdaContext(function, 256))
 
+    @app.route("/_local/ready", methods=["GET"])
+    def local_ready() -> dict[str, Any]:
+        """Served only once the stack is ready (local/readiness.py answers 503 before)."""
+        return {"ready": True}
+
     @app.route("/_local/sms/{phone}", methods=["GET"])
     def local_sms_outbox(phone: str) -> dict[str, Any]:
         number = "+" + phone.lstrip("+ ").replace("%2B", "")
@@ -340,6 +350,7 @@ def banner(info: dict[str, Any]) -> str:
             "Salon is running on loopback:",
             f"  Web client      {info['web']}   (open it in two tabs: see the README)",
             f"  REST API        {info['rest']}        (try {info['rest']}/health)",
+            f"  Readiness       {info['rest']}/_local/ready  (503 while starting, then 200)",
             f"  WebSocket       {info['websocket']}   (connect with ?token=<access token>)",
             f"  Embedded AWS    {info['aws']}        ({len(info['tables'])} DynamoDB tables)",
             f"  Stripe (local)  {info['stripe']}        (the emulator; webhooks to the REST API)",

@@ -69,6 +69,9 @@ class TokenIssuer:
     def _decode(self, token: str, kind: str, now: datetime, required: list[str]) -> dict[str, Any]:
         import jwt
 
+        # A JWT is ASCII: anything else (a lone surrogate cannot even be encoded) is no token.
+        if not token.isascii():
+            raise NotAuthenticatedError()
         try:
             claims: dict[str, Any] = jwt.decode(
                 token,

@@ -11,7 +11,8 @@ from chalice.app import Chalice, Request, Response
 
 from chalicelib.domain.errors import NotAuthenticatedError, SalonError
 from chalicelib.edge.errors import error_payload, http_status, internal_payload
-from chalicelib.edge.validation import Field, parse_json_object, validate
+from chalicelib.edge.schemas import NoSuchPathError
+from chalicelib.edge.validation import Field, check_text, is_text, parse_json_object, validate
 
 logger = logging.getLogger("salon.http")
 
@@ -31,6 +32,9 @@ def _map_errors(view: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
+            # Path parameters are ids and names: one that is not whole text names nothing.
+            if any(not is_text(value) for value in kwargs.values()):
+                raise NoSuchPathError()
             return view(*args, **kwargs)
         except SalonError as error:
             return error_response(error)
@@ -67,6 +71,9 @@ def body(request: Request, fields: Sequence[Field]) -> dict[str, Any]:
 
 def query(request: Request, fields: Sequence[Field]) -> dict[str, Any]:
     params: Mapping[str, str] = request.query_params or {}
+    for name, value in params.items():
+        check_text(name, "")
+        check_text(value, name)
     typed: dict[str, Any] = {}
     for f in fields:
         if f.name in params and f.type is int:

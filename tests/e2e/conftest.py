@@ -20,3 +20,11 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
 @pytest.fixture(scope="session")
 def api(stack: dict[str, Any]) -> HttpClient:
     return HttpClient(stack["rest"])
+
+
+@pytest.fixture(scope="session")
+def fuzz_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """A stack of the fuzzers' own (tests/e2e/test_fuzz_*.py): they edit, block, sign out and
+    end rooms at random, which the other e2e tests must not see."""
+    with running_stack(tmp_path_factory.mktemp("fuzz") / "stack.log") as info:
+        yield info

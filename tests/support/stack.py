@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -43,7 +44,9 @@ def running_stack(log: Path, idle_timeout_s: int = 30) -> Iterator[dict[str, Any
         text=True,
     )
     try:
-        yield _wait_ready(process, log)
+        info = wait_ready(process, log)
+        assert_ready(info["rest"])
+        yield info
     finally:
         process.send_signal(signal.SIGTERM)
         try:
@@ -53,7 +56,13 @@ def running_stack(log: Path, idle_timeout_s: int = 30) -> Iterator[dict[str, Any
             process.wait(5)
 
 
-def _wait_ready(process: subprocess.Popen[str], log: Path) -> dict[str, Any]:
+def assert_ready(rest: str) -> None:
+    """The stack says it is ready: `GET /_local/ready` answers 200 (503 while starting)."""
+    with urllib.request.urlopen(rest + "/_local/ready", timeout=10) as response:
+        assert response.status == 200, response.status
+
+
+def wait_ready(process: subprocess.Popen[str], log: Path) -> dict[str, Any]:
     assert process.stdout is not None
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:

@@ -81,6 +81,10 @@ class WsClient:
         self._ws.send(json.dumps(message))
         return self.wait_for(lambda m: m.get("ref") == ref)
 
+    def send_raw(self, frame: str | bytes) -> None:
+        """Send any frame as it is, unchecked: for hostile-input tests."""
+        self._ws.send(frame)
+
     def ok(self, action: str, **fields: Any) -> Message:
         reply = self.send(action, **fields)
         assert reply["type"] != "error", (self.name, action, reply)
