@@ -253,10 +253,6 @@ class StripeGateway:
         """One object, or None if Stripe has no such object."""
         import stripe
 
-        # The header is ASCII (`t=…,v1=<hex>`); the SDK's constant-time compare raises TypeError
-        # on anything else, so refuse it here as the bad signature it is.
-        if signature is not None and not signature.isascii():
-            raise InvalidSignatureError()
         try:
             found: dict[str, Any] = self._call(
                 lambda: getattr(self._stripe().v1, resource).retrieve(object_id)
@@ -278,6 +274,10 @@ class StripeGateway:
         an event (a signed `[]`, string or object without `data.object` is not)."""
         import stripe
 
+        # The header is ASCII (`t=…,v1=<hex>`); the SDK's constant-time compare raises TypeError
+        # on anything else, so refuse it here as the bad signature it is.
+        if signature is not None and not signature.isascii():
+            raise InvalidSignatureError()
         try:
             stripe.WebhookSignature.verify_header(
                 raw_body,
