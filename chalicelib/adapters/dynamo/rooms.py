@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from pynamodb.attributes import UnicodeSetAttribute
 from pynamodb.exceptions import TransactWriteError, UpdateError
 from pynamodb.expressions.update import Action
 
@@ -103,42 +104,58 @@ def _member_row(
     )
 
 
-def _room_actions(after: Room, revision: int, listener_delta: int) -> list[Action]:
+@dataclass(frozen=True)
+class _RoomItemState:
+    """What the room item stores of the domain's room. A change to any of it is saved on the
+    item (bumping its revision), so the hallway's copy of the stage and the moderators can never
+    lag the members' rows."""
+
+    hands_allowed: bool
+    ended_at: datetime | None
+    invited: frozenset[str]
+    stage_ids: frozenset[str]
+    moderator_ids: frozenset[str]
+
+    @classmethod
+    def of(cls, room: Room) -> _RoomItemState:
+        return cls(
+            hands_allowed=room.hands_allowed,
+            ended_at=room.ended_at,
+            invited=frozenset(room.invited),
+            stage_ids=frozenset(uid for uid, m in room.members.items() if m.role.on_stage),
+            moderator_ids=frozenset(
+                uid for uid, m in room.members.items() if m.role is Role.MODERATOR
+            ),
+        )
+
+
+def _set_or_remove(attribute: UnicodeSetAttribute, values: frozenset[str]) -> Action:
+    # DynamoDB has no empty sets: an empty one is the attribute's absence.
+    return attribute.set(set(values)) if values else attribute.remove()
+
+
+def _room_actions(state: _RoomItemState, revision: int, listener_delta: int) -> list[Action]:
     actions: list[Action] = [
-        RoomModel.hands_allowed.set(after.hands_allowed),
+        RoomModel.hands_allowed.set(state.hands_allowed),
         RoomModel.revision.set(revision + 1),
         RoomModel.listener_count.add(listener_delta),
+        _set_or_remove(RoomModel.stage_ids, state.stage_ids),
+        _set_or_remove(RoomModel.moderator_ids, state.moderator_ids),
+        _set_or_remove(RoomModel.invited, state.invited),
     ]
-    stage_ids = {uid for uid, m in after.members.items() if m.role.on_stage}
-    actions.append(
-        RoomModel.stage_ids.set(stage_ids) if stage_ids else RoomModel.stage_ids.remove()
-    )
-    moderator_ids = {uid for uid, m in after.members.items() if m.role is Role.MODERATOR}
-    actions.append(
-        RoomModel.moderator_ids.set(moderator_ids)
-        if moderator_ids
-        else RoomModel.moderator_ids.remove()
-    )
-    actions.append(
-        RoomModel.invited.set(set(after.invited)) if after.invited else RoomModel.invited.remove()
-    )
-    if after.ended_at is not None:
+    if state.ended_at is not None:
         actions += [
-            RoomModel.ended_at.set(after.ended_at),
+            RoomModel.ended_at.set(state.ended_at),
             RoomModel.live.remove(),
-            RoomModel.ttl.set(after.ended_at + ENDED_ROOM_TTL),
+            RoomModel.ttl.set(state.ended_at + ENDED_ROOM_TTL),
         ]
     return actions
-
-
-def _shared_state(room: Room) -> tuple[Any, ...]:
-    stage_ids = frozenset(uid for uid, m in room.members.items() if m.role.on_stage)
-    return (room.hands_allowed, room.ended_at, frozenset(room.invited), stage_ids)
 
 
 class RoomRepository:
     def create(self, room: Room, connection_id: str | None) -> None:
         creator = room.members[room.creator_id]
+        state = _RoomItemState.of(room)
         with transaction() as tx:
             tx.save(
                 RoomModel(
@@ -148,10 +165,10 @@ class RoomRepository:
                     creator_id=room.creator_id,
                     created_at=room.created_at,
                     capacity=room.capacity,
-                    hands_allowed=room.hands_allowed,
-                    stage_ids={room.creator_id},
-                    moderator_ids={room.creator_id},
-                    invited=set(room.invited) or None,
+                    hands_allowed=state.hands_allowed,
+                    stage_ids=set(state.stage_ids),
+                    moderator_ids=set(state.moderator_ids),
+                    invited=set(state.invited) or None,
                     listener_count=0,
                     revision=1,
                     live=LIVE,
@@ -215,10 +232,11 @@ class RoomRepository:
         touched = False
         try:
             with tx:
-                if _shared_state(before) != _shared_state(after):
+                state = _RoomItemState.of(after)
+                if _RoomItemState.of(before) != state:
                     tx.update(
                         RoomModel(room_id),
-                        actions=_room_actions(after, loaded.revision, listener_delta),
+                        actions=_room_actions(state, loaded.revision, listener_delta),
                         condition=RoomModel.revision == loaded.revision,
                     )
                     touched = True
