@@ -334,7 +334,7 @@ class Rooms:
         }
         view["stage"] = [{**s, **stage_people.get(s["user_id"], {})} for s in view["stage"]]
         if "raised_hands" in view:
-            hands = self.repo.raised_hands(room_id)
+            hands = self.repo.raised_hands(room_id, loaded.room.hands_round)
             people = {p["user_id"]: p for p in self._people([uid for uid, _ in hands])}
             view["raised_hands"] = [
                 {**people.get(uid, {"user_id": uid}), "raised_at": at} for uid, at in hands

@@ -68,13 +68,19 @@ class RoomSummary:
     listener_count: int
 
 
-def _member(row: RoomMemberModel) -> Member:
+def _hand_key_prefix(hands_round: int) -> str:
+    return f"{hands_round:010d}#"
+
+
+def _member(row: RoomMemberModel, hands_round: int) -> Member:
+    # A hand raised before hands last closed is down, though its item was never rewritten.
+    current = int(row.hand_round or 0) == hands_round
     return Member(
         user_id=row.user_id,
         role=Role(row.role),
         joined_at=row.joined_at,
         muted=bool(row.muted),
-        hand_raised_at=row.hand_raised_at,
+        hand_raised_at=row.hand_raised_at if current else None,
         invited_to_speak_at=row.invited_to_speak_at,
         connected=bool(row.connected),
         disconnected_at=row.disconnected_at,
@@ -82,10 +88,13 @@ def _member(row: RoomMemberModel) -> Member:
 
 
 def _member_row(
-    room_id: str, member: Member, revision: int, connection_id: str | None
+    room_id: str, member: Member, revision: int, connection_id: str | None, hands_round: int
 ) -> RoomMemberModel:
     listener = member.role is Role.LISTENER
     hand = member.hand_raised_at
+    hand_key = None
+    if hand is not None and listener:
+        hand_key = f"{_hand_key_prefix(hands_round)}{hand.isoformat()}#{member.user_id}"
     return RoomMemberModel(
         room_id,
         member.user_id,
@@ -93,13 +102,14 @@ def _member_row(
         muted=member.muted,
         joined_at=member.joined_at,
         hand_raised_at=hand,
+        hand_round=hands_round if hand else None,
         invited_to_speak_at=member.invited_to_speak_at,
         connected=member.connected,
         disconnected_at=member.disconnected_at,
         connection_id=connection_id,
         removed=False,
         revision=revision,
-        hand_key=f"{hand.isoformat()}#{member.user_id}" if hand and listener else None,
+        hand_key=hand_key,
         audience_key=f"{member.joined_at.isoformat()}#{member.user_id}" if listener else None,
     )
 
@@ -111,6 +121,7 @@ class _RoomItemState:
     lag the members' rows."""
 
     hands_allowed: bool
+    hands_round: int
     ended_at: datetime | None
     invited: frozenset[str]
     stage_ids: frozenset[str]
@@ -120,6 +131,7 @@ class _RoomItemState:
     def of(cls, room: Room) -> _RoomItemState:
         return cls(
             hands_allowed=room.hands_allowed,
+            hands_round=room.hands_round,
             ended_at=room.ended_at,
             invited=frozenset(room.invited),
             stage_ids=frozenset(uid for uid, m in room.members.items() if m.role.on_stage),
@@ -137,6 +149,7 @@ def _set_or_remove(attribute: UnicodeSetAttribute, values: frozenset[str]) -> Ac
 def _room_actions(state: _RoomItemState, revision: int, listener_delta: int) -> list[Action]:
     actions: list[Action] = [
         RoomModel.hands_allowed.set(state.hands_allowed),
+        RoomModel.hands_round.set(state.hands_round),
         RoomModel.revision.set(revision + 1),
         RoomModel.listener_count.add(listener_delta),
         _set_or_remove(RoomModel.stage_ids, state.stage_ids),
@@ -166,6 +179,7 @@ class RoomRepository:
                     created_at=room.created_at,
                     capacity=room.capacity,
                     hands_allowed=state.hands_allowed,
+                    hands_round=state.hands_round,
                     stage_ids=set(state.stage_ids),
                     moderator_ids=set(state.moderator_ids),
                     invited=set(state.invited) or None,
@@ -176,7 +190,7 @@ class RoomRepository:
                 condition=RoomModel.room_id.does_not_exist(),
             )
             tx.save(
-                _member_row(room.room_id, creator, 1, connection_id),
+                _member_row(room.room_id, creator, 1, connection_id, room.hands_round),
                 condition=RoomMemberModel.user_id.does_not_exist(),
             )
 
@@ -196,6 +210,7 @@ class RoomRepository:
             created_at=item.created_at,
             capacity=int(item.capacity),
             hands_allowed=bool(item.hands_allowed),
+            hands_round=int(item.hands_round or 0),
             ended_at=item.ended_at,
             invited=set(item.invited or ()),
             version=int(item.revision),
@@ -208,7 +223,7 @@ class RoomRepository:
             if row.removed:
                 room.removed.add(row.user_id)
                 continue
-            room.members[row.user_id] = _member(row)
+            room.members[row.user_id] = _member(row, room.hands_round)
             connections[row.user_id] = row.connection_id
         loaded_listeners = sum(1 for m in room.members.values() if m.role is Role.LISTENER)
         listener_count = int(item.listener_count or 0)
@@ -256,6 +271,8 @@ class RoomRepository:
                         condition=RoomModel.room_id.exists(),
                     )
                     touched = True
+                else:
+                    self._check_hands_round(tx, loaded)
                 for uid in sorted(set(before.members) | set(after.members) | after.removed):
                     touched |= self._save_member(tx, loaded, uid, actor_id)
                 if not touched:
@@ -264,6 +281,23 @@ class RoomRepository:
             if any(tx.failed(error)):
                 raise RoomChangedError() from error
             raise
+
+    def _check_hands_round(self, tx: Any, loaded: LoadedRoom) -> None:
+        """A hand raised while another request closes hands must not survive into the new
+        round: raising is conditioned on the round it was raised in (the loser retries and
+        is told `hands_closed`)."""
+        before, after = loaded.before, loaded.room
+        raised = any(
+            m.hand_raised_at is not None
+            and (uid not in before.members or before.members[uid].hand_raised_at is None)
+            for uid, m in after.members.items()
+        )
+        if not raised:
+            return
+        same_round = RoomModel.hands_round == after.hands_round
+        if after.hands_round == 0:
+            same_round = same_round | RoomModel.hands_round.does_not_exist()
+        tx.condition_check(RoomModel, after.room_id, condition=same_round)
 
     def _save_member(self, tx: Any, loaded: LoadedRoom, uid: str, actor_id: str) -> bool:
         before, after = loaded.before, loaded.room
@@ -288,7 +322,7 @@ class RoomRepository:
             return True
         if new is not None and (old != new or connection != loaded.connections.get(uid)):
             tx.save(
-                _member_row(room_id, new, revision + 1, connection),
+                _member_row(room_id, new, revision + 1, connection, after.hands_round),
                 condition=unchanged if known else fresh,
             )
             return True
@@ -332,10 +366,16 @@ class RoomRepository:
         ids = read_page(rows, lambda row: str(row.user_id))
         return ids, encode_cursor(rows.last_evaluated_key)
 
-    def raised_hands(self, room_id: str, limit: int = 100) -> list[tuple[str, str]]:
-        """(user id, raised at) in the order raised."""
-        rows = RoomMemberModel.raised_hands.query(room_id, limit=limit)
-        return [(row.user_id, str(row.hand_key).rsplit("#", 1)[0]) for row in rows]
+    def raised_hands(
+        self, room_id: str, hands_round: int, limit: int = 100
+    ) -> list[tuple[str, str]]:
+        """(user id, raised at) of this round's hands, in the order raised."""
+        rows = RoomMemberModel.raised_hands.query(
+            room_id,
+            RoomMemberModel.hand_key.startswith(_hand_key_prefix(hands_round)),
+            limit=limit,
+        )
+        return [(row.user_id, str(row.hand_key).split("#")[1]) for row in rows]
 
     def listener_count(self, room_id: str) -> int:
         try:
