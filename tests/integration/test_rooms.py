@@ -455,3 +455,20 @@ def test_a_hand_raised_while_hands_close_does_not_survive_the_closing(
     assert fan.refused("raise_hand") == "hands_closed"
     host.ok("set_hands_allowed", allowed=True)
     assert host.ok("join_room", room_id=room_id)["raised_hands"] == []
+
+
+def test_after_the_room_ends_its_sockets_can_leave_and_go_elsewhere(crowd: Crowd) -> None:
+    host, room_id = open_room(crowd)
+    fan, other = crowd.person("fan"), crowd.person("other")
+    for person in (fan, other):
+        person.ok("join_room", room_id=room_id)
+    host.ok("end_room")
+    assert fan.refused("raise_hand") == "room_ended"
+    assert fan.refused("list_audience") == "room_ended"
+    assert fan.refused("signal", to=host.user_id, kind="offer", payload={}) == "room_ended"
+    assert fan.ok("leave_room")["room_id"] == room_id
+    assert fan.refused("leave_room") == "not_in_a_room"
+    _, elsewhere = open_room(crowd, host="elsewhere")
+    assert fan.ok("join_room", room_id=elsewhere)["viewer"]["role"] == "listener"
+    assert other.ok("create_room", title="Next", kind="open")["viewer"]["role"] == "moderator"
+    assert host.ok("leave_room")["room_id"] == room_id
