@@ -83,12 +83,18 @@ def validate(
     return clean
 
 
+def _refuse_non_finite(constant: str) -> Any:
+    # Python reads NaN and Infinity, but they are not JSON: browsers' JSON.parse rejects them,
+    # so relaying one would break the receiving client.
+    raise ValidationError(f"Numbers must be finite: {constant} is not JSON.")
+
+
 def parse_json_object(raw: bytes | str | None, *, what: str = "body") -> dict[str, Any]:
     """Parse a JSON object; anything else is a clear validation error."""
     if raw is None or raw in (b"", ""):
         raise ValidationError(f"The {what} must be a JSON object.")
     try:
-        value = json.loads(raw)
+        value = json.loads(raw, parse_constant=_refuse_non_finite)
     except (ValueError, UnicodeDecodeError) as exc:
         raise ValidationError(f"The {what} is not valid JSON.") from exc
     if not isinstance(value, dict):

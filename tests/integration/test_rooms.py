@@ -13,6 +13,7 @@ from chalice.test import Client
 from chalicelib.domain import rooms as domain
 from chalicelib.domain.errors import SalonError
 from tests.support.crowd import Crowd, Person
+from tests.support.events import ws_event
 from tests.support.fakes import RecordingConnections
 
 
@@ -472,3 +473,14 @@ def test_after_the_room_ends_its_sockets_can_leave_and_go_elsewhere(crowd: Crowd
     assert fan.ok("join_room", room_id=elsewhere)["viewer"]["role"] == "listener"
     assert other.ok("create_room", title="Next", kind="open")["viewer"]["role"] == "moderator"
     assert host.ok("leave_room")["room_id"] == room_id
+
+
+def test_signal_never_relays_nan_or_infinity(crowd: Crowd) -> None:
+    host, room_id = open_room(crowd)
+    b = speaker_in(crowd, room_id, host, "beta")
+    body = '{"action": "signal", "ref": "s", "to": "%s", "kind": "ice", "payload": {"x": NaN}}'
+    crowd.client.lambda_.invoke(
+        "ws_message", ws_event("$default", host.connection_id, body=body % b.user_id)
+    )
+    assert host.inbox()[-1]["code"] == "invalid_request"
+    assert not b.events("signal")
