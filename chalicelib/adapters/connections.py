@@ -104,4 +104,5 @@ def _error_code(exc: ClientError) -> str:
 
 
 def _encode(message: dict[str, Any]) -> bytes:
-    return json.dumps(message, separators=(",", ":"), default=str).encode()
+    # allow_nan=False: NaN and Infinity are not JSON, and a browser's JSON.parse rejects them.
+    return json.dumps(message, separators=(",", ":"), default=str, allow_nan=False).encode()

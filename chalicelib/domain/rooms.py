@@ -212,6 +212,10 @@ class Room:
     created_at: datetime
     capacity: int = DEFAULT_CAPACITY
     hands_allowed: bool = True
+    # Closing hands starts a new round: a hand raised in an earlier round is down, whether or
+    # not the action that closed them loaded its owner (a room of 8,000 is never loaded whole).
+    # The repository loads such a hand as lowered, so every rule sees only this round's hands.
+    hands_round: int = 0
     ended_at: datetime | None = None
     members: dict[str, Member] = field(default_factory=dict)
     # People a moderator removed: they are never members again.
@@ -412,7 +416,9 @@ class HandLowered(Event):
 
 @dataclass(frozen=True, kw_only=True)
 class HandsToggled(Event):
-    """Hand raising turned on or off; turning it off lowers every raised hand."""
+    """Hand raising turned on or off; turning it off lowers every raised hand, so it goes to
+    everyone: each listener whose hand was up learns it is down, and moderators that the queue
+    is empty."""
 
     name: ClassVar[str] = "hands_toggled"
     by_id: str
@@ -859,13 +865,15 @@ def lower_hand(room: Room, user_id: str, at: datetime) -> list[Event]:
 
 
 def set_hands_allowed(room: Room, actor_id: str, allowed: bool, at: datetime) -> list[Event]:
-    """Turn hand raising on or off; turning it off lowers every raised hand."""
+    """Turn hand raising on or off; turning it off lowers every raised hand, loaded or not,
+    in O(1): it starts a new round of hands, and everyone is told (`HandsToggled`)."""
     _require_live(room, at)
     _authorize(room, actor_id, Action.SET_HANDS_ALLOWED)
     if room.hands_allowed == allowed:
         return []
     room.hands_allowed = allowed
     if not allowed:
+        room.hands_round += 1
         for member in room.listeners():
             member.hand_raised_at = None
     toggled = HandsToggled(room_id=room.room_id, at=at, by_id=actor_id, allowed=allowed)

@@ -119,6 +119,12 @@ def check_text(value: str, field: str) -> str:
     return value
 
 
+def _refuse_non_finite(constant: str) -> Any:
+    # Python reads NaN and Infinity, but they are not JSON: browsers' JSON.parse rejects them,
+    # so relaying one would break the receiving client.
+    raise ValidationError(f"Numbers must be finite: {constant} is not JSON.")
+
+
 def parse_json_object(raw: bytes | str | None, *, what: str = "body") -> dict[str, Any]:
     """Parse a JSON object of whole text, nested at most MAX_JSON_DEPTH levels; anything else
     is a clear validation error."""
@@ -127,7 +133,7 @@ def parse_json_object(raw: bytes | str | None, *, what: str = "body") -> dict[st
     try:
         text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
         _check_depth(text, what)
-        value = json.loads(text)
+        value = json.loads(text, parse_constant=_refuse_non_finite)
     except (ValueError, UnicodeDecodeError) as exc:
         raise ValidationError(f"The {what} is not valid JSON.") from exc
     if not isinstance(value, dict):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ logger = logging.getLogger("salon.realtime")
 
 ENVELOPE = ("action", "ref")
 MAX_REF_LENGTH = 64
+GATEWAY_MAX_MESSAGE_BYTES = 128 * 1024
 REF = Field("ref", str, required=False, max_length=MAX_REF_LENGTH)
 
 
@@ -123,12 +125,20 @@ class Realtime:
 
     def receive(self, connection_id: str, body: str | None, is_base64: bool = False) -> None:
         """Handle one client message; every failure becomes an error reply, never silence."""
-        ref: Any = None
+        ref: str | None = None
         try:
-            message = self._parse(body, is_base64)
-            raw_ref = message.get("ref")
-            # Echo a ref only if it is one: a malformed one is refused, not repeated back.
-            ref = raw_ref if isinstance(raw_ref, str) and len(raw_ref) <= MAX_REF_LENGTH else None
+            raw = base64.b64decode(body or "") if is_base64 else (body or "").encode()
+            if len(raw) > self._max_bytes:
+                ref = _readable_ref(raw)
+                raise PayloadTooLargeError(
+                    f"Messages are limited to {self._max_bytes} bytes; this one has {len(raw)}."
+                )
+            try:
+                message = parse_json_object(raw, what="message")
+            except ValidationError:
+                ref = _readable_ref(raw)  # JSON Salon refuses (NaN, say) may still name one
+                raise
+            ref = _ref_of(message)
             reply = self._dispatch(connection_id, message)
         except SalonError as error:
             reply = ws_error(error_payload(error), ref)
@@ -139,14 +149,6 @@ class Realtime:
             if ref is not None and "ref" not in reply:
                 reply = {**reply, "ref": ref}
             self._poster.post(connection_id, reply)
-
-    def _parse(self, body: str | None, is_base64: bool) -> dict[str, Any]:
-        raw = base64.b64decode(body or "") if is_base64 else (body or "").encode()
-        if len(raw) > self._max_bytes:
-            raise PayloadTooLargeError(
-                f"Messages are limited to {self._max_bytes} bytes; this one has {len(raw)}."
-            )
-        return parse_json_object(raw, what="message")
 
     def _dispatch(self, connection_id: str, message: dict[str, Any]) -> dict[str, Any] | None:
         name = message.get("action")
@@ -168,6 +170,25 @@ class Realtime:
 
     def _ping(self, ctx: Context, payload: dict[str, Any]) -> dict[str, Any]:
         return {"type": "pong", "at": ctx.now.isoformat()}
+
+
+def _ref_of(message: dict[str, Any]) -> str | None:
+    """The client's ref, to echo on every reply: an over-long one is refused, but its first
+    MAX_REF_LENGTH characters still come back so that the client can tell which message."""
+    ref = message.get("ref")
+    return ref[:MAX_REF_LENGTH] if isinstance(ref, str) else None
+
+
+def _readable_ref(raw: bytes) -> str | None:
+    """The ref of a message refused for its size, when it can be read at all. API Gateway
+    delivers at most 128 KB, so reading it costs no more than reading a message."""
+    if len(raw) > GATEWAY_MAX_MESSAGE_BYTES:
+        return None
+    try:
+        message = json.loads(raw)
+    except (ValueError, RecursionError):
+        return None
+    return _ref_of(message) if isinstance(message, dict) else None
 
 
 def admit(realtime: Realtime, event: WebsocketEvent) -> Response | None:

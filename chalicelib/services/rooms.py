@@ -24,6 +24,7 @@ from chalicelib.adapters.dynamo.identity import FOLLOWS, IdentityRepository
 from chalicelib.adapters.dynamo.rooms import (
     LoadedRoom,
     RoomChangedError,
+    RoomNotFoundError,
     RoomRepository,
     RoomSummary,
 )
@@ -107,13 +108,18 @@ class Rooms:
         return self._view(loaded, who.user_id)
 
     def leave(self, who: ConnectionRecord) -> dict[str, Any]:
+        """Leave the socket's room; leaving a room that has ended (or expired) only lets go of
+        it, so a client can always get out, and then create or join another."""
         room_id = self._room_of(who)
-        self._apply(
-            room_id,
-            who.user_id,
-            (),
-            lambda view: domain.leave(view.room, who.user_id, self.clock()),
-        )
+        try:
+            self._apply(
+                room_id,
+                who.user_id,
+                (),
+                lambda view: domain.leave(view.room, who.user_id, self.clock()),
+            )
+        except (domain.RoomEndedError, RoomNotFoundError):
+            pass
         self.connections.set_room(who.connection_id, None)
         return {"type": "left", "room_id": room_id}
 
@@ -166,7 +172,7 @@ class Rooms:
 
     def audience(self, who: ConnectionRecord, cursor: str | None) -> dict[str, Any]:
         room_id = self._room_of(who)
-        if self.repo.member_connection(room_id, who.user_id) != who.connection_id:
+        if self.repo.live_connections(room_id, [who.user_id]).get(who.user_id) != who.connection_id:
             raise NotInAnyRoomError()
         ids, next_cursor = self.repo.audience_page(room_id, 50, cursor)
         return {
@@ -181,9 +187,10 @@ class Rooms:
     def signal(self, who: ConnectionRecord, to: str, kind: str, payload: Any) -> None:
         """Relay WebRTC signaling to a member of the sender's room. Never stored or logged."""
         room_id = self._room_of(who)
-        if self.repo.member_connection(room_id, who.user_id) != who.connection_id:
+        sockets = self.repo.live_connections(room_id, [who.user_id, to])
+        if sockets.get(who.user_id) != who.connection_id:
             raise NotInAnyRoomError()
-        target = self.repo.member_connection(room_id, to)
+        target = sockets.get(to)
         if target is None or to == who.user_id:
             raise PeerNotInRoomError(field="to")
         message = {
@@ -334,7 +341,7 @@ class Rooms:
         }
         view["stage"] = [{**s, **stage_people.get(s["user_id"], {})} for s in view["stage"]]
         if "raised_hands" in view:
-            hands = self.repo.raised_hands(room_id)
+            hands = self.repo.raised_hands(room_id, loaded.room.hands_round)
             people = {p["user_id"]: p for p in self._people([uid for uid, _ in hands])}
             view["raised_hands"] = [
                 {**people.get(uid, {"user_id": uid}), "raised_at": at} for uid, at in hands

@@ -368,8 +368,10 @@ def endings(wire: Wire, c: Cast) -> None:
     wire.ok(c.cohost, "leave_room")
     ended = c.fan.events("room_ended")[-1]
     assert (ended["reason"], ended["by_id"]) == ("last_moderator_left", None)
-    wire.refused(c.fan, "leave_room", "room_ended")
     wire.refused(c.fan, "raise_hand", "room_ended")
+    wire.refused(c.fan, "list_audience", "room_ended")
+    wire.refused(c.speaker, "signal", "room_ended", to=c.fan.user_id, kind="ice", payload={})
+    assert wire.ok(c.fan, "leave_room")["room_id"] == c.room_id  # letting go of an ended room
     wire.refused(c.speaker, "join_room", "room_ended", room_id=c.room_id)
 
     # A closed room admits its guests only, until a moderator ends it for everyone.

@@ -13,6 +13,7 @@ from chalice.test import Client
 from chalicelib.domain import rooms as domain
 from chalicelib.domain.errors import SalonError
 from tests.support.crowd import Crowd, Person
+from tests.support.events import ws_event
 from tests.support.fakes import RecordingConnections
 
 
@@ -412,3 +413,74 @@ def test_a_forged_audience_cursor_is_a_clear_error(crowd: Crowd) -> None:
     assert host.refused("list_audience", cursor="eyJhIjogMX0=") == "invalid_request"
     outsider = crowd.person("outsider")
     assert outsider.refused("list_audience") == "not_in_a_room"
+
+
+def test_closing_hands_lowers_the_hands_of_listeners_the_action_did_not_load(
+    crowd: Crowd,
+) -> None:
+    host, room_id = open_room(crowd)
+    fans = [crowd.person(f"fan{i}") for i in range(3)]
+    for fan in fans:
+        fan.ok("join_room", room_id=room_id)
+        fan.ok("raise_hand")
+    host.ok("set_hands_allowed", allowed=False)
+    assert all(f.events("hands_toggled")[-1]["allowed"] is False for f in fans)  # all told
+    host.ok("set_hands_allowed", allowed=True)
+    assert host.ok("join_room", room_id=room_id)["raised_hands"] == []
+    assert fans[0].ok("join_room", room_id=room_id)["viewer"]["hand_raised"] is False
+    raised_before = len(host.events("hand_raised"))
+    fans[1].ok("raise_hand")  # a new hand, at the back of a new queue: not a no-op
+    assert len(host.events("hand_raised")) == raised_before + 1
+    queue = host.ok("join_room", room_id=room_id)["raised_hands"]
+    assert [h["user_id"] for h in queue] == [fans[1].user_id]
+
+
+def test_a_hand_raised_while_hands_close_does_not_survive_the_closing(
+    crowd: Crowd, svc: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    host, room_id = open_room(crowd)
+    fan = crowd.person("fan")
+    fan.ok("join_room", room_id=room_id)
+    save = svc.rooms.repo.save
+    closed: list[bool] = []
+    host_socket = svc.connections.get(host.connection_id, datetime.now(UTC))
+
+    def close_hands_first(loaded: Any, actor_id: str) -> None:
+        # The fan's raise has read the room with hands open; the host closes them now.
+        if actor_id == fan.user_id and not closed:
+            closed.append(True)
+            svc.rooms.act(host_socket, domain.set_hands_allowed, False)
+        save(loaded, actor_id)
+
+    monkeypatch.setattr(svc.rooms.repo, "save", close_hands_first)
+    assert fan.refused("raise_hand") == "hands_closed"
+    host.ok("set_hands_allowed", allowed=True)
+    assert host.ok("join_room", room_id=room_id)["raised_hands"] == []
+
+
+def test_after_the_room_ends_its_sockets_can_leave_and_go_elsewhere(crowd: Crowd) -> None:
+    host, room_id = open_room(crowd)
+    fan, other = crowd.person("fan"), crowd.person("other")
+    for person in (fan, other):
+        person.ok("join_room", room_id=room_id)
+    host.ok("end_room")
+    assert fan.refused("raise_hand") == "room_ended"
+    assert fan.refused("list_audience") == "room_ended"
+    assert fan.refused("signal", to=host.user_id, kind="offer", payload={}) == "room_ended"
+    assert fan.ok("leave_room")["room_id"] == room_id
+    assert fan.refused("leave_room") == "not_in_a_room"
+    _, elsewhere = open_room(crowd, host="elsewhere")
+    assert fan.ok("join_room", room_id=elsewhere)["viewer"]["role"] == "listener"
+    assert other.ok("create_room", title="Next", kind="open")["viewer"]["role"] == "moderator"
+    assert host.ok("leave_room")["room_id"] == room_id
+
+
+def test_signal_never_relays_nan_or_infinity(crowd: Crowd) -> None:
+    host, room_id = open_room(crowd)
+    b = speaker_in(crowd, room_id, host, "beta")
+    body = '{"action": "signal", "ref": "s", "to": "%s", "kind": "ice", "payload": {"x": NaN}}'
+    crowd.client.lambda_.invoke(
+        "ws_message", ws_event("$default", host.connection_id, body=body % b.user_id)
+    )
+    assert host.inbox()[-1]["code"] == "invalid_request"
+    assert not b.events("signal")

@@ -6,6 +6,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
 from chalice.test import Client
 
 from tests.support.events import ws_event
@@ -122,3 +123,44 @@ def test_health_reports_version_and_stage(client: Client) -> None:
     response = client.http.get("/health")
     assert response.status_code == 200
     assert response.json_body == {"status": "ok", "version": "0.1.0", "stage": "test"}
+
+
+def test_a_message_over_the_limit_is_refused_with_its_ref(
+    client: Client, svc: Any, sockets: RecordingConnections
+) -> None:
+    connect(client, "c1=", {"token": token_for(client)})
+    limit = svc.settings.max_ws_message_bytes
+    send(client, "c1=", {"action": "ping", "ref": "big-1", "pad": "x" * limit})
+    assert (sockets.last("c1=")["code"], sockets.last("c1=").get("ref")) == (
+        "payload_too_large",
+        "big-1",
+    )
+
+
+def test_an_over_long_ref_is_refused_with_its_first_64_characters(
+    client: Client, sockets: RecordingConnections
+) -> None:
+    connect(client, "c1=", {"token": token_for(client)})
+    send(client, "c1=", {"action": "ping", "ref": "r" * 65})
+    reply = sockets.last("c1=")
+    assert (reply["code"], reply["field"], reply.get("ref")) == ("invalid_request", "ref", "r" * 64)
+
+
+def test_nan_and_infinity_are_refused_as_not_json_with_the_ref(
+    client: Client, sockets: RecordingConnections
+) -> None:
+    connect(client, "c1=", {"token": token_for(client)})
+    for constant in ("NaN", "Infinity", "-Infinity"):
+        send(client, "c1=", '{"action": "ping", "ref": "n", "x": ' + constant + "}")
+        reply = sockets.last("c1=")
+        assert (reply["type"], reply["code"], reply.get("ref")) == (
+            "error",
+            "invalid_request",
+            "n",
+        )
+        assert constant in reply["message"]
+
+
+def test_no_message_to_a_socket_carries_nan() -> None:
+    with pytest.raises(ValueError):
+        RecordingConnections().post("c1=", {"type": "signal", "payload": {"x": float("nan")}})

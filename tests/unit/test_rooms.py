@@ -462,6 +462,17 @@ def test_turning_hand_raising_off_lowers_every_raised_hand(room: Room) -> None:
     assert events == [HandsToggled(room_id="r1", at=at(4), by_id="mod", allowed=False)]
 
 
+def test_turning_hand_raising_off_starts_a_new_round_of_hands(room: Room) -> None:
+    # The repository loads a hand from an earlier round as lowered: that is what lowers the
+    # hands of listeners the closing action never loaded.
+    first_round = room.hands_round
+    rooms.set_hands_allowed(room, "mod", False, at(1))
+    rooms.set_hands_allowed(room, "mod", True, at(2))
+    assert room.hands_round == first_round + 1
+    rooms.set_hands_allowed(room, "mod", True, at(3))
+    assert room.hands_round == first_round + 1
+
+
 def test_hand_raising_being_toggled_is_told_to_everyone(room: Room) -> None:
     [toggled] = rooms.set_hands_allowed(room, "mod", False, at(1))
     assert toggled.audience == EVERYONE

@@ -198,6 +198,8 @@ class RoomModel(Model):
     created_at = UTCDateTimeAttribute()
     capacity = NumberAttribute()
     hands_allowed = BooleanAttribute(default=True)
+    # Grows each time hands close: hands raised in an earlier round are down.
+    hands_round = NumberAttribute(default=0)
     ended_at = UTCDateTimeAttribute(null=True)
     stage_ids = UnicodeSetAttribute(null=True)
     moderator_ids = UnicodeSetAttribute(null=True)
@@ -213,7 +215,9 @@ class RoomModel(Model):
 
 
 class RaisedHandsIndex(GlobalSecondaryIndex["RoomMemberModel"]):
-    """Raised hands of a room in the order raised (sparse: only raised hands have the key)."""
+    """Raised hands of a room in the order raised (sparse: only raised hands have the key).
+    The key starts with the hands round, so a query for the current round skips hands that
+    closing hands lowered without touching their items."""
 
     class Meta:
         index_name = "raised_hands"
@@ -247,6 +251,8 @@ class RoomMemberModel(Model):
     muted = BooleanAttribute(default=True)
     joined_at = UTCDateTimeAttribute()
     hand_raised_at = UTCDateTimeAttribute(null=True)
+    # The room's hands round the hand was raised in; an older round's hand is down.
+    hand_round = NumberAttribute(null=True)
     invited_to_speak_at = UTCDateTimeAttribute(null=True)
     connected = BooleanAttribute(default=True)
     disconnected_at = UTCDateTimeAttribute(null=True)

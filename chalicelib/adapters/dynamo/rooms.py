@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from pynamodb.attributes import UnicodeSetAttribute
 from pynamodb.exceptions import TransactWriteError, UpdateError
 from pynamodb.expressions.update import Action
 
@@ -22,7 +23,7 @@ from chalicelib.adapters.dynamo.identity import decode_cursor, encode_cursor, re
 from chalicelib.adapters.dynamo.models import RoomMemberModel, RoomModel
 from chalicelib.adapters.dynamo.tx import condition_failed, transaction
 from chalicelib.domain.errors import ConflictError, NotFoundError
-from chalicelib.domain.rooms import Member, Role, Room, RoomType
+from chalicelib.domain.rooms import Member, Role, Room, RoomEndedError, RoomType
 
 LIVE = "live"
 ENDED_ROOM_TTL = timedelta(days=1)
@@ -67,13 +68,19 @@ class RoomSummary:
     listener_count: int
 
 
-def _member(row: RoomMemberModel) -> Member:
+def _hand_key_prefix(hands_round: int) -> str:
+    return f"{hands_round:010d}#"
+
+
+def _member(row: RoomMemberModel, hands_round: int) -> Member:
+    # A hand raised before hands last closed is down, though its item was never rewritten.
+    current = int(row.hand_round or 0) == hands_round
     return Member(
         user_id=row.user_id,
         role=Role(row.role),
         joined_at=row.joined_at,
         muted=bool(row.muted),
-        hand_raised_at=row.hand_raised_at,
+        hand_raised_at=row.hand_raised_at if current else None,
         invited_to_speak_at=row.invited_to_speak_at,
         connected=bool(row.connected),
         disconnected_at=row.disconnected_at,
@@ -81,10 +88,13 @@ def _member(row: RoomMemberModel) -> Member:
 
 
 def _member_row(
-    room_id: str, member: Member, revision: int, connection_id: str | None
+    room_id: str, member: Member, revision: int, connection_id: str | None, hands_round: int
 ) -> RoomMemberModel:
     listener = member.role is Role.LISTENER
     hand = member.hand_raised_at
+    hand_key = None
+    if hand is not None and listener:
+        hand_key = f"{_hand_key_prefix(hands_round)}{hand.isoformat()}#{member.user_id}"
     return RoomMemberModel(
         room_id,
         member.user_id,
@@ -92,53 +102,73 @@ def _member_row(
         muted=member.muted,
         joined_at=member.joined_at,
         hand_raised_at=hand,
+        hand_round=hands_round if hand else None,
         invited_to_speak_at=member.invited_to_speak_at,
         connected=member.connected,
         disconnected_at=member.disconnected_at,
         connection_id=connection_id,
         removed=False,
         revision=revision,
-        hand_key=f"{hand.isoformat()}#{member.user_id}" if hand and listener else None,
+        hand_key=hand_key,
         audience_key=f"{member.joined_at.isoformat()}#{member.user_id}" if listener else None,
     )
 
 
-def _room_actions(after: Room, revision: int, listener_delta: int) -> list[Action]:
+@dataclass(frozen=True)
+class _RoomItemState:
+    """What the room item stores of the domain's room. A change to any of it is saved on the
+    item (bumping its revision), so the hallway's copy of the stage and the moderators can never
+    lag the members' rows."""
+
+    hands_allowed: bool
+    hands_round: int
+    ended_at: datetime | None
+    invited: frozenset[str]
+    stage_ids: frozenset[str]
+    moderator_ids: frozenset[str]
+
+    @classmethod
+    def of(cls, room: Room) -> _RoomItemState:
+        return cls(
+            hands_allowed=room.hands_allowed,
+            hands_round=room.hands_round,
+            ended_at=room.ended_at,
+            invited=frozenset(room.invited),
+            stage_ids=frozenset(uid for uid, m in room.members.items() if m.role.on_stage),
+            moderator_ids=frozenset(
+                uid for uid, m in room.members.items() if m.role is Role.MODERATOR
+            ),
+        )
+
+
+def _set_or_remove(attribute: UnicodeSetAttribute, values: frozenset[str]) -> Action:
+    # DynamoDB has no empty sets: an empty one is the attribute's absence.
+    return attribute.set(set(values)) if values else attribute.remove()
+
+
+def _room_actions(state: _RoomItemState, revision: int, listener_delta: int) -> list[Action]:
     actions: list[Action] = [
-        RoomModel.hands_allowed.set(after.hands_allowed),
+        RoomModel.hands_allowed.set(state.hands_allowed),
+        RoomModel.hands_round.set(state.hands_round),
         RoomModel.revision.set(revision + 1),
         RoomModel.listener_count.add(listener_delta),
+        _set_or_remove(RoomModel.stage_ids, state.stage_ids),
+        _set_or_remove(RoomModel.moderator_ids, state.moderator_ids),
+        _set_or_remove(RoomModel.invited, state.invited),
     ]
-    stage_ids = {uid for uid, m in after.members.items() if m.role.on_stage}
-    actions.append(
-        RoomModel.stage_ids.set(stage_ids) if stage_ids else RoomModel.stage_ids.remove()
-    )
-    moderator_ids = {uid for uid, m in after.members.items() if m.role is Role.MODERATOR}
-    actions.append(
-        RoomModel.moderator_ids.set(moderator_ids)
-        if moderator_ids
-        else RoomModel.moderator_ids.remove()
-    )
-    actions.append(
-        RoomModel.invited.set(set(after.invited)) if after.invited else RoomModel.invited.remove()
-    )
-    if after.ended_at is not None:
+    if state.ended_at is not None:
         actions += [
-            RoomModel.ended_at.set(after.ended_at),
+            RoomModel.ended_at.set(state.ended_at),
             RoomModel.live.remove(),
-            RoomModel.ttl.set(after.ended_at + ENDED_ROOM_TTL),
+            RoomModel.ttl.set(state.ended_at + ENDED_ROOM_TTL),
         ]
     return actions
-
-
-def _shared_state(room: Room) -> tuple[Any, ...]:
-    stage_ids = frozenset(uid for uid, m in room.members.items() if m.role.on_stage)
-    return (room.hands_allowed, room.ended_at, frozenset(room.invited), stage_ids)
 
 
 class RoomRepository:
     def create(self, room: Room, connection_id: str | None) -> None:
         creator = room.members[room.creator_id]
+        state = _RoomItemState.of(room)
         with transaction() as tx:
             tx.save(
                 RoomModel(
@@ -148,10 +178,11 @@ class RoomRepository:
                     creator_id=room.creator_id,
                     created_at=room.created_at,
                     capacity=room.capacity,
-                    hands_allowed=room.hands_allowed,
-                    stage_ids={room.creator_id},
-                    moderator_ids={room.creator_id},
-                    invited=set(room.invited) or None,
+                    hands_allowed=state.hands_allowed,
+                    hands_round=state.hands_round,
+                    stage_ids=set(state.stage_ids),
+                    moderator_ids=set(state.moderator_ids),
+                    invited=set(state.invited) or None,
                     listener_count=0,
                     revision=1,
                     live=LIVE,
@@ -159,7 +190,7 @@ class RoomRepository:
                 condition=RoomModel.room_id.does_not_exist(),
             )
             tx.save(
-                _member_row(room.room_id, creator, 1, connection_id),
+                _member_row(room.room_id, creator, 1, connection_id, room.hands_round),
                 condition=RoomMemberModel.user_id.does_not_exist(),
             )
 
@@ -179,6 +210,7 @@ class RoomRepository:
             created_at=item.created_at,
             capacity=int(item.capacity),
             hands_allowed=bool(item.hands_allowed),
+            hands_round=int(item.hands_round or 0),
             ended_at=item.ended_at,
             invited=set(item.invited or ()),
             version=int(item.revision),
@@ -191,7 +223,7 @@ class RoomRepository:
             if row.removed:
                 room.removed.add(row.user_id)
                 continue
-            room.members[row.user_id] = _member(row)
+            room.members[row.user_id] = _member(row, room.hands_round)
             connections[row.user_id] = row.connection_id
         loaded_listeners = sum(1 for m in room.members.values() if m.role is Role.LISTENER)
         listener_count = int(item.listener_count or 0)
@@ -215,10 +247,11 @@ class RoomRepository:
         touched = False
         try:
             with tx:
-                if _shared_state(before) != _shared_state(after):
+                state = _RoomItemState.of(after)
+                if _RoomItemState.of(before) != state:
                     tx.update(
                         RoomModel(room_id),
-                        actions=_room_actions(after, loaded.revision, listener_delta),
+                        actions=_room_actions(state, loaded.revision, listener_delta),
                         condition=RoomModel.revision == loaded.revision,
                     )
                     touched = True
@@ -238,6 +271,8 @@ class RoomRepository:
                         condition=RoomModel.room_id.exists(),
                     )
                     touched = True
+                else:
+                    self._check_hands_round(tx, loaded)
                 for uid in sorted(set(before.members) | set(after.members) | after.removed):
                     touched |= self._save_member(tx, loaded, uid, actor_id)
                 if not touched:
@@ -246,6 +281,23 @@ class RoomRepository:
             if any(tx.failed(error)):
                 raise RoomChangedError() from error
             raise
+
+    def _check_hands_round(self, tx: Any, loaded: LoadedRoom) -> None:
+        """A hand raised while another request closes hands must not survive into the new
+        round: raising is conditioned on the round it was raised in (the loser retries and
+        is told `hands_closed`)."""
+        before, after = loaded.before, loaded.room
+        raised = any(
+            m.hand_raised_at is not None
+            and (uid not in before.members or before.members[uid].hand_raised_at is None)
+            for uid, m in after.members.items()
+        )
+        if not raised:
+            return
+        same_round = RoomModel.hands_round == after.hands_round
+        if after.hands_round == 0:
+            same_round = same_round | RoomModel.hands_round.does_not_exist()
+        tx.condition_check(RoomModel, after.room_id, condition=same_round)
 
     def _save_member(self, tx: Any, loaded: LoadedRoom, uid: str, actor_id: str) -> bool:
         before, after = loaded.before, loaded.room
@@ -270,7 +322,7 @@ class RoomRepository:
             return True
         if new is not None and (old != new or connection != loaded.connections.get(uid)):
             tx.save(
-                _member_row(room_id, new, revision + 1, connection),
+                _member_row(room_id, new, revision + 1, connection, after.hands_round),
                 condition=unchanged if known else fresh,
             )
             return True
@@ -296,6 +348,25 @@ class RoomRepository:
             if row.connection_id and not row.removed and row.connected
         }
 
+    def live_connections(self, room_id: str, user_ids: Iterable[str]) -> dict[str, str]:
+        """The sockets of those of `user_ids` connected to the room, in two requests; an ended
+        room refuses (its members' rows outlive it by a minute)."""
+        try:
+            item = RoomModel.get(room_id, attributes_to_get=["room_id", "ended_at"])
+        except RoomModel.DoesNotExist as exc:
+            raise RoomNotFoundError() from exc
+        if item.ended_at is not None:
+            raise RoomEndedError(room_id=room_id)
+        keys = [(room_id, uid) for uid in sorted(set(user_ids))]
+        rows = RoomMemberModel.batch_get(
+            keys, attributes_to_get=["user_id", "connection_id", "removed", "connected"]
+        )
+        return {
+            row.user_id: row.connection_id
+            for row in rows
+            if row.connection_id and not row.removed and row.connected
+        }
+
     def member_connection(self, room_id: str, user_id: str) -> str | None:
         try:
             row = RoomMemberModel.get(room_id, user_id)
@@ -314,10 +385,16 @@ class RoomRepository:
         ids = read_page(rows, lambda row: str(row.user_id))
         return ids, encode_cursor(rows.last_evaluated_key)
 
-    def raised_hands(self, room_id: str, limit: int = 100) -> list[tuple[str, str]]:
-        """(user id, raised at) in the order raised."""
-        rows = RoomMemberModel.raised_hands.query(room_id, limit=limit)
-        return [(row.user_id, str(row.hand_key).rsplit("#", 1)[0]) for row in rows]
+    def raised_hands(
+        self, room_id: str, hands_round: int, limit: int = 100
+    ) -> list[tuple[str, str]]:
+        """(user id, raised at) of this round's hands, in the order raised."""
+        rows = RoomMemberModel.raised_hands.query(
+            room_id,
+            RoomMemberModel.hand_key.startswith(_hand_key_prefix(hands_round)),
+            limit=limit,
+        )
+        return [(row.user_id, str(row.hand_key).split("#")[1]) for row in rows]
 
     def listener_count(self, room_id: str) -> int:
         try:
