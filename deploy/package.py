@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from deploy.template import merge_template, point_timers_at_stage_queue
+from deploy.template import merge_template, point_timers_at_stage_queue, wire_websocket_stage
 
 OFFLINE_AWS = {
     "AWS_DEFAULT_REGION": "us-east-1",
@@ -43,6 +43,7 @@ def package(stage: str, out: Path) -> Path:
     template_path = out / "sam.json"
     template = json.loads(template_path.read_text())
     point_timers_at_stage_queue(template)
+    wire_websocket_stage(template)
     template_path.write_text(json.dumps(template, indent=2))
     return template_path
 

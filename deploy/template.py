@@ -107,6 +107,15 @@ def point_timers_at_stage_queue(template: dict[str, Any]) -> None:
     events["TimersSqsEventSource"]["Properties"]["Queue"] = {"Fn::GetAtt": ["TimersQueue", "Arn"]}
 
 
+def wire_websocket_stage(template: dict[str, Any]) -> None:
+    """Every function posts to @connections on the stage the template really creates. Chalice
+    names it after `api_gateway_stage`; a Ref to the stage would be circular (the stage depends
+    on the functions through its routes), so its name is copied here, from the one place."""
+    stage = template["Resources"]["WebsocketAPIStage"]["Properties"]["StageName"]
+    variables = template["Globals"]["Function"]["Environment"]["Variables"]
+    variables["WEBSOCKET_STAGE"] = stage
+
+
 def merge_template(stage: str) -> dict[str, Any]:
     prefix = f"salon-{stage}-"
     tables: dict[str, Any] = {}
