@@ -1,4 +1,5 @@
-"""`make package`: the SAM template Chalice writes, merged with Salon's tables and policy."""
+"""`make package`: the SAM template Chalice writes, merged with Salon's tables, with one role
+per function."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from deploy.roles import assign_roles
 from deploy.template import merge_template, point_timers_at_stage_queue, wire_websocket_stage
 
 OFFLINE_AWS = {
@@ -44,6 +46,7 @@ def package(stage: str, out: Path) -> Path:
     template = json.loads(template_path.read_text())
     point_timers_at_stage_queue(template)
     wire_websocket_stage(template)
+    assign_roles(template, stage)
     template_path.write_text(json.dumps(template, indent=2))
     return template_path
 

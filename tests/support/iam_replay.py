@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from collections.abc import Callable, Iterable
+from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -55,6 +56,9 @@ def setting_problems(
         if not replay.allows(function, "ssm:GetParameter", arn):
             return [f"{where} from {parameter}, which its role may not ssm:GetParameter"]
     return []
+
+
+LAMBDA_SIDS = frozenset({"Logs", "Traces", "ReadOwnQueue"})
 
 
 def _as_list(value: Any) -> list[Any]:
@@ -121,18 +125,27 @@ class Replay:
         return sorted(set(denials))
 
     def unused(self) -> dict[str, list[str]]:
-        """Per role: the statements no recorded call needed (Sid, or actions on resources)."""
+        """Per role: the statements no recorded call needed (Sid, or actions on resources).
+        Lambda's own statements (logs, traces, reading the event source's queue) are left out:
+        the service makes those calls, not the code."""
         report: dict[str, list[str]] = {}
         roles = {f.role: f for f in self._functions.values()}
         for role, function in sorted(roles.items()):
             lines = []
             for index, statement in enumerate(self.statements(function)):
-                if (role, index) in self._used:
+                if statement.get("Sid") in LAMBDA_SIDS:
                     continue
-                lines.append(
-                    statement.get("Sid")
-                    or f"{_as_list(statement['Action'])} on {_as_list(statement['Resource'])}"
-                )
+                name = statement.get("Sid") or str(_as_list(statement["Action"]))
+                used = self._used.get((role, index), set())
+                if not used:
+                    lines.append(f"{name}: no call needed it")
+                    continue
+                # A statement some call needed may still name resources no call touched.
+                lines += [
+                    f"{name}: no call touched {pattern}"
+                    for pattern in _as_list(statement["Resource"])
+                    if not any(fnmatchcase(resource, pattern) for _, resource in used)
+                ]
             if lines:
                 report[role] = lines
         return report
