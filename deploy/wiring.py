@@ -61,14 +61,20 @@ class Template:
     """A packaged template with its intrinsic functions resolved the way CloudFormation would,
     given the physical ids the deployment (or the local stack) has for its resources."""
 
-    def __init__(self, document: dict[str, Any], physical_ids: dict[str, str] | None = None):
+    def __init__(
+        self,
+        document: dict[str, Any],
+        physical_ids: dict[str, str] | None = None,
+        path: Path | None = None,
+    ):
         self.document = document
+        self.path = path
         self.resources: dict[str, Any] = document["Resources"]
         self._physical = dict(physical_ids or {})
 
     @classmethod
     def load(cls, path: Path, physical_ids: dict[str, str] | None = None) -> Template:
-        return cls(json.loads(path.read_text()), physical_ids)
+        return cls(json.loads(path.read_text()), physical_ids, path)
 
     # --- intrinsic functions -------------------------------------------------------------
 

@@ -56,3 +56,15 @@ def test_every_function_that_checks_tokens_is_given_the_signing_secret(
 ) -> None:
     readers = [packaged.by_handler()[h] for h in ("app", "ws_connect")]
     assert [p for f in readers for p in setting_problems(packaged, f, secret)] == []
+
+
+def test_the_asyncapi_servers_name_the_websocket_stage_the_template_creates(
+    packaged: Template,
+) -> None:
+    from tests.support import contract
+
+    (stage,) = packaged.websocket_stages().values()
+    servers = contract.asyncapi()["servers"]
+    assert {name: s["pathname"] for name, s in servers.items()} == {
+        name: f"/{stage}" for name in servers
+    }
