@@ -160,6 +160,9 @@ ROLES: dict[str, Grants] = {
         reads=("applications", "enrollments"), writes=("enrollments",), scans=("payouts",)
     ),
     "admin_feedback_list": Grants(scans=("feedback",)),
+    # Read-only: the ledger for the period, each creator's Stripe account, and Stripe's own
+    # lists of transfers, refunds and disputes (the restricted key cannot list transfers).
+    "admin_reconcile": Grants(reads=("creator_accounts",), scans=("ledger",), secrets=PAYOUT_KEY),
 }
 
 
