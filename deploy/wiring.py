@@ -7,6 +7,8 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import subprocess
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,16 +36,18 @@ def _inputs_digest() -> str:
 
 
 def packaged_template(stage: str = "dev", out: Path | None = None) -> Path:
-    """The stage's packaged `sam.json`, repackaged only when app, config or deploy changed."""
-    from deploy.package import package
+    """The stage's packaged `sam.json`, repackaged only when app, config or deploy changed.
 
+    Packaging runs in its own process: it imports the models, which read chalicelib's settings
+    once, and the local stack must read them only after it has set its environment."""
     out = out or ROOT / "build" / "package" / stage
     stamp = out / "inputs.sha256"
     template = out / "sam.json"
     digest = _inputs_digest()
     if template.exists() and stamp.exists() and stamp.read_text() == digest:
         return template
-    package(stage, out)
+    command = [sys.executable, "-m", "deploy.package", "--stage", stage, "--out", str(out)]
+    subprocess.run(command, cwd=ROOT, check=True)
     stamp.write_text(digest)
     return template
 
