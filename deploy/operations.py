@@ -164,7 +164,6 @@ def add_operations(template: dict[str, Any], stage: str) -> None:
     limits = LIMITS[stage]
     _access_logs_and_throttling(resources, stage, limits)
     _dead_letters(resources, stage)
-    _scope_event_source_queues(resources)
     for name, reserved in RESERVED_CONCURRENCY.items():
         resources[name]["Properties"]["ReservedConcurrentExecutions"] = reserved
     resources["AlarmTopic"] = {
@@ -282,7 +281,8 @@ def _dead_letters(resources: dict[str, Any], stage: str) -> None:
             "MaximumEventAgeInSeconds": ASYNC_MAX_AGE_S,
         }
         roles.add(_role_of(resources[name]))
-    # Lambda sends a failed event to the DLQ with the function's own role.
+    # Lambda sends a failed event to the DLQ with the function's own role (deploy/roles.py
+    # gives each function one, so this runs after assign_roles): one policy on those roles.
     resources["AsyncDeadLetterPolicy"] = {
         "Type": "AWS::IAM::Policy",
         "Properties": {
@@ -301,27 +301,6 @@ def _dead_letters(resources: dict[str, Any], stage: str) -> None:
             },
         },
     }
-
-
-EVENT_SOURCE_ACTIONS = {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"}
-
-
-def _scope_event_source_queues(resources: dict[str, Any]) -> None:
-    """Chalice grants its SQS event-source actions on every queue in the account ("*"): narrow
-    them to the queues that really feed the functions of that role."""
-    feeding: dict[str, list[Any]] = {}
-    for name in functions(resources):
-        for event in resources[name]["Properties"].get("Events", {}).values():
-            if event.get("Type") == "SQS":
-                feeding.setdefault(_role_of(resources[name]), []).append(
-                    event["Properties"]["Queue"]
-                )
-    for role, queues in feeding.items():
-        for statement in _statements(resources[role]):
-            actions = statement.get("Action")
-            if statement.get("Resource") == "*" and isinstance(actions, list):
-                if set(actions) <= EVENT_SOURCE_ACTIONS:
-                    statement["Resource"] = queues
 
 
 def _alarm(

@@ -1,4 +1,5 @@
-"""`make package`: the SAM template Chalice writes, merged with Salon's tables and policy."""
+"""`make package`: the SAM template Chalice writes, merged with Salon's tables, with one role
+per function."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ import zipfile
 from pathlib import Path
 
 from deploy.operations import add_operations
-from deploy.template import merge_template, point_timers_at_stage_queue
+from deploy.roles import assign_roles
+from deploy.template import merge_template, point_timers_at_stage_queue, wire_websocket_stage
 
 ROOT = Path(__file__).resolve().parents[1]
 LOCK = ROOT / "requirements.txt"
@@ -51,6 +53,9 @@ def package(stage: str, out: Path) -> Path:
     template_path = out / "sam.json"
     template = json.loads(template_path.read_text())
     point_timers_at_stage_queue(template)
+    wire_websocket_stage(template)
+    # Roles first: operations adds per-function grants (the DLQ send) to each function's own role.
+    assign_roles(template, stage)
     add_operations(template, stage)
     template_path.write_text(json.dumps(template, indent=2))
     return template_path

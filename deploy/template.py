@@ -1,4 +1,6 @@
-"""The CloudFormation that Chalice does not write: tables, their IAM policy, and shared settings.
+"""The CloudFormation that Chalice does not write: tables, the timers queue, shared settings.
+
+Each function's role is written by deploy/roles.py.
 
 Tables come from the PynamoDB models, so the deployment, the local stack and the tests can
 never disagree about a key, an index or a TTL attribute.
@@ -14,17 +16,6 @@ from pynamodb.models import Model
 
 from chalicelib.adapters.dynamo.models import ALL_MODELS
 
-# Every DynamoDB call the code makes, through PynamoDB (which describes a table on first use).
-TABLE_ACTIONS = (
-    "dynamodb:DescribeTable",
-    "dynamodb:GetItem",
-    "dynamodb:BatchGetItem",
-    "dynamodb:PutItem",
-    "dynamodb:UpdateItem",
-    "dynamodb:DeleteItem",
-    "dynamodb:ConditionCheckItem",
-    "dynamodb:Query",
-)
 SCALAR = {"S": "S", "N": "N", "B": "B"}
 
 
@@ -107,10 +98,18 @@ def point_timers_at_stage_queue(template: dict[str, Any]) -> None:
     events["TimersSqsEventSource"]["Properties"]["Queue"] = {"Fn::GetAtt": ["TimersQueue", "Arn"]}
 
 
+def wire_websocket_stage(template: dict[str, Any]) -> None:
+    """Every function posts to @connections on the stage the template really creates. Chalice
+    names it after `api_gateway_stage`; a Ref to the stage would be circular (the stage depends
+    on the functions through its routes), so its name is copied here, from the one place."""
+    stage = template["Resources"]["WebsocketAPIStage"]["Properties"]["StageName"]
+    variables = template["Globals"]["Function"]["Environment"]["Variables"]
+    variables["WEBSOCKET_STAGE"] = stage
+
+
 def merge_template(stage: str) -> dict[str, Any]:
     prefix = f"salon-{stage}-"
     tables: dict[str, Any] = {}
-    table_arns: list[Any] = []
     # The models were named with this process's prefix; the stage's own prefix replaces it.
     from chalicelib.config import settings
 
@@ -118,48 +117,6 @@ def merge_template(stage: str) -> dict[str, Any]:
     for model in ALL_MODELS:
         name = prefix + short_name(model, local_prefix)
         tables[logical_id(model)] = table_resource(model, name, stage)
-        arn = {"Fn::GetAtt": [logical_id(model), "Arn"]}
-        table_arns += [arn, {"Fn::Join": ["/", [arn, "index", "*"]]}]
-    policy = {
-        "Type": "AWS::IAM::Policy",
-        "Properties": {
-            "PolicyName": "SalonDataAccess",
-            "Roles": [{"Ref": "DefaultRole"}],
-            "PolicyDocument": {
-                "Version": "2012-10-17",
-                "Statement": [
-                    {
-                        "Sid": "Tables",
-                        "Effect": "Allow",
-                        "Action": list(TABLE_ACTIONS),
-                        "Resource": table_arns,
-                    },
-                    {
-                        "Sid": "SigningSecret",
-                        "Effect": "Allow",
-                        "Action": ["ssm:GetParameter"],
-                        "Resource": {
-                            "Fn::Sub": "arn:${AWS::Partition}:ssm:${AWS::Region}:"
-                            f"${{AWS::AccountId}}:parameter/salon/{stage}/*"
-                        },
-                    },
-                    {
-                        "Sid": "RoomTimers",
-                        "Effect": "Allow",
-                        "Action": ["sqs:SendMessage"],
-                        "Resource": {"Fn::GetAtt": ["TimersQueue", "Arn"]},
-                    },
-                    {
-                        # SMS to a phone number has no resource ARN to name.
-                        "Sid": "SignInCodesBySms",
-                        "Effect": "Allow",
-                        "Action": ["sns:Publish"],
-                        "Resource": "*",
-                    },
-                ],
-            },
-        },
-    }
     return {
         "Globals": {
             "Function": {
@@ -175,7 +132,6 @@ def merge_template(stage: str) -> dict[str, Any]:
         },
         "Resources": {
             **tables,
-            "SalonDataAccessPolicy": policy,
             "TimersQueue": {
                 "Type": "AWS::SQS::Queue",
                 "Properties": {

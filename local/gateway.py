@@ -174,10 +174,10 @@ class LocalWebSocketGateway:
         app = web.Application()
         stage = self._stage
         connections = "/@connections/{connection_id}"
-        for prefix in ("", f"/{stage}"):
-            app.router.add_post(prefix + connections, self._post_to_connection)
-            app.router.add_get(prefix + connections, self._get_connection)
-            app.router.add_delete(prefix + connections, self._delete_connection)
+        # Only under the stage, as on AWS: a post to another stage's @connections is a 404.
+        app.router.add_post(f"/{stage}" + connections, self._post_to_connection)
+        app.router.add_get(f"/{stage}" + connections, self._get_connection)
+        app.router.add_delete(f"/{stage}" + connections, self._delete_connection)
         for path in ("/", f"/{stage}", f"/{stage}/"):
             app.router.add_get(path, self._websocket)
         runner = web.AppRunner(app, access_log=None, shutdown_timeout=5.0)

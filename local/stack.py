@@ -5,7 +5,9 @@
 - a local API Gateway WebSocket gateway that invokes the app's WebSocket handlers and serves
   the @connections API the app posts back through.
 
-Only endpoints and settings differ from AWS: the app itself is not told it is local.
+The wiring comes from the packaged template (deploy/wiring.py): each function's environment,
+the WebSocket stage and routes, the queues and which handler reads them. Only endpoints (and
+secrets, given directly) differ from AWS: the app itself is not told it is local.
 """
 
 from __future__ import annotations
@@ -21,13 +23,22 @@ import socket
 import sys
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 LOCALHOST = "127.0.0.1"
 FOUNDER_PHONE = "+14155550100"
 ACCOUNT = "123456789012"  # moto's default account
-TIMERS_QUEUE = "salon-local-timers"
-WS_HANDLERS = {"$connect": "ws_connect", "$default": "ws_message", "$disconnect": "ws_disconnect"}
+API_ID = "local"  # the local gateway's API id, standing for the template's WebsocketAPI
+# What the local stack gives instead of the template: endpoints, secret values (the template
+# names SSM parameters), and the stage /health reports, so nobody takes it for a deployment.
+LOCAL_ONLY = (
+    "AWS_ENDPOINT_URL",
+    "SALON_WS_MANAGEMENT_URL",
+    "SALON_STRIPE_API_BASE",
+    "SALON_APP_URL",
+    "SALON_STAGE",
+)
 
 
 def free_port(host: str = LOCALHOST) -> int:
@@ -52,6 +63,7 @@ class StackConfig:
     idle_timeout_s: float = 600.0
     seed_founder: bool = True
     founder_phone: str = FOUNDER_PHONE
+    template: Path | None = None  # the packaged sam.json; None packages the dev stage
 
     def resolved(self) -> StackConfig:
         """Ports of 0 become free ports now: the app's settings must name them up front."""
@@ -64,6 +76,7 @@ class StackConfig:
             idle_timeout_s=self.idle_timeout_s,
             seed_founder=self.seed_founder,
             founder_phone=self.founder_phone,
+            template=self.template,
         )
 
 
@@ -78,10 +91,28 @@ class LocalStack:
         self.info: dict[str, Any] = {}
         # Set once the stack is seeded and wired: until then the REST server answers 503.
         self.ready = threading.Event()
+        from deploy.wiring import Template, packaged_template
+
+        c = self.config
+        path = c.template or packaged_template("dev")
+        document = Template.load(path)
+        # The physical ids the template's Refs resolve to here: the gateway, moto's queues.
+        queues = {
+            logical_id: f"http://{c.host}:{c.aws_port}/{ACCOUNT}/{name}"
+            for logical_id, name in document.queues().items()
+        }
+        self.wiring = Template.load(path, {"WebsocketAPI": API_ID, **queues})
+        self.ws_stage = self.wiring.websocket_stages()[API_ID]
+        self.ws_routes = self.wiring.websocket_routes()
+        self.sqs_sources = self.wiring.sqs_sources()
 
     def environment(self) -> dict[str, str]:
+        """The REST API function's environment from the template (all functions share one
+        process here), with local endpoints and the secrets' values instead of their names."""
         c = self.config
+        deployed = self.wiring.by_handler()["app"].environment
         return {
+            **{k: v for k, v in deployed.items() if not k.endswith("_PARAMETER")},
             "AWS_ENDPOINT_URL": f"http://{c.host}:{c.aws_port}",
             "AWS_DEFAULT_REGION": "us-east-1",
             "AWS_REGION": "us-east-1",
@@ -89,8 +120,7 @@ class LocalStack:
             "AWS_SECRET_ACCESS_KEY": "local",
             "SALON_STAGE": os.environ.get("SALON_STAGE", "local"),
             "SALON_JWT_SECRET": os.environ.get("SALON_JWT_SECRET") or secrets.token_urlsafe(32),
-            "SALON_WS_MANAGEMENT_URL": f"http://{c.host}:{c.ws_port}/local",
-            "SALON_TIMERS_QUEUE_URL": f"http://{c.host}:{c.aws_port}/{ACCOUNT}/{TIMERS_QUEUE}",
+            "SALON_WS_MANAGEMENT_URL": f"http://{c.host}:{c.ws_port}/{self.ws_stage}",
             "SALON_STRIPE_SECRET_KEY": STRIPE_KEY,
             "SALON_STRIPE_API_BASE": f"http://{c.host}:{c.stripe_port}",
             "SALON_STRIPE_WEBHOOK_SECRET": STRIPE_WEBHOOK_SECRET,
@@ -104,6 +134,11 @@ class LocalStack:
         os.environ.update(self.environment())
         os.environ.pop("AWS_PROFILE", None)
         c = self.config
+        record_to = os.environ.get("SALON_RECORD_AWS_CALLS")
+        if record_to:  # the tests' IAM replay: every AWS call, tagged with its function
+            from local import aws_calls
+
+            aws_calls.install(Path(record_to), local_api_id=API_ID)
         from moto.server import ThreadedMotoServer
 
         from local import moto_atomic
@@ -123,7 +158,7 @@ class LocalStack:
         _register_local_routes(app)
         self._start_rest(app)
         self._start_gateway(app)
-        self._start_timers(app)
+        self._start_queues(app)
         self._start_stripe()
         self.info = {
             "rest": f"http://{c.host}:{c.rest_port}",
@@ -132,6 +167,8 @@ class LocalStack:
             "stripe": f"http://{c.host}:{c.stripe_port}",
             "web": f"http://{c.host}:{c.rest_port}/app/",
             "tables": tables,
+            # Schedules are not fired locally (nor by moto): invoke them from /_local/admin.
+            "schedules": self.wiring.schedules(),
         }
         if c.seed_founder:
             self.info["founder"] = self._seed_founder(app)
@@ -168,7 +205,7 @@ class LocalStack:
         from local.gateway import LocalWebSocketGateway
 
         def invoke(route_key: str, event: dict[str, Any]) -> dict[str, Any] | None:
-            name = WS_HANDLERS[route_key]
+            name = self.ws_routes[route_key]
             result: dict[str, Any] | None = app.handler_map[name](
                 event, LambdaContext(name, 512, max_runtime_ms=30_000)
             )
@@ -178,7 +215,8 @@ class LocalStack:
             invoke,
             host=self.config.host,
             port=self.config.ws_port,
-            stage="local",
+            stage=self.ws_stage,
+            api_id=API_ID,
             idle_timeout_s=self.config.idle_timeout_s,
         )
         loop = asyncio.new_event_loop()
@@ -197,14 +235,19 @@ class LocalStack:
         if not started.wait(10):
             raise RuntimeError("the WebSocket gateway did not start")
 
-    def _start_timers(self, app: Any) -> None:
-        """Lambda's SQS event source, locally: poll the timers queue and invoke the handler."""
+    def _start_queues(self, app: Any) -> None:
+        """Lambda's SQS event sources, locally: each handler polls the queue the template
+        points it at."""
+        self._stopping = threading.Event()
+        for handler, queue in self.sqs_sources.items():
+            self._start_queue(app, handler, queue)
+
+    def _start_queue(self, app: Any, handler: str, queue: str) -> None:
         import boto3
         from chalice.local import LambdaContext
 
         sqs = boto3.client("sqs", region_name="us-east-1")
-        queue_url = sqs.create_queue(QueueName=TIMERS_QUEUE)["QueueUrl"]
-        self._stopping = threading.Event()
+        queue_url = sqs.create_queue(QueueName=queue)["QueueUrl"]
 
         def poll() -> None:
             while not self._stopping.is_set():
@@ -215,11 +258,11 @@ class LocalStack:
                     continue
                 event = {"Records": [_sqs_record(m, queue_url) for m in batch]}
                 try:
-                    app.handler_map["timers"](
-                        event, LambdaContext("timers", 512, max_runtime_ms=900_000)
+                    app.handler_map[handler](
+                        event, LambdaContext(handler, 512, max_runtime_ms=900_000)
                     )
                 except Exception:  # as on AWS: the batch stays and comes back later
-                    logging.getLogger("salon.local").exception("timers failed")
+                    logging.getLogger("salon.local").exception("%s failed", handler)
                     continue
                 sqs.delete_message_batch(
                     QueueUrl=queue_url,
@@ -229,7 +272,7 @@ class LocalStack:
                     ],
                 )
 
-        thread = threading.Thread(target=poll, name="timers", daemon=True)
+        thread = threading.Thread(target=poll, name=handler, daemon=True)
         thread.start()
         self._threads.append(thread)
 
@@ -380,6 +423,9 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--no-seed", action="store_true", help="start with no founder account")
     parser.add_argument(
+        "--template", type=Path, help="the packaged sam.json (default: package the dev stage)"
+    )
+    parser.add_argument(
         "--ready-line", action="store_true", help="print one JSON line when ready (for tests)"
     )
     args = parser.parse_args(argv)
@@ -391,6 +437,7 @@ def main(argv: list[str] | None = None) -> None:
             stripe_port=args.stripe_port,
             idle_timeout_s=args.idle_timeout,
             seed_founder=not args.no_seed,
+            template=args.template,
         )
     )
     stop = threading.Event()

@@ -26,3 +26,63 @@ os.environ.pop("AWS_PROFILE", None)
 from local import moto_atomic
 
 moto_atomic.install()
+
+
+# --- the packaged template and the IAM replay (issue 11) ------------------------------------
+
+from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
+
+import pytest  # noqa: E402
+
+from deploy.wiring import Function, Template, packaged_template  # noqa: E402
+from tests.support.iam_replay import Replay  # noqa: E402
+
+LOCAL_API_ID = "local"  # the local gateway's API id, standing for the template's WebsocketAPI
+REPLAY_REPORT = Path(__file__).resolve().parents[1] / "build" / "iam-replay.json"
+_replays: list[Replay] = []
+
+
+@pytest.fixture(scope="session")
+def packaged() -> Template:
+    """The dev stage's packaged template, packaged at most once per change to its inputs."""
+    return Template.load(packaged_template("dev"), {"WebsocketAPI": LOCAL_API_ID})
+
+
+def _stage_names(arn: str, function: Function) -> str:
+    """The integration tests' tables carry this process's prefix; the deployment's, the
+    stage's. Nothing else is renamed."""
+    from chalicelib.config import settings
+
+    run_prefix = settings().table_prefix
+    return arn.replace(
+        f":table/{run_prefix}", f":table/{function.environment['SALON_TABLE_PREFIX']}"
+    )
+
+
+@pytest.fixture(scope="session")
+def iam_replay(packaged: Template) -> Replay:
+    replay = Replay(packaged, _stage_names)
+    _replays.append(replay)
+    return replay
+
+
+def assert_allowed(replay: Replay, records: list[dict[str, Any]]) -> None:
+    denied = replay.check(records)
+    if denied:
+        pytest.fail("AWS calls the packaged template's IAM policies deny:\n" + "\n".join(denied))
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    for replay in _replays:
+        replay.write_report(REPLAY_REPORT)
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    for replay in _replays:
+        unused = replay.unused()
+        terminalreporter.write_line(
+            f"IAM replay: {replay.checked} calls checked against their function's policy, "
+            f"{replay.untagged} made outside any function; statements no call needed: "
+            f"{sum(len(v) for v in unused.values())} (see {REPLAY_REPORT})"
+        )

@@ -1830,7 +1830,7 @@ async function main() {
   try {
     state.config = await (await fetch('config.json', {cache: 'no-store'})).json();
   } catch {
-    state.config = {websocket: 'ws://127.0.0.1:8001/local', stripe: null, ice_servers: [], local: false};
+    state.config = {websocket: 'ws://127.0.0.1:8001/api', stripe: null, ice_servers: [], local: false};
   }
   state.config.api = state.config.api || '';
   $('#sign-out').addEventListener('click', async () => {

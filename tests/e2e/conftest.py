@@ -3,18 +3,42 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from deploy.wiring import Template
+from local.aws_calls import read_sink
+from tests.conftest import assert_allowed
 from tests.support.http import HttpClient
+from tests.support.iam_replay import Replay
 from tests.support.stack import running_stack
 
 
 @pytest.fixture(scope="session")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    with running_stack(tmp_path_factory.mktemp("stack") / "stack.log") as info:
+def aws_calls_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("aws-calls") / "calls.jsonl"
+
+
+@pytest.fixture(scope="session")
+def stack(
+    tmp_path_factory: pytest.TempPathFactory, aws_calls_file: Path, packaged: Template
+) -> Iterator[dict[str, Any]]:
+    """The local stack, wired by the packaged template the replay checks against."""
+    log = tmp_path_factory.mktemp("stack") / "stack.log"
+    with running_stack(log, record_aws_calls=aws_calls_file, template=packaged.path) as info:
         yield info
+
+
+@pytest.fixture(autouse=True)
+def iam_checked(iam_replay: Replay, aws_calls_file: Path) -> Iterator[None]:
+    """Every AWS call the stack's functions made during the test must be one the packaged
+    template's policy for that function allows."""
+    _, start = read_sink(aws_calls_file)
+    yield
+    records, _ = read_sink(aws_calls_file, start)
+    assert_allowed(iam_replay, records)
 
 
 @pytest.fixture(scope="session")

@@ -14,8 +14,10 @@ from moto import mock_aws
 
 from chalicelib.services import container
 from local.tables import create_tables
+from tests.conftest import assert_allowed
 from tests.support.crowd import Crowd
 from tests.support.fakes import ManualTimers, RecordingConnections
+from tests.support.iam_replay import Replay
 from tests.support.stripe_local import (
     CONNECT_SECRET,
     PLATFORM_SECRET,
@@ -24,6 +26,17 @@ from tests.support.stripe_local import (
     running_emulator,
     serve_inbox,
 )
+
+
+@pytest.fixture(autouse=True)
+def iam_checked(iam_replay: Replay) -> Iterator[None]:
+    """Every AWS call a test makes through a handler must be one its function's role allows."""
+    from local import aws_calls
+
+    aws_calls.install()
+    aws_calls.take()
+    yield
+    assert_allowed(iam_replay, aws_calls.take())
 
 
 @pytest.fixture

@@ -54,7 +54,7 @@ SAFE_CONTEXT = {
 
 
 @pytest.fixture(scope="module")
-def packaged(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[dict[str, Any], Path]]:
+def prod_package(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[dict[str, Any], Path]]:
     """`make package STAGE=prod`, once for the module: the template and its folder."""
     out = tmp_path_factory.mktemp("package") / "prod"
     template = package("prod", out)
@@ -62,8 +62,8 @@ def packaged(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[dict[st
 
 
 @pytest.fixture(scope="module")
-def resources(packaged: tuple[dict[str, Any], Path]) -> dict[str, Any]:
-    return packaged[0]["Resources"]
+def resources(prod_package: tuple[dict[str, Any], Path]) -> dict[str, Any]:
+    return prod_package[0]["Resources"]
 
 
 def access_log_formats(resources: dict[str, Any]) -> dict[str, str]:
@@ -288,6 +288,6 @@ def test_no_role_may_read_every_queue_in_the_account(resources: dict[str, Any]) 
 
 
 def test_the_lambda_zip_ships_exactly_the_locked_packages(
-    packaged: tuple[dict[str, Any], Path],
+    prod_package: tuple[dict[str, Any], Path],
 ) -> None:
-    assert lock_drift(packaged[1] / "deployment.zip") == []
+    assert lock_drift(prod_package[1] / "deployment.zip") == []

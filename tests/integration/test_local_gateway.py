@@ -13,6 +13,7 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
@@ -383,17 +384,25 @@ def test_posted_data_that_is_not_utf8_arrives_as_a_binary_frame(
         assert ws.recv(timeout=WAIT_S) == b"\xff\xfe"
 
 
-@pytest.mark.parametrize("with_stage", [True, False])
-def test_the_management_api_answers_with_and_without_the_stage_in_the_path(
-    app: FakeLambda, gateway: LocalWebSocketGateway, with_stage: bool
+def test_the_management_api_answers_on_its_own_stage(
+    app: FakeLambda, gateway: LocalWebSocketGateway, client: Any
 ) -> None:
-    endpoint = gateway.management_url
-    if not with_stage:
-        endpoint = endpoint.rsplit("/", 1)[0]
-    client = management_client(endpoint)
     with connected(app, gateway) as (ws, connection_id):
         client.post_to_connection(ConnectionId=connection_id, Data=b"direct")
         assert ws.recv(timeout=WAIT_S) == "direct"
+
+
+@pytest.mark.parametrize("path", ["", "/ws"], ids=["no stage", "another stage"])
+def test_the_management_api_refuses_another_stage_as_api_gateway_does(
+    app: FakeLambda, gateway: LocalWebSocketGateway, path: str
+) -> None:
+    """A post to a stage the API does not have must fail here too, or the local stack would
+    hide a wrong stage in the code's @connections URL (issue 11)."""
+    client = management_client(gateway.management_url.rsplit("/", 1)[0] + path)
+    with connected(app, gateway) as (_, connection_id):
+        with pytest.raises(ClientError) as refused:
+            client.post_to_connection(ConnectionId=connection_id, Data=b"direct")
+    assert refused.value.response["ResponseMetadata"]["HTTPStatusCode"] == 404
 
 
 def test_get_connection_reports_connected_at_and_identity(

@@ -20,13 +20,24 @@ FREE_PORTS = ("--rest-port", "0", "--ws-port", "0", "--aws-port", "0", "--stripe
 
 
 @contextmanager
-def running_stack(log: Path, idle_timeout_s: int = 30) -> Iterator[dict[str, Any]]:
-    """Start `python -m local.stack`, yield what it serves where, stop it by its pid."""
+def running_stack(
+    log: Path,
+    idle_timeout_s: int = 30,
+    record_aws_calls: Path | None = None,
+    template: Path | None = None,
+) -> Iterator[dict[str, Any]]:
+    """Start `python -m local.stack` wired by the packaged `template` (default: the dev stage's),
+    yield what it serves where, stop it by its pid."""
+    from deploy.wiring import packaged_template
+
+    template = template or packaged_template("dev")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "SALON_"))}
     env["POWERTOOLS_LOG_LEVEL"] = "WARNING"
     # Every test client comes from 127.0.0.1: the per-address sign-in limit would stop them.
     env["SALON_SIGN_IN_STARTS_PER_IP_PER_HOUR"] = "10000"
     env["SALON_AUDIENCE_COUNT_INTERVAL_S"] = "1"
+    if record_aws_calls is not None:
+        env["SALON_RECORD_AWS_CALLS"] = str(record_aws_calls)
     process = subprocess.Popen(
         [
             sys.executable,
@@ -36,6 +47,8 @@ def running_stack(log: Path, idle_timeout_s: int = 30) -> Iterator[dict[str, Any
             "--idle-timeout",
             str(idle_timeout_s),
             "--ready-line",
+            "--template",
+            str(template),
         ],
         cwd=ROOT,
         env=env,

@@ -1,0 +1,316 @@
+"""One IAM role per Lambda, with only what that function does.
+
+Chalice writes one role for every function (and its policy knows nothing of PynamoDB's calls),
+so packaging replaces it: each function gets its own role, built from its `Grants` below, and
+the environment variables naming its secrets. A function with no entry here fails packaging.
+The IAM replay (tests/support/iam_replay.py) checks every AWS call the integration and e2e
+suites make against these roles and reports the statements no call needed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from chalicelib.adapters.dynamo.models import ALL_MODELS
+
+READ = ("dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query")
+WRITE = ("dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem")
+# A transaction's condition on another table's row is checked with this action on that table.
+CHECK = ("dynamodb:ConditionCheckItem",)
+SCAN = ("dynamodb:Scan",)
+
+# The SSM parameter (under /salon/<stage>/) holding each secret setting, by default.
+PARAMETERS = {
+    "SALON_JWT_SECRET": "jwt-secret",
+    "SALON_STRIPE_SECRET_KEY": "stripe-secret-key",
+    "SALON_STRIPE_WEBHOOK_SECRET": "stripe-webhook-secret",
+    "SALON_STRIPE_CONNECT_WEBHOOK_SECRET": "stripe-connect-webhook-secret",
+}
+# The public REST API charges tips and onboards creators with a Stripe restricted key
+# (Accounts, Account Links, Customers, PaymentIntents: write); only payouts move money out.
+RESTRICTED_STRIPE_KEY = "stripe-restricted-key"
+
+
+@dataclass(frozen=True)
+class Grants:
+    """What one function does. Tables are named as in the models, without the stage prefix."""
+
+    reads: tuple[str, ...] = ()
+    writes: tuple[str, ...] = ()
+    checks: tuple[str, ...] = ()
+    scans: tuple[str, ...] = ()
+    # secret setting -> its parameter's name under /salon/<stage>/
+    secrets: dict[str, str] = field(default_factory=dict)
+    posts_to_sockets: bool = False
+    closes_sockets: bool = False
+    queues_timers: bool = False
+    sends_sms: bool = False
+
+
+JWT = {"SALON_JWT_SECRET": PARAMETERS["SALON_JWT_SECRET"]}
+PAYOUT_KEY = {"SALON_STRIPE_SECRET_KEY": PARAMETERS["SALON_STRIPE_SECRET_KEY"]}
+
+RESTRICTED_KEY = {"SALON_STRIPE_SECRET_KEY": RESTRICTED_STRIPE_KEY}
+WEBHOOK_SECRETS = {
+    name: PARAMETERS[name]
+    for name in ("SALON_STRIPE_WEBHOOK_SECRET", "SALON_STRIPE_CONNECT_WEBHOOK_SECRET")
+}
+PAYOUTS = Grants(
+    reads=("creator_accounts", "enrollments", "payout_runs", "payouts"),
+    writes=("creator_accounts", "ledger", "payout_runs", "payouts"),
+    scans=("enrollments",),
+    secrets=PAYOUT_KEY,
+    # A run near its time limit hands over through the timers queue (payout_continue).
+    queues_timers=True,
+)
+# Keyed by handler (the attribute of app.py each Lambda runs; "app" is the REST API).
+ROLES: dict[str, Grants] = {
+    "app": Grants(
+        reads=(
+            "applications",
+            "beta_users",
+            "connections",
+            "creator_accounts",
+            "customers",
+            "enrollments",
+            "ledger",
+            "phones",
+            "relations",
+            "room_members",
+            "rooms",
+            "sessions",
+            "sign_in_codes",
+            "stripe_events",
+            "tips",
+            "usernames",
+            "users",
+        ),
+        writes=(
+            "applications",
+            "creator_accounts",
+            "customers",
+            "feedback",
+            "ledger",
+            "phones",
+            "rate_limits",
+            "relations",
+            "sessions",
+            "sign_in_codes",
+            "stripe_events",
+            "tips",
+            "usernames",
+            "users",
+        ),
+        checks=("relations",),
+        # GET /program reads the member's own payouts (a scan: see the report).
+        scans=("payouts",),
+        secrets={**JWT, **RESTRICTED_KEY, **WEBHOOK_SECRETS},
+        posts_to_sockets=True,
+        sends_sms=True,
+    ),
+    "ws_connect": Grants(
+        reads=("sessions", "users"),
+        writes=("connections",),
+        secrets=JWT,
+    ),
+    "ws_message": Grants(
+        reads=("connections", "relations", "room_members", "rooms", "users"),
+        writes=("connections", "room_members", "rooms"),
+        checks=("room_members",),
+        posts_to_sockets=True,
+        queues_timers=True,
+    ),
+    "ws_disconnect": Grants(
+        reads=("connections", "room_members", "rooms"),
+        writes=("connections", "room_members"),
+        posts_to_sockets=True,
+        queues_timers=True,
+    ),
+    # Room timers, and payout runs continued after a handover: both arrive on the timers queue.
+    "timers": Grants(
+        reads=tuple(sorted({"connections", "room_members", "rooms", "users", *PAYOUTS.reads})),
+        writes=tuple(sorted({"connections", "room_members", "rooms", *PAYOUTS.writes})),
+        scans=PAYOUTS.scans,
+        secrets=PAYOUT_KEY,
+        posts_to_sockets=True,
+        queues_timers=True,
+    ),
+    "payouts_monthly": PAYOUTS,
+    "payouts_catch_up": PAYOUTS,
+    "admin_run_payouts": PAYOUTS,
+    "admin_create_founder": Grants(reads=("users",), writes=("phones", "usernames", "users")),
+    "admin_grant_invites": Grants(reads=("users",), writes=("users",)),
+    "admin_admit": Grants(reads=("phones",), writes=("phones",), sends_sms=True),
+    "admin_suspend": Grants(
+        reads=("connections",), writes=("users",), posts_to_sockets=True, closes_sockets=True
+    ),
+    "admin_reinstate": Grants(writes=("users",)),
+    "admin_beta_add": Grants(reads=("users",), writes=("beta_users",)),
+    "admin_beta_remove": Grants(writes=("beta_users",)),
+    "admin_beta_list": Grants(scans=("beta_users",)),
+    "admin_program_applications": Grants(reads=("applications",), scans=("applications",)),
+    "admin_program_approve": Grants(
+        reads=("applications", "enrollments"),
+        writes=("applications", "enrollments"),
+        scans=("payouts",),
+    ),
+    "admin_program_reject": Grants(reads=("applications",), writes=("applications",)),
+    "admin_program_end": Grants(
+        reads=("applications", "enrollments"), writes=("enrollments",), scans=("payouts",)
+    ),
+    "admin_feedback_list": Grants(scans=("feedback",)),
+    # Read-only: the ledger for the period, each creator's Stripe account, and Stripe's own
+    # lists of transfers, refunds and disputes (the restricted key cannot list transfers).
+    "admin_reconcile": Grants(reads=("creator_accounts",), scans=("ledger",), secrets=PAYOUT_KEY),
+}
+
+
+def _table_logical_ids() -> dict[str, str]:
+    """Short table name to the table's logical id. (The models were named with this process's
+    prefix.)"""
+    from chalicelib.config import settings
+    from deploy.template import logical_id, short_name
+
+    prefix = settings().table_prefix
+    return {short_name(model, prefix): logical_id(model) for model in ALL_MODELS}
+
+
+def _arn(logical_id: str, index: bool) -> Any:
+    arn = {"Fn::GetAtt": [logical_id, "Arn"]}
+    return {"Fn::Join": ["/", [arn, "index", "*"]]} if index else arn
+
+
+def _sub(text: str) -> dict[str, str]:
+    return {"Fn::Sub": "arn:${AWS::Partition}:" + text}
+
+
+def statements(grants: Grants, stage: str, table_ids: dict[str, str], ws_stage: str) -> list[Any]:
+    found: list[dict[str, Any]] = []
+
+    def allow(sid: str, actions: tuple[str, ...], resources: list[Any]) -> None:
+        if resources:
+            found.append(
+                {"Sid": sid, "Effect": "Allow", "Action": list(actions), "Resource": resources}
+            )
+
+    def tables(names: tuple[str, ...], index: bool) -> list[Any]:
+        unknown = sorted(set(names) - set(table_ids))
+        if unknown:
+            raise SystemExit(f"no such tables: {unknown}")
+        arns = [_arn(table_ids[n], False) for n in sorted(names)]
+        return arns + ([_arn(table_ids[n], True) for n in sorted(names)] if index else [])
+
+    allow("ReadTables", READ, tables(grants.reads, index=True))
+    allow("WriteTables", WRITE, tables(grants.writes, index=False))
+    allow("CheckTables", CHECK, tables(grants.checks, index=False))
+    allow("ScanTables", SCAN, tables(grants.scans, index=False))
+    allow(
+        "ReadSecrets",
+        ("ssm:GetParameter",),
+        [
+            _sub(f"ssm:${{AWS::Region}}:${{AWS::AccountId}}:parameter/salon/{stage}/{name}")
+            for name in sorted(grants.secrets.values())
+        ],
+    )
+    connections = "execute-api:${AWS::Region}:${AWS::AccountId}:${WebsocketAPI}/" + ws_stage
+    methods = (["POST"] if grants.posts_to_sockets else []) + (
+        ["DELETE"] if grants.closes_sockets else []
+    )
+    allow(
+        "ManageOwnConnections",
+        ("execute-api:ManageConnections",),
+        [_sub(f"{connections}/{method}/@connections/*") for method in methods],
+    )
+    if grants.queues_timers:
+        allow("QueueTimers", ("sqs:SendMessage",), [{"Fn::GetAtt": ["TimersQueue", "Arn"]}])
+    if grants.sends_sms:
+        # SMS to a phone number has no resource ARN to name.
+        allow("SignInCodesBySms", ("sns:Publish",), ["*"])
+    return found
+
+
+def lambda_runtime_statements(function: dict[str, Any], handler: str) -> list[Any]:
+    """What Lambda itself does with the role, not the code: logs, traces, the SQS source."""
+    found: list[Any] = [
+        {
+            "Sid": "Logs",
+            "Effect": "Allow",
+            "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
+            "Resource": [
+                _sub("logs:${AWS::Region}:${AWS::AccountId}:log-group:/aws/lambda/*"),
+                _sub("logs:${AWS::Region}:${AWS::AccountId}:log-group:/aws/lambda/*:*"),
+            ],
+        }
+    ]
+    if function["Properties"].get("Tracing") == "Active":
+        found.append(
+            {
+                "Sid": "Traces",
+                "Effect": "Allow",
+                # X-Ray has no resource-level permissions for these.
+                "Action": ["xray:PutTraceSegments", "xray:PutTelemetryRecords"],
+                "Resource": "*",
+            }
+        )
+    for event in function["Properties"].get("Events", {}).values():
+        if event["Type"] == "SQS":
+            found.append(
+                {
+                    "Sid": "ReadOwnQueue",
+                    "Effect": "Allow",
+                    "Action": ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"],
+                    "Resource": [event["Properties"]["Queue"]],
+                }
+            )
+    return found
+
+
+def assign_roles(template: dict[str, Any], stage: str) -> None:
+    """Give every function its own role and its secrets' parameter names; drop Chalice's
+    shared role."""
+    resources = template["Resources"]
+    table_ids = _table_logical_ids()
+    ws_stage = resources["WebsocketAPIStage"]["Properties"]["StageName"]
+    functions = {k: r for k, r in resources.items() if r["Type"] == "AWS::Serverless::Function"}
+    unknown = sorted(
+        f["Properties"]["Handler"]
+        for f in functions.values()
+        if f["Properties"]["Handler"].removeprefix("app.") not in ROLES
+    )
+    if unknown:
+        raise SystemExit(f"functions with no role in deploy/roles.py: {unknown}")
+    for logical_id, function in functions.items():
+        handler = function["Properties"]["Handler"].removeprefix("app.")
+        grants = ROLES[handler]
+        role_id = f"{logical_id}Role"
+        resources[role_id] = {
+            "Type": "AWS::IAM::Role",
+            "Properties": {
+                "AssumeRolePolicyDocument": {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Effect": "Allow",
+                            "Principal": {"Service": "lambda.amazonaws.com"},
+                            "Action": "sts:AssumeRole",
+                        }
+                    ],
+                },
+                "Policies": [
+                    {
+                        "PolicyName": f"{logical_id}Policy",
+                        "PolicyDocument": {
+                            "Version": "2012-10-17",
+                            "Statement": lambda_runtime_statements(function, handler)
+                            + statements(grants, stage, table_ids, ws_stage),
+                        },
+                    }
+                ],
+            },
+        }
+        function["Properties"]["Role"] = {"Fn::GetAtt": [role_id, "Arn"]}
+        variables = function["Properties"].setdefault("Environment", {}).setdefault("Variables", {})
+        for setting, parameter in grants.secrets.items():
+            variables[f"{setting}_PARAMETER"] = f"/salon/{stage}/{parameter}"
+    del resources["DefaultRole"]

@@ -1,0 +1,70 @@
+"""The packaged template is the one truth about wiring: every address the code builds from a
+function's settings is one the template defines, for every function it packages."""
+
+from __future__ import annotations
+
+import pytest
+
+from chalicelib.adapters.dynamo.models import ALL_MODELS
+from chalicelib.config import settings
+from deploy.template import short_name
+from deploy.wiring import Function, Template
+from tests.support.iam_replay import deployed_settings, setting_problems
+
+
+def functions(template: Template) -> list[Function]:
+    return sorted(template.functions().values(), key=lambda f: f.logical_id)
+
+
+def test_every_function_posts_to_the_websocket_stage_the_template_creates(
+    packaged: Template,
+) -> None:
+    problems = [
+        problem
+        for function in functions(packaged)
+        for problem in setting_problems(packaged, function, "management_url")
+    ]
+    assert problems == []
+
+
+def test_every_function_queues_timers_on_a_queue_the_template_creates(packaged: Template) -> None:
+    problems = [
+        problem
+        for function in functions(packaged)
+        for problem in setting_problems(packaged, function, "timers_queue_url")
+    ]
+    assert problems == []
+
+
+def test_every_function_names_only_tables_the_template_creates(packaged: Template) -> None:
+    local_prefix = settings().table_prefix
+    missing = {
+        (function.logical_id, name)
+        for function in functions(packaged)
+        for name in (
+            deployed_settings(function).table_name(short_name(model, local_prefix))
+            for model in ALL_MODELS
+        )
+        if name not in packaged.table_names()
+    }
+    assert missing == set()
+
+
+@pytest.mark.parametrize("secret", ["SALON_JWT_SECRET"])
+def test_every_function_that_checks_tokens_is_given_the_signing_secret(
+    packaged: Template, secret: str
+) -> None:
+    readers = [packaged.by_handler()[h] for h in ("app", "ws_connect")]
+    assert [p for f in readers for p in setting_problems(packaged, f, secret)] == []
+
+
+def test_the_asyncapi_servers_name_the_websocket_stage_the_template_creates(
+    packaged: Template,
+) -> None:
+    from tests.support import contract
+
+    (stage,) = packaged.websocket_stages().values()
+    servers = contract.asyncapi()["servers"]
+    assert {name: s["pathname"] for name, s in servers.items()} == {
+        name: f"/{stage}" for name in servers
+    }

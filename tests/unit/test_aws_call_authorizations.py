@@ -1,0 +1,86 @@
+"""The recorder names each AWS call as IAM authorizes it: one action per item, on the ARN of the
+table, index, parameter, queue or connection it touches."""
+
+from __future__ import annotations
+
+from local.aws_calls import authorizations
+
+TABLE = "arn:aws:dynamodb:us-east-1:123456789012:table/"
+
+
+def authorize(service: str, operation: str, params: dict[str, object], url: str = "") -> list:
+    return list(authorizations(service, service, operation, params, "us-east-1", url))
+
+
+def test_a_transaction_is_authorized_item_by_item_on_each_items_table() -> None:
+    calls = authorize(
+        "dynamodb",
+        "TransactWriteItems",
+        {
+            "TransactItems": [
+                {"Put": {"TableName": "salon-dev-tips"}},
+                {"Update": {"TableName": "salon-dev-ledger"}},
+                {"ConditionCheck": {"TableName": "salon-dev-users"}},
+                {"Delete": {"TableName": "salon-dev-tips"}},
+            ]
+        },
+    )
+    assert calls == [
+        ("dynamodb:PutItem", TABLE + "salon-dev-tips"),
+        ("dynamodb:UpdateItem", TABLE + "salon-dev-ledger"),
+        ("dynamodb:ConditionCheckItem", TABLE + "salon-dev-users"),
+        ("dynamodb:DeleteItem", TABLE + "salon-dev-tips"),
+    ]
+
+
+def test_a_query_on_an_index_is_authorized_on_the_index() -> None:
+    calls = authorize(
+        "dynamodb", "Query", {"TableName": "salon-dev-tips", "IndexName": "by_sender"}
+    )
+    assert calls == [("dynamodb:Query", TABLE + "salon-dev-tips/index/by_sender")]
+
+
+def test_a_batch_get_is_authorized_on_every_table_it_reads() -> None:
+    calls = authorize("dynamodb", "BatchGetItem", {"RequestItems": {"a": {}, "b": {}}})
+    assert calls == [("dynamodb:BatchGetItem", TABLE + "a"), ("dynamodb:BatchGetItem", TABLE + "b")]
+
+
+def test_a_parameter_is_authorized_on_its_path() -> None:
+    calls = authorize("ssm", "GetParameter", {"Name": "/salon/dev/jwt-secret"})
+    assert calls == [
+        ("ssm:GetParameter", "arn:aws:ssm:us-east-1:123456789012:parameter/salon/dev/jwt-secret")
+    ]
+
+
+def test_a_post_to_a_connection_is_authorized_on_the_api_and_stage_it_was_sent_to() -> None:
+    deployed = authorize(
+        "apigatewaymanagementapi",
+        "PostToConnection",
+        {"ConnectionId": "abc="},
+        "https://a1b2c3.execute-api.us-east-1.amazonaws.com/api",
+    )
+    local = authorize(
+        "apigatewaymanagementapi",
+        "DeleteConnection",
+        {"ConnectionId": "x="},
+        "http://127.0.0.1:9/ws",
+    )
+    assert deployed == [
+        (
+            "execute-api:ManageConnections",
+            "arn:aws:execute-api:us-east-1:123456789012:a1b2c3/api/POST/@connections/abc=",
+        )
+    ]
+    assert local == [
+        (
+            "execute-api:ManageConnections",
+            "arn:aws:execute-api:us-east-1:123456789012:local/ws/DELETE/@connections/x=",
+        )
+    ]
+
+
+def test_a_message_is_authorized_on_its_queue() -> None:
+    calls = authorize(
+        "sqs", "SendMessage", {"QueueUrl": "http://h:1/123456789012/salon-dev-timers"}
+    )
+    assert calls == [("sqs:SendMessage", "arn:aws:sqs:us-east-1:123456789012:salon-dev-timers")]
