@@ -117,7 +117,8 @@ ROLES: dict[str, Grants] = {
     "ws_message": Grants(
         reads=("connections", "relations", "room_members", "rooms", "users"),
         writes=("connections", "room_members", "rooms"),
-        checks=("room_members",),
+        # A raised hand is conditioned on the room's round of hands (closing hands starts one).
+        checks=("room_members", "rooms"),
         posts_to_sockets=True,
         queues_timers=True,
     ),
