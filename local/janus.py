@@ -122,13 +122,12 @@ events: {{
 """
     )
     (folder / "janus.plugin.videoroom.jcfg").write_text(
-        """general: {
+        f"""general: {{
     string_ids = true
-    admin_key = "%s"
+    admin_key = "{config.admin_secret}"
     lock_rtp_forward = true
-}
+}}
 """
-        % config.admin_secret
     )
     (folder / "janus.transport.http.jcfg").write_text(
         f"""general: {{
@@ -187,7 +186,7 @@ class JanusProcess:
         folder = Path(self._folder.name)
         _configs(self.config, folder)
         env = {**os.environ, "LD_PRELOAD": str(shim)}
-        self._log = open(folder / "janus.log", "wb")  # noqa: SIM115 (closed in stop)
+        self._log = open(folder / "janus.log", "wb")
         self._process = subprocess.Popen(
             [JANUS, "-C", str(folder / "janus.jcfg"), "-F", str(folder), "-N"],
             env=env,
