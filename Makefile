@@ -10,7 +10,7 @@ CHECKOV_VENV := build/tools/checkov
 CHECKOV := $(CHECKOV_VENV)/bin/checkov
 CHECKOV_VERSION := 3.3.30
 
-.PHONY: dev test lint lock typecheck unit integration e2e browser browser-deps package package-check bench clean
+.PHONY: dev test lint lock typecheck unit integration e2e browser browser-deps janus-deps package package-check bench clean
 
 # The lock first, exactly (hashes checked, nothing resolved), then the tools, held to the
 # lock's versions (a constraints file without the hashes: with them pip would demand hashes
@@ -31,11 +31,11 @@ lock: $(STAMP)
 	  --python-version 3.11 --python-platform x86_64-manylinux2014 -o requirements.txt
 
 ## make dev: the whole stack on loopback (embedded AWS, REST API, WebSocket gateway). Ctrl-C stops it.
-dev: $(STAMP)
+dev: $(STAMP) janus-deps
 	$(BIN)/python -m local.stack
 
 ## make test: lint, types, unit, integration (moto), e2e (the local stack), browsers, package check.
-test: $(STAMP) lint typecheck
+test: $(STAMP) lint typecheck janus-deps
 	$(BIN)/python -m pytest tests
 	$(MAKE) browser
 	$(MAKE) package-check
@@ -50,10 +50,10 @@ typecheck: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/python -m pytest tests/unit
 
-integration: $(STAMP)
+integration: $(STAMP) janus-deps
 	$(BIN)/python -m pytest tests/integration
 
-e2e: $(STAMP)
+e2e: $(STAMP) janus-deps
 	$(BIN)/python -m pytest tests/e2e
 
 ## make browser: the web client in headless Chromium (Playwright), in a network namespace with only
@@ -70,6 +70,13 @@ browser-deps:
 	@test -x $(CHROMIUM) && { command -v ip || test -x /usr/sbin/ip || test -x /sbin/ip; } >/dev/null || { \
 	  $(SUDO) apt-get update -qq && \
 	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium iproute2; }
+
+# Debian's Janus (the SFU the local stack and the tests run on loopback), installed once, and a
+# C compiler for its loopback shim (local/getifaddrs_shim.c).
+janus-deps:
+	@test -x /usr/bin/janus && command -v cc >/dev/null || { \
+	  $(SUDO) apt-get update -qq && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq janus gcc libc6-dev; }
 
 ## make package: the deployable SAM template, built offline, merged with the tables and policies.
 package: $(STAMP)

@@ -65,6 +65,20 @@ class Settings:
     sign_in_starts_per_ip_per_hour: int = 600
     # How long a retried refresh or a re-submitted right code gets the answer already given.
     retry_grace_s: int = 30
+    # The media plane (chalicelib/adapters/media): "janus" (VideoRoom, reached at these URLs
+    # with these secrets, which only Salon's functions hold) or "ivs" (real-time stages).
+    media_plane: str = "janus"
+    janus_url: str = ""
+    janus_admin_url: str = ""
+    janus_api_secret: str = field(default="", repr=False)
+    janus_api_secret_parameter: str = ""
+    janus_admin_secret: str = field(default="", repr=False)
+    janus_admin_secret_parameter: str = ""
+    # What one Janus node really serves (docs/benchmarks.md, "SFU fan-out"); a room is capped
+    # at the smaller of this and `room_capacity`. Unmuted speakers at once: IVS's stage limit,
+    # the same rule on either plane.
+    janus_max_listeners: int = 400
+    max_publishers: int = 12
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -124,6 +138,15 @@ class Settings:
                 env, "SALON_SIGN_IN_STARTS_PER_IP_PER_HOUR", cls.sign_in_starts_per_ip_per_hour
             ),
             retry_grace_s=_int(env, "SALON_RETRY_GRACE_S", cls.retry_grace_s),
+            media_plane=env.get("SALON_MEDIA_PLANE", cls.media_plane),
+            janus_url=env.get("SALON_JANUS_URL", ""),
+            janus_admin_url=env.get("SALON_JANUS_ADMIN_URL", ""),
+            janus_api_secret=env.get("SALON_JANUS_API_SECRET", ""),
+            janus_api_secret_parameter=env.get("SALON_JANUS_API_SECRET_PARAMETER", ""),
+            janus_admin_secret=env.get("SALON_JANUS_ADMIN_SECRET", ""),
+            janus_admin_secret_parameter=env.get("SALON_JANUS_ADMIN_SECRET_PARAMETER", ""),
+            janus_max_listeners=_int(env, "SALON_JANUS_MAX_LISTENERS", cls.janus_max_listeners),
+            max_publishers=_int(env, "SALON_MAX_PUBLISHERS", cls.max_publishers),
         )
 
     def table_name(self, short_name: str) -> str:

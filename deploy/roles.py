@@ -9,6 +9,7 @@ suites make against these roles and reports the statements no call needed.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,6 +27,8 @@ PARAMETERS = {
     "SALON_STRIPE_SECRET_KEY": "stripe-secret-key",
     "SALON_STRIPE_WEBHOOK_SECRET": "stripe-webhook-secret",
     "SALON_STRIPE_CONNECT_WEBHOOK_SECRET": "stripe-connect-webhook-secret",
+    "SALON_JANUS_API_SECRET": "janus-api-secret",
+    "SALON_JANUS_ADMIN_SECRET": "janus-admin-secret",
 }
 # The public REST API charges tips and onboards creators with a Stripe restricted key
 # (Accounts, Account Links, Customers, PaymentIntents: write); only payouts move money out.
@@ -49,6 +52,8 @@ class Grants:
 
 
 JWT = {"SALON_JWT_SECRET": PARAMETERS["SALON_JWT_SECRET"]}
+# The functions that change rooms hold the SFU's secrets (and nothing else does).
+JANUS = {name: PARAMETERS[name] for name in ("SALON_JANUS_API_SECRET", "SALON_JANUS_ADMIN_SECRET")}
 PAYOUT_KEY = {"SALON_STRIPE_SECRET_KEY": PARAMETERS["SALON_STRIPE_SECRET_KEY"]}
 
 RESTRICTED_KEY = {"SALON_STRIPE_SECRET_KEY": RESTRICTED_STRIPE_KEY}
@@ -119,12 +124,14 @@ ROLES: dict[str, Grants] = {
         writes=("connections", "room_members", "rooms"),
         # A raised hand is conditioned on the room's round of hands (closing hands starts one).
         checks=("room_members", "rooms"),
+        secrets=JANUS,
         posts_to_sockets=True,
         queues_timers=True,
     ),
     "ws_disconnect": Grants(
         reads=("connections", "room_members", "rooms"),
         writes=("connections", "room_members"),
+        secrets=JANUS,
         posts_to_sockets=True,
         queues_timers=True,
     ),
@@ -133,7 +140,7 @@ ROLES: dict[str, Grants] = {
         reads=tuple(sorted({"connections", "room_members", "rooms", "users", *PAYOUTS.reads})),
         writes=tuple(sorted({"connections", "room_members", "rooms", *PAYOUTS.writes})),
         scans=PAYOUTS.scans,
-        secrets=PAYOUT_KEY,
+        secrets={**PAYOUT_KEY, **JANUS},
         posts_to_sockets=True,
         queues_timers=True,
     ),
@@ -165,6 +172,14 @@ ROLES: dict[str, Grants] = {
     # lists of transfers, refunds and disputes (the restricted key cannot list transfers).
     "admin_reconcile": Grants(reads=("creator_accounts",), scans=("ledger",), secrets=PAYOUT_KEY),
 }
+
+
+def for_media_plane(grants: Grants, media_plane: str) -> Grants:
+    """A stage holds the secrets of the media plane it uses, not of the other one."""
+    if media_plane == "janus":
+        return grants
+    kept = {k: v for k, v in grants.secrets.items() if k not in JANUS}
+    return dataclasses.replace(grants, secrets=kept)
 
 
 def _table_logical_ids() -> dict[str, str]:
@@ -283,7 +298,8 @@ def assign_roles(template: dict[str, Any], stage: str) -> None:
         raise SystemExit(f"functions with no role in deploy/roles.py: {unknown}")
     for logical_id, function in functions.items():
         handler = function["Properties"]["Handler"].removeprefix("app.")
-        grants = ROLES[handler]
+        variables = function["Properties"].setdefault("Environment", {}).setdefault("Variables", {})
+        grants = for_media_plane(ROLES[handler], variables.get("SALON_MEDIA_PLANE", ""))
         role_id = f"{logical_id}Role"
         resources[role_id] = {
             "Type": "AWS::IAM::Role",
@@ -311,7 +327,6 @@ def assign_roles(template: dict[str, Any], stage: str) -> None:
             },
         }
         function["Properties"]["Role"] = {"Fn::GetAtt": [role_id, "Arn"]}
-        variables = function["Properties"].setdefault("Environment", {}).setdefault("Variables", {})
         for setting, parameter in grants.secrets.items():
             variables[f"{setting}_PARAMETER"] = f"/salon/{stage}/{parameter}"
     del resources["DefaultRole"]

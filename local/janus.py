@@ -58,6 +58,14 @@ def build_shim() -> Path:
     return target
 
 
+def _die_with_parent() -> None:
+    """Janus gets SIGTERM if the process that started it dies, however it dies (Linux)."""
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
 def _free_port(host: str = LOCALHOST) -> int:
     with socket.socket() as sock:
         sock.bind((host, 0))
@@ -71,7 +79,8 @@ class JanusConfig:
     admin_port: int = 0
     api_secret: str = field(default_factory=lambda: secrets.token_urlsafe(24), repr=False)
     admin_secret: str = field(default_factory=lambda: secrets.token_urlsafe(24), repr=False)
-    rtp_ports: tuple[int, int] = (20000, 40000)
+    # Below Linux's ephemeral ports (32768-60999), where browsers put their own candidates.
+    rtp_ports: tuple[int, int] = (20000, 29999)
     debug_level: int = 3  # warnings and errors only: Janus never logs SDP below level 5
 
 
@@ -193,6 +202,7 @@ class JanusProcess:
             stdout=self._log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            preexec_fn=_die_with_parent,
         )
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:

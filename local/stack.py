@@ -36,6 +36,8 @@ LOCAL_ONLY = (
     "AWS_ENDPOINT_URL",
     "SALON_WS_MANAGEMENT_URL",
     "SALON_STRIPE_API_BASE",
+    "SALON_JANUS_URL",
+    "SALON_JANUS_ADMIN_URL",
     "SALON_APP_URL",
     "SALON_STAGE",
 )
@@ -84,6 +86,7 @@ class LocalStack:
     def __init__(self, config: StackConfig) -> None:
         self.config = config.resolved()
         self._moto: Any = None
+        self._janus: Any = None
         self._rest: Any = None
         self._gateway: Any = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -131,7 +134,27 @@ class LocalStack:
         }
 
     def start(self) -> dict[str, Any]:
+        # The SFU first: the app's settings name its endpoints and secrets.
+        from local.janus import JanusConfig, JanusProcess
+
+        given = {
+            field: value
+            for field, name in (
+                ("api_secret", "SALON_JANUS_API_SECRET"),
+                ("admin_secret", "SALON_JANUS_ADMIN_SECRET"),
+            )
+            if (value := os.environ.get(name))
+        }
+        self._janus = JanusProcess(JanusConfig(host=self.config.host, **given)).start()
         os.environ.update(self.environment())
+        os.environ.update(
+            {
+                "SALON_JANUS_URL": self._janus.url,
+                "SALON_JANUS_ADMIN_URL": self._janus.admin_url,
+                "SALON_JANUS_API_SECRET": self._janus.config.api_secret,
+                "SALON_JANUS_ADMIN_SECRET": self._janus.config.admin_secret,
+            }
+        )
         os.environ.pop("AWS_PROFILE", None)
         c = self.config
         record_to = os.environ.get("SALON_RECORD_AWS_CALLS")
@@ -165,6 +188,9 @@ class LocalStack:
             "websocket": self._gateway.websocket_url,
             "aws": f"http://{c.host}:{c.aws_port}",
             "stripe": f"http://{c.host}:{c.stripe_port}",
+            "janus": self._janus.url,
+            "janus_admin": self._janus.admin_url,
+            "janus_pid": self._janus.pid,
             "web": f"http://{c.host}:{c.rest_port}/app/",
             "tables": tables,
             # Schedules are not fired locally (nor by moto): invoke them from /_local/admin.
@@ -331,6 +357,8 @@ class LocalStack:
             self._rest.server.server_close()
         if self._moto is not None:
             self._moto.stop()
+        if self._janus is not None:
+            self._janus.stop()
         for thread in self._threads:
             thread.join(5)
 

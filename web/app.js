@@ -3,13 +3,12 @@
  *
  * - REST (docs/openapi.yaml) on the same origin: sign-in, invitations, the hallway, profiles,
  *   Send Money. Tokens live in sessionStorage, so each browser tab can be a different member.
- * - The WebSocket (docs/asyncapi.yaml): rooms, the stage, and WebRTC signaling.
- * - Audio: a mesh of RTCPeerConnections. Whoever is on stage (moderators and speakers) sends;
- *   everyone hears the stage. Each pair that includes someone on stage has one connection with
- *   one audio transceiver (sendrecv), so a role change only swaps the sent track and never
- *   renegotiates. Who calls: a listener calls each member of the stage (only they know they
- *   are there); between two people on stage, the smaller user_id calls. Glare (both calling at
- *   once) is settled the same way: the smaller user_id's offer wins.
+ * - The WebSocket (docs/asyncapi.yaml): rooms, the stage, and the audio's negotiation.
+ * - Audio: through the SFU (Janus locally, docs/architecture.md "The media plane"). Whoever is
+ *   on stage and unmuted sends one stream (`media_publish`); everyone hears each sending speaker
+ *   through a connection of its own (`media_subscribe` / `media_answer`). Salon checks each
+ *   request before its SDP reaches the SFU, and cuts a publisher off at the SFU when the right
+ *   goes, whatever this page does. ICE is not trickled: each description carries its candidates.
  * - Stripe: a few lines standing in for Stripe.js's confirmCardPayment, against the local
  *   Stripe emulator (publishable key + the PaymentIntent's client_secret).
  */
@@ -70,7 +69,12 @@ const MESSAGES = {
   target_not_on_stage: 'That person is no longer on stage.',
   target_not_a_moderator: 'That person is not a moderator.',
   already_a_moderator: 'That person is already a moderator.',
-  peer_not_in_room: 'That person is not in your room.',
+  too_many_publishers: 'The stage is full of open microphones: wait until someone mutes.',
+  not_allowed_to_publish: 'Only people on stage who are unmuted can send audio.',
+  not_publishing: 'That speaker is not sending audio right now.',
+  media_negotiation_failed: 'The audio connection could not be set up. Trying again…',
+  media_unavailable: 'Audio is not available right now. Try again in a moment.',
+  media_relay_unsupported: 'This room’s audio needs the Salon app.',
   not_following: 'You can only ping people you follow.',
   user_offline: 'That person is not connected right now.',
   invalid_room_title: 'A room title needs 1 to 100 characters.',
@@ -475,7 +479,7 @@ class Realtime {
   }
 }
 
-const REPLY_TYPES = ['room', 'left', 'audience', 'ack', 'pong', 'error'];
+const REPLY_TYPES = ['room', 'left', 'audience', 'ack', 'pong', 'error', 'media_answer', 'media_live', 'media_offer', 'media_started', 'media_unsubscribed'];
 const realtime = new Realtime();
 
 function connectionBanner(text) {
@@ -484,30 +488,62 @@ function connectionBanner(text) {
   banner.textContent = text || '';
 }
 
-// --- Audio: the WebRTC mesh ----------------------------------------------------------------------
+// --- Audio: through the SFU ------------------------------------------------------------------------
 
 function newId() {
   return (crypto.randomUUID ? crypto.randomUUID() : String(Math.random())).replace(/-/g, '').slice(0, 16);
 }
 
-class Mesh {
+/** Wait until the connection has gathered its ICE candidates (non-trickle SDP), or 2 s. */
+function gathered(pc) {
+  if (pc.iceGatheringState === 'complete') return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      if (pc.iceGatheringState !== 'complete') return;
+      pc.removeEventListener('icegatheringstatechange', done);
+      resolve();
+    };
+    pc.addEventListener('icegatheringstatechange', done);
+    setTimeout(resolve, 2000);
+  });
+}
+
+class Sfu {
   constructor() {
-    this.peers = new Map(); // user_id -> {id, remote, pc, sender, audio}
-    this.pendingIce = new Map(); // remote connection id -> [candidates]
+    this.publisher = null; // {pc, live}
+    this.feeds = new Map(); // user_id -> {pc, handle, audio}
+    this.waiting = new Set(); // speakers not sending yet: subscribed to on their media_live
+    this.live = new Set(); // speakers whose audio reaches the SFU, as far as this page knows
     this.mic = null; // MediaStreamTrack
-    this.levels = new Map(); // user_id -> audio level heard (0..1)
+    this.levels = new Map();
     this.statsTimer = null;
+    // Salon negotiates one subscription of a connection at a time: requests go in turn.
+    this.queue = Promise.resolve();
   }
 
   myId() {
     return state.session && state.session.user && state.session.user.user_id;
   }
 
-  /** The track to send: the microphone, only while on stage and unmuted. */
-  track() {
+  iceServers() {
+    const media = state.room && state.room.media;
+    return (media && media.ice_servers) || state.config.ice_servers || [];
+  }
+
+  /** Salon's rule: on stage and unmuted. The SFU enforces it whatever this page does. */
+  mayPublish() {
     const viewer = state.room && state.room.viewer;
-    const live = viewer && viewer.role !== 'listener' && !viewer.muted;
-    return live && this.mic ? this.mic : null;
+    return Boolean(viewer && viewer.role !== 'listener' && !viewer.muted);
+  }
+
+  publishing(entry) {
+    return entry && entry.role !== 'listener' && !entry.muted;
+  }
+
+  inTurn(task) {
+    const run = this.queue.then(task, task);
+    this.queue = run.catch(() => {});
+    return run;
   }
 
   async microphone() {
@@ -517,156 +553,158 @@ class Mesh {
     return this.mic;
   }
 
-  /** Bring the connections in line with the room: who to call, who to hang up on, what to send. */
+  /** Bring the connections in line with the room: what to send, whom to hear. */
   sync() {
     const room = state.room;
-    const me = this.myId();
     if (!room || !room.viewer) {
       this.closeAll();
       return;
     }
-    const iAmOnStage = room.viewer.role !== 'listener';
-    for (const userId of room.stage.keys()) {
-      if (userId === me || this.peers.has(userId)) continue;
-      if (!iAmOnStage || me < userId) this.call(userId);
+    if (this.mayPublish() && this.mic && !this.publisher) this.publish();
+    if (!this.mayPublish() && this.publisher) this.stopPublishing();
+    const me = this.myId();
+    for (const [userId, entry] of room.stage) {
+      if (userId === me) continue;
+      if (!this.publishing(entry)) {
+        this.waiting.delete(userId);
+        this.live.delete(userId);
+        if (this.feeds.has(userId)) this.unsubscribe(userId);
+      } else if (!this.feeds.has(userId) && !this.waiting.has(userId)) {
+        this.subscribe(userId);
+      }
     }
-    for (const userId of [...this.peers.keys()]) {
-      if (!iAmOnStage && !room.stage.has(userId)) this.hangUp(userId);
+    for (const userId of [...this.feeds.keys()]) {
+      if (!room.stage.has(userId)) this.unsubscribe(userId);
     }
-    this.applyTrack();
     if (!this.statsTimer) this.statsTimer = setInterval(() => this.measure(), 600);
   }
 
-  applyTrack() {
-    const track = this.track();
-    for (const peer of this.peers.values()) {
-      if (peer.sender && peer.sender.track !== track) peer.sender.replaceTrack(track).catch(() => {});
-    }
-  }
+  // Sending ------------------------------------------------------------------------------------
 
-  _create(userId, id) {
-    const pc = new RTCPeerConnection({iceServers: state.config.ice_servers || []});
-    const peer = {userId, id, remote: null, pc, sender: null, audio: null, timer: null};
-    pc.onicecandidate = (event) => {
-      if (!event.candidate) return;
-      signal(userId, 'ice', {candidate: event.candidate.toJSON(), pc: peer.id, to_pc: peer.remote});
-    };
-    pc.ontrack = (event) => {
-      if (!peer.audio) {
-        peer.audio = h('audio', {autoplay: true, dataset: {userId}});
-        $('#audio').append(peer.audio);
-      }
-      peer.audio.srcObject = event.streams[0] || new MediaStream([event.track]);
-      peer.audio.play().catch(() => {});
-    };
-    pc.onconnectionstatechange = () => {
-      const now = pc.connectionState;
-      clearTimeout(peer.timer);
-      if (now === 'failed' || now === 'closed') this._lost(peer);
-      else if (now === 'disconnected') peer.timer = setTimeout(() => this._lost(peer), 8000);
-    };
-    this.peers.set(userId, peer);
-    return peer;
-  }
-
-  _lost(peer) {
-    if (this.peers.get(peer.userId) !== peer) return;
-    this.hangUp(peer.userId);
-    setTimeout(() => this.sync(), 1000); // call again if the room still needs this pair
-  }
-
-  async call(userId) {
-    const peer = this._create(userId, newId());
-    const transceiver = peer.pc.addTransceiver('audio', {direction: 'sendrecv'});
-    peer.sender = transceiver.sender;
+  async publish() {
+    const pc = new RTCPeerConnection({iceServers: this.iceServers()});
+    const pub = {pc, live: false};
+    this.publisher = pub;
     try {
-      const track = this.track();
-      if (track) await peer.sender.replaceTrack(track);
-      const offer = await peer.pc.createOffer();
-      await peer.pc.setLocalDescription(offer);
-      await signal(userId, 'offer', {type: 'offer', sdp: offer.sdp, pc: peer.id});
+      pc.addTransceiver(await this.microphone(), {direction: 'sendonly'});
+      await pc.setLocalDescription(await pc.createOffer());
+      await gathered(pc);
+      if (this.publisher !== pub) return;
+      const reply = await realtime.send('media_publish', {sdp: pc.localDescription.sdp});
+      if (this.publisher !== pub) return;
+      pc.onconnectionstatechange = () => {
+        if (pc.connectionState === 'connected' && !pub.live) this._announce(pub);
+        if (pc.connectionState === 'failed') this._republishLater(pub);
+      };
+      await pc.setRemoteDescription({type: 'answer', sdp: reply.sdp});
     } catch (error) {
-      if (this.peers.get(userId) === peer) this.hangUp(userId);
+      if (this.publisher === pub) this._republishLater(pub, error);
     }
   }
 
-  async onSignal(from, kind, payload) {
-    if (!payload || typeof payload !== 'object') return;
-    if (kind === 'offer') await this._offered(from, payload);
-    else if (kind === 'answer') await this._answered(from, payload);
-    else if (kind === 'ice') await this._candidate(from, payload);
-  }
-
-  async _offered(from, payload) {
-    const existing = this.peers.get(from);
-    if (existing && existing.remote === payload.pc) return; // a repeat
-    if (existing && existing.pc.signalingState === 'have-local-offer' && this.myId() < from) {
-      return; // glare: my offer wins, theirs is dropped on their side
-    }
-    if (existing) this.hangUp(from); // glare lost, or they reconnected with a new connection
-    const peer = this._create(from, newId());
-    peer.remote = payload.pc;
-    try {
-      await peer.pc.setRemoteDescription({type: 'offer', sdp: payload.sdp});
-      const transceiver = peer.pc.getTransceivers()[0];
-      transceiver.direction = 'sendrecv';
-      peer.sender = transceiver.sender;
-      const track = this.track();
-      if (track) await peer.sender.replaceTrack(track);
-      const answer = await peer.pc.createAnswer();
-      await peer.pc.setLocalDescription(answer);
-      await this._flushIce(peer);
-      await signal(from, 'answer', {type: 'answer', sdp: answer.sdp, pc: peer.id, to_pc: payload.pc});
-    } catch {
-      if (this.peers.get(from) === peer) this.hangUp(from);
+  /** Tell the room (through Salon, which checks with the SFU) that this audio is on. */
+  async _announce(pub) {
+    for (let attempt = 0; attempt < 10 && this.publisher === pub; attempt++) {
+      try {
+        await realtime.send('media_live');
+        pub.live = true;
+        renderRoom();
+        return;
+      } catch (error) {
+        if (error.code !== 'not_publishing') return;
+        await new Promise((resolve) => setTimeout(resolve, 150)); // the SFU is a moment behind
+      }
     }
   }
 
-  async _answered(from, payload) {
-    const peer = this.peers.get(from);
-    if (!peer || peer.id !== payload.to_pc || peer.pc.signalingState !== 'have-local-offer') return;
-    peer.remote = payload.pc;
-    try {
-      await peer.pc.setRemoteDescription({type: 'answer', sdp: payload.sdp});
-      await this._flushIce(peer);
-    } catch {
-      this.hangUp(from);
-    }
+  _republishLater(pub, error) {
+    pub.pc.close();
+    if (this.publisher !== pub) return;
+    this.publisher = null;
+    if (error && error.code === 'not_allowed_to_publish') return; // the room moved on
+    setTimeout(() => this.sync(), 1000);
   }
 
-  async _candidate(from, payload) {
-    const peer = this.peers.get(from);
-    if (peer && peer.remote === payload.pc && peer.pc.remoteDescription) {
-      await peer.pc.addIceCandidate(payload.candidate).catch(() => {});
-      return;
-    }
-    // Before the offer or answer it belongs to: keep it for later.
-    const list = this.pendingIce.get(payload.pc) || [];
-    if (list.length < 50) list.push(payload.candidate);
-    this.pendingIce.set(payload.pc, list);
-    if (this.pendingIce.size > 100) this.pendingIce.delete(this.pendingIce.keys().next().value);
+  stopPublishing() {
+    const pub = this.publisher;
+    this.publisher = null;
+    if (pub) pub.pc.close();
   }
 
-  async _flushIce(peer) {
-    const list = this.pendingIce.get(peer.remote) || [];
-    this.pendingIce.delete(peer.remote);
-    for (const candidate of list) await peer.pc.addIceCandidate(candidate).catch(() => {});
+  // Hearing ------------------------------------------------------------------------------------
+
+  subscribe(userId) {
+    const feed = {pc: null, handle: null, audio: null};
+    this.feeds.set(userId, feed);
+    return this.inTurn(async () => {
+      if (this.feeds.get(userId) !== feed) return;
+      let offer;
+      try {
+        offer = await realtime.send('media_subscribe', {user_id: userId});
+      } catch {
+        // Not sending yet (or any more): their media_live brings us back.
+        if (this.feeds.get(userId) === feed) this.feeds.delete(userId);
+        this.waiting.add(userId);
+        return;
+      }
+      feed.handle = offer.handle;
+      if (this.feeds.get(userId) !== feed) {
+        realtime.send('media_unsubscribe', {handle: offer.handle}).catch(() => {});
+        return;
+      }
+      const pc = new RTCPeerConnection({iceServers: this.iceServers()});
+      feed.pc = pc;
+      pc.ontrack = (event) => {
+        if (!feed.audio) {
+          feed.audio = h('audio', {autoplay: true, dataset: {userId}});
+          $('#audio').append(feed.audio);
+        }
+        feed.audio.srcObject = event.streams[0] || new MediaStream([event.track]);
+        feed.audio.play().catch(() => {});
+      };
+      pc.onconnectionstatechange = () => {
+        if (pc.connectionState === 'connected') {
+          this.live.add(userId);
+          renderRoom();
+        }
+      };
+      try {
+        await pc.setRemoteDescription({type: 'offer', sdp: offer.sdp});
+        await pc.setLocalDescription(await pc.createAnswer());
+        await gathered(pc);
+        await realtime.send('media_answer', {handle: feed.handle, sdp: pc.localDescription.sdp});
+      } catch {
+        if (this.feeds.get(userId) === feed) this.unsubscribe(userId);
+        this.waiting.add(userId);
+      }
+    });
   }
 
-  hangUp(userId) {
-    const peer = this.peers.get(userId);
-    if (!peer) return;
-    this.peers.delete(userId);
-    clearTimeout(peer.timer);
-    peer.pc.onconnectionstatechange = null;
-    peer.pc.close();
-    if (peer.audio) peer.audio.remove();
+  unsubscribe(userId) {
+    const feed = this.feeds.get(userId);
+    if (!feed) return;
+    this.feeds.delete(userId);
+    this.live.delete(userId);
     this.levels.delete(userId);
+    if (feed.pc) feed.pc.close();
+    if (feed.audio) feed.audio.remove();
+    if (feed.handle) this.inTurn(() => realtime.send('media_unsubscribe', {handle: feed.handle}).catch(() => {}));
+  }
+
+  /** A speaker's audio is on (again, after a reload): hear it through a fresh subscription. */
+  onLive(userId) {
+    if (userId === this.myId()) return;
+    this.waiting.delete(userId);
+    this.unsubscribe(userId);
+    const entry = state.room && state.room.stage.get(userId);
+    if (this.publishing(entry)) this.subscribe(userId);
   }
 
   closeAll() {
-    for (const userId of [...this.peers.keys()]) this.hangUp(userId);
-    this.pendingIce.clear();
+    this.stopPublishing();
+    for (const userId of [...this.feeds.keys()]) this.unsubscribe(userId);
+    this.waiting.clear();
+    this.live.clear();
     clearInterval(this.statsTimer);
     this.statsTimer = null;
     if (this.mic) {
@@ -675,25 +713,43 @@ class Mesh {
     }
   }
 
-  /** Audio bytes per peer, from RTCPeerConnection.getStats() (also what the browser tests read). */
+  // What the browser reports -------------------------------------------------------------------
+
+  static async report(pc) {
+    const report = await pc.getStats();
+    const out = {inbound_bytes: 0, outbound_bytes: 0, level: 0, state: pc.connectionState, remote: null, local: null};
+    let pairId = null;
+    report.forEach((entry) => {
+      if (entry.type === 'transport' && entry.selectedCandidatePairId) pairId = entry.selectedCandidatePairId;
+    });
+    report.forEach((entry) => {
+      if (entry.kind === 'audio' && entry.type === 'inbound-rtp') {
+        out.inbound_bytes += entry.bytesReceived || 0;
+        out.level = Math.max(out.level, entry.audioLevel || 0);
+      }
+      if (entry.kind === 'audio' && entry.type === 'outbound-rtp') out.outbound_bytes += entry.bytesSent || 0;
+      if (entry.type === 'candidate-pair' && (entry.id === pairId || (!pairId && entry.nominated))) {
+        const remote = report.get(entry.remoteCandidateId);
+        const local = report.get(entry.localCandidateId);
+        if (remote) out.remote = {address: remote.address || remote.ip, port: remote.port};
+        if (local) out.local = {address: local.address || local.ip, port: local.port};
+      }
+    });
+    return out;
+  }
+
+  /** What this page hears from each speaker (also what the browser tests read). */
   async stats() {
     const result = {};
-    for (const [userId, peer] of this.peers) {
-      const report = await peer.pc.getStats();
-      let inbound = 0;
-      let outbound = 0;
-      let level = 0;
-      report.forEach((entry) => {
-        if (entry.kind !== 'audio') return;
-        if (entry.type === 'inbound-rtp') {
-          inbound += entry.bytesReceived || 0;
-          level = Math.max(level, entry.audioLevel || 0);
-        }
-        if (entry.type === 'outbound-rtp') outbound += entry.bytesSent || 0;
-      });
-      result[userId] = {inbound_bytes: inbound, outbound_bytes: outbound, level, state: peer.pc.connectionState};
+    for (const [userId, feed] of this.feeds) {
+      if (feed.pc) result[userId] = {...(await Sfu.report(feed.pc)), handle: feed.handle};
     }
     return result;
+  }
+
+  /** What this page sends, if anything. */
+  async sending() {
+    return this.publisher ? {...(await Sfu.report(this.publisher.pc)), live: this.publisher.live} : null;
   }
 
   /** Light up whoever is being heard. */
@@ -703,17 +759,13 @@ class Mesh {
     for (const [userId, entry] of Object.entries(stats)) this.levels.set(userId, entry.level);
     for (const card of document.querySelectorAll('.stage .person')) {
       const userId = card.dataset.userId;
-      const level = userId === this.myId() ? (this.track() ? 0.05 : 0) : this.levels.get(userId) || 0;
+      const level = userId === this.myId() ? (this.publisher ? 0.05 : 0) : this.levels.get(userId) || 0;
       card.classList.toggle('speaking', level > 0.01);
     }
   }
 }
 
-const mesh = new Mesh();
-
-function signal(to, kind, payload) {
-  return realtime.send('signal', {to, kind, payload}).catch(() => {});
-}
+const sfu = new Sfu();
 
 // --- Stripe.js stand-in ------------------------------------------------------------------------
 
@@ -849,7 +901,7 @@ function offerBeta(error) {
   if (error.code !== 'not_available_yet' || !state.config.local) return;
   const button = h('button', {type: 'button', class: 'secondary'}, 'Join the Send Money beta (local stack)');
   button.addEventListener('click', act(button, async () => {
-    const answer = await api('POST', '/_local/admin/admin_beta_add', {user_id: mesh.myId()}, {auth: false});
+    const answer = await api('POST', '/_local/admin/admin_beta_add', {user_id: sfu.myId()}, {auth: false});
     if (!answer || !answer.ok) throw new SalonError((answer && answer.error && answer.error.code) || 'unavailable');
     extra.replaceChildren();
     await quote();
@@ -954,6 +1006,14 @@ function finishTip(tip) {
 
 // --- Rooms ----------------------------------------------------------------------------------------
 
+/** What a stage card says about someone's audio: away, connecting, or nothing (it flows). */
+function audioState(entry, mine) {
+  if (entry.connected === false) return ' reconnecting…';
+  if (!sfu.publishing(entry)) return '';
+  const flowing = mine ? sfu.publisher && sfu.publisher.live : sfu.live.has(entry.user_id);
+  return flowing ? '' : ' connecting audio…';
+}
+
 function roomFromSnapshot(snapshot) {
   const room = {
     id: snapshot.room_id,
@@ -967,6 +1027,7 @@ function roomFromSnapshot(snapshot) {
     audienceCursor: snapshot.audience_cursor || null,
     hands: new Map(),
     viewer: snapshot.viewer,
+    media: snapshot.media || null,
     notices: (state.room && state.room.id === snapshot.room_id) ? state.room.notices : [],
   };
   for (const entry of snapshot.stage || []) {
@@ -987,11 +1048,11 @@ function roomFromSnapshot(snapshot) {
 function setRoom(snapshot) {
   state.room = roomFromSnapshot(snapshot);
   sessionStorage.setItem('salon.room', state.room.id);
-  mesh.sync();
+  sfu.sync();
   const viewer = state.room.viewer;
-  if (viewer && viewer.role !== 'listener' && !viewer.muted && !mesh.mic) {
+  if (viewer && viewer.role !== 'listener' && !viewer.muted && !sfu.mic) {
     // Resumed live (after a reload): the microphone comes back, or the speaker goes muted.
-    mesh.microphone().then(() => mesh.applyTrack()).catch(() => roomAction('mute'));
+    sfu.microphone().then(() => sfu.sync()).catch(() => roomAction('mute'));
   }
   loadStageProfiles();
   if (location.hash === '#room' && !$('#room')) route(); // resumed after a reload
@@ -1002,7 +1063,7 @@ function setRoom(snapshot) {
 function leaveRoomLocally() {
   state.room = null;
   sessionStorage.removeItem('salon.room');
-  mesh.closeAll();
+  sfu.closeAll();
   renderRoomBar();
 }
 
@@ -1060,13 +1121,19 @@ function roomNotice(text) {
 
 /** Everything Salon pushes: room events, signaling, pings and money notices. */
 async function onEvent(message) {
-  const me = mesh.myId();
+  const me = sfu.myId();
   const room = state.room;
   const inThisRoom = room && (!message.room_id || message.room_id === room.id);
   const who = (userId) => displayName(state.profiles.get(userId));
   switch (message.type) {
-    case 'signal':
-      if (inThisRoom) await mesh.onSignal(message.from, message.kind, message.payload);
+    case 'media_live':
+      if (inThisRoom) {
+        sfu.onLive(message.user_id);
+        renderRoom();
+      }
+      return;
+    case 'media_credentials':
+      if (inThisRoom) room.media = message;
       return;
     case 'pong':
       return;
@@ -1239,7 +1306,7 @@ async function onEvent(message) {
     default:
       return; // events this client does not know are ignored, as the protocol asks
   }
-  mesh.sync();
+  sfu.sync();
   renderRoom();
 }
 
@@ -1469,7 +1536,7 @@ async function viewProfile(userId) {
   } catch (error) {
     return [h('h1', {}, 'Profile'), h('p', {class: 'error'}, describe(error))];
   }
-  const mine = person.user_id === mesh.myId();
+  const mine = person.user_id === sfu.myId();
   const follow = h('button', {type: 'button', class: person.you_follow ? 'secondary' : ''}, person.you_follow ? 'Unfollow' : 'Follow');
   follow.addEventListener('click', act(follow, async () => {
     await api(person.you_follow ? 'DELETE' : 'PUT', `/users/${person.user_id}/follow`);
@@ -1556,7 +1623,7 @@ function renderRoom() {
   const room = state.room;
   if (!wrapper || !room) return;
   const viewer = room.viewer || {role: 'listener'};
-  const me = mesh.myId();
+  const me = sfu.myId();
   const iModerate = viewer.role === 'moderator';
   const onStage = viewer.role !== 'listener';
 
@@ -1602,7 +1669,7 @@ function renderRoom() {
     mic.addEventListener('click', act(mic, async () => {
       if (viewer.muted) {
         try {
-          await mesh.microphone();
+          await sfu.microphone();
         } catch {
           throw new Error('Salon needs your microphone to put you on air. Allow it in the browser and try again.');
         }
@@ -1652,7 +1719,7 @@ function renderRoom() {
       h('div', {class: 'state'},
         entry.role === 'moderator' ? h('span', {class: 'badge mod'}, 'Moderator') : h('span', {class: 'badge'}, 'Speaker'), ' ',
         micIcon(entry.muted), h('span', {class: 'small'}, entry.muted ? 'Muted' : 'Live'),
-        entry.connected === false ? ' reconnecting…' : ''),
+        audioState(entry, mine)),
       actions.length ? h('div', {class: 'actions'}, ...actions) : null);
   }));
 
@@ -1859,8 +1926,10 @@ async function main() {
 
 // For people debugging audio, and for the browser tests: what getStats() says, per peer.
 window.salonDebug = {
-  audio: () => mesh.stats(),
-  me: () => mesh.myId(),
+  audio: () => sfu.stats(),
+  sending: () => sfu.sending(),
+  media: sfu, // what a test of a modified client overrides
+  me: () => sfu.myId(),
   room: () => state.room && {id: state.room.id, viewer: state.room.viewer, stage: [...state.room.stage.keys()]},
 };
 

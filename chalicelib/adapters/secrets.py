@@ -41,3 +41,19 @@ def stripe_webhook_secret(settings: Settings, connect: bool) -> str:
         settings.stripe_webhook_secret_parameter,
         "SALON_STRIPE_WEBHOOK_SECRET",
     )
+
+
+def janus_api_secret(settings: Settings) -> str:
+    return secret(
+        settings.janus_api_secret,
+        settings.janus_api_secret_parameter,
+        "SALON_JANUS_API_SECRET",
+    )
+
+
+def janus_admin_secret(settings: Settings) -> str:
+    return secret(
+        settings.janus_admin_secret,
+        settings.janus_admin_secret_parameter,
+        "SALON_JANUS_ADMIN_SECRET",
+    )

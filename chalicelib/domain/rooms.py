@@ -19,6 +19,7 @@ from chalicelib.domain.errors import (
 )
 
 DEFAULT_CAPACITY: Final = 8_000
+DEFAULT_MAX_PUBLISHERS: Final = 12
 DEFAULT_PAGE_SIZE: Final = 50
 MAX_TITLE_LENGTH: Final = 100
 
@@ -139,6 +140,13 @@ class AlreadyAModeratorError(TargetRoleError):
     default_message = "That person is already a moderator."
 
 
+class TooManyPublishersError(ConflictError):
+    code = "too_many_publishers"
+    default_message = (
+        "Too many people are unmuted on this stage right now: wait until someone mutes."
+    )
+
+
 class InvalidRoomTitleError(ValidationError):
     code = "invalid_room_title"
     default_message = f"A room title needs 1 to {MAX_TITLE_LENGTH} characters."
@@ -200,6 +208,11 @@ class Member:
     connected: bool = True
     disconnected_at: datetime | None = None
 
+    @property
+    def publishing(self) -> bool:
+        """May send audio: on stage and unmuted (what the media plane lets through)."""
+        return self.role.on_stage and not self.muted
+
 
 @dataclass
 class Room:
@@ -211,6 +224,10 @@ class Room:
     creator_id: str
     created_at: datetime
     capacity: int = DEFAULT_CAPACITY
+    # Unmuted speakers at once: each takes one of the media plane's publishing slots.
+    max_publishers: int = DEFAULT_MAX_PUBLISHERS
+    # The media plane's handle on this room (a Janus room, an IVS stage ARN): opaque here.
+    media_ref: str = ""
     hands_allowed: bool = True
     # Closing hands starts a new round: a hand raised in an earlier round is down, whether or
     # not the action that closed them loaded its owner (a room of 8,000 is never loaded whole).
@@ -240,6 +257,9 @@ class Room:
 
     def moderators(self) -> list[Member]:
         return [m for m in self.members.values() if m.role is Role.MODERATOR]
+
+    def publishers(self) -> list[Member]:
+        return [m for m in self.members.values() if m.publishing]
 
     def listeners(self) -> list[Member]:
         return [m for m in self.members.values() if m.role is Role.LISTENER]
@@ -726,6 +746,8 @@ def create_room(
     at: datetime,
     *,
     capacity: int = DEFAULT_CAPACITY,
+    max_publishers: int = DEFAULT_MAX_PUBLISHERS,
+    media_ref: str = "",
     invited: Iterable[str] = (),
 ) -> tuple[Room, list[Event]]:
     """Open a room with its creator as first (muted) moderator; `invited` seeds the guest list."""
@@ -742,6 +764,8 @@ def create_room(
         creator_id=creator_id,
         created_at=at,
         capacity=capacity,
+        max_publishers=max_publishers,
+        media_ref=media_ref,
         invited=set(invited),
     )
     room.members[creator_id] = Member(user_id=creator_id, role=Role.MODERATOR, joined_at=at)
@@ -969,6 +993,8 @@ def unmute(room: Room, actor_id: str, user_id: str, at: datetime) -> list[Event]
     member = _authorize(room, actor_id, action)
     if not member.muted:
         return []
+    if len(room.publishers()) >= room.max_publishers:
+        raise TooManyPublishersError(max_publishers=room.max_publishers)
     member.muted = False
     return _record(room, [SpeakerUnmuted(room_id=room.room_id, at=at, user_id=user_id)])
 

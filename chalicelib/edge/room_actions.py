@@ -17,7 +17,7 @@ SELF_OR_USER = Field("user_id", str, required=False, pattern=ID_PATTERN)
 TITLE = Field("title", str, min_length=1, max_length=domain.MAX_TITLE_LENGTH)
 KIND = Field("kind", str, choices=tuple(t.value for t in domain.RoomType))
 CURSOR = Field("cursor", str, required=False, max_length=2048)
-SIGNAL_KINDS = ("offer", "answer", "ice")
+HANDLE = Field("handle", str, pattern=r"[1-9][0-9]{0,19}")
 
 
 def register_room_actions(realtime: Realtime, rooms: Rooms, max_signal_bytes: int) -> None:
@@ -55,14 +55,24 @@ def register_room_actions(realtime: Realtime, rooms: Rooms, max_signal_bytes: in
     stage("remove_member", domain.remove_member, USER_ID)
     stage("invite_to_room", domain.invite_to_room, USER_ID)
     stage("end_room", lambda room, who, at: domain.end_room(room, who, at))
+    # Audio goes through the SFU; SDP reaches it only through these, after Salon's check.
+    sdp = Field("sdp", str, min_length=1, max_length=max_signal_bytes)
+    on("media_publish", (sdp,), lambda ctx, p: rooms.media_publish(ctx.connection, p["sdp"]))
+    on("media_live", (), lambda ctx, p: rooms.media_live(ctx.connection))
     on(
-        "signal",
-        (
-            Field("to", str, pattern=ID_PATTERN),
-            Field("kind", str, choices=SIGNAL_KINDS),
-            Field("payload", dict, max_length=max_signal_bytes),
-        ),
-        lambda ctx, p: rooms.signal(ctx.connection, p["to"], p["kind"], p["payload"]),
+        "media_subscribe",
+        (USER_ID,),
+        lambda ctx, p: rooms.media_subscribe(ctx.connection, p["user_id"]),
+    )
+    on(
+        "media_answer",
+        (HANDLE, sdp),
+        lambda ctx, p: rooms.media_answer(ctx.connection, p["handle"], p["sdp"]),
+    )
+    on(
+        "media_unsubscribe",
+        (HANDLE,),
+        lambda ctx, p: rooms.media_unsubscribe(ctx.connection, p["handle"]),
     )
     on(
         "ping_into_room",

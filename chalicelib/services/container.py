@@ -15,7 +15,14 @@ from chalicelib.adapters.dynamo.identity import IdentityRepository
 from chalicelib.adapters.dynamo.money import MoneyRepository
 from chalicelib.adapters.dynamo.program import ProgramRepository
 from chalicelib.adapters.dynamo.rooms import RoomRepository
-from chalicelib.adapters.secrets import jwt_secret, stripe_key, stripe_webhook_secret
+from chalicelib.adapters.media import Limits, MediaPlane
+from chalicelib.adapters.secrets import (
+    janus_admin_secret,
+    janus_api_secret,
+    jwt_secret,
+    stripe_key,
+    stripe_webhook_secret,
+)
 from chalicelib.adapters.sms import Sms
 from chalicelib.adapters.stripe_gateway import StripeGateway
 from chalicelib.adapters.timers import Timers
@@ -84,6 +91,27 @@ class Services:
             settings=self.settings,
             clock=utc_now,
             new_id=new_id,
+            media=self.media,
+        )
+
+    @cached_property
+    def media(self) -> MediaPlane:
+        """The SFU the settings name (chalicelib/adapters/media)."""
+        if self.settings.media_plane == "ivs":
+            from chalicelib.adapters.media.ivs import IvsStages  # type: ignore[import-not-found]  # TODO(coordinator): merged from the ivs branch
+
+            return IvsStages(self.settings)  # type: ignore[no-any-return]
+        from chalicelib.adapters.media.janus import JanusVideoRoom
+
+        return JanusVideoRoom(
+            self.settings.janus_url,
+            self.settings.janus_admin_url,
+            api_secret=lambda: janus_api_secret(self.settings),
+            admin_secret=lambda: janus_admin_secret(self.settings),
+            limits=Limits(
+                max_publishers=self.settings.max_publishers,
+                max_listeners=self.settings.janus_max_listeners,
+            ),
         )
 
     @cached_property

@@ -28,6 +28,7 @@ from chalicelib.adapters.dynamo.rooms import (
     RoomRepository,
     RoomSummary,
 )
+from chalicelib.adapters.media import MediaPlane, MediaUnavailableError, SignalingRelay
 from chalicelib.adapters.timers import Timers
 from chalicelib.config import Settings
 from chalicelib.domain import rooms as domain
@@ -38,6 +39,8 @@ logger = logging.getLogger("salon.rooms")
 
 SAVE_ATTEMPTS = 3
 CLEANUP_DELAY_S = 60
+MEDIA_RETRY_S = 2
+MEDIA_OPS = ("close_room", "revoke_publish", "evict")
 Op = Callable[[Room], list[Event]]
 
 
@@ -46,14 +49,24 @@ class NotInAnyRoomError(ForbiddenError):
     default_message = "Join a room first."
 
 
-class PeerNotInRoomError(NotFoundError):
-    code = "peer_not_in_room"
-    default_message = "That person is not in your room."
-
-
 class NotFollowingError(ForbiddenError):
     code = "not_following"
     default_message = "You can only ping people you follow."
+
+
+class NotAllowedToPublishError(ForbiddenError):
+    code = "not_allowed_to_publish"
+    default_message = "Only people on stage who are unmuted can send audio."
+
+
+class NotPublishingError(NotFoundError):
+    code = "not_publishing"
+    default_message = "That person is not sending audio right now."
+
+
+class MediaRelayUnsupportedError(ForbiddenError):
+    code = "media_relay_unsupported"
+    default_message = "This room's audio is reached with the credentials in the room view."
 
 
 class UserOfflineError(NotFoundError):
@@ -71,23 +84,33 @@ class Rooms:
     settings: Settings
     clock: Callable[[], datetime]
     new_id: Callable[[], str]
+    media: MediaPlane
 
     # --- entering and leaving -------------------------------------------------------------
 
     def create(self, who: ConnectionRecord, title: str, kind: str) -> dict[str, Any]:
         self._leave_current(who)
+        room_id = self.new_id()
+        limits = self.media.limits
         room, _ = domain.create_room(
-            self.new_id(),
+            room_id,
             who.user_id,
             title,
             RoomType(kind),
             self.clock(),
-            capacity=self.settings.room_capacity,
+            # What the media plane can really serve caps the room (docs/architecture.md).
+            capacity=min(self.settings.room_capacity, limits.max_listeners),
+            max_publishers=min(self.settings.max_publishers, limits.max_publishers),
         )
-        self.repo.create(room, who.connection_id)
+        room.media_ref = self.media.open_room(room_id)
+        try:
+            self.repo.create(room, who.connection_id)
+        except Exception:
+            self.media.close_room(room.media_ref)
+            raise
         self.connections.set_room(who.connection_id, room.room_id)
         logger.info("room created", extra={"room_id": room.room_id})
-        return self.snapshot(room.room_id, who.user_id)
+        return self._view(self.repo.load(room_id, [who.user_id]), who.user_id, who.connection_id)
 
     def join(self, who: ConnectionRecord, room_id: str) -> dict[str, Any]:
 
@@ -105,7 +128,7 @@ class Rooms:
         if who.room_id and who.room_id != room_id:
             self._leave_current(who)
         self.connections.set_room(who.connection_id, room_id)
-        return self._view(loaded, who.user_id)
+        return self._view(loaded, who.user_id, who.connection_id)
 
     def leave(self, who: ConnectionRecord) -> dict[str, Any]:
         """Leave the socket's room; leaving a room that has ended (or expired) only lets go of
@@ -149,9 +172,12 @@ class Rooms:
             return domain.disconnect(loaded.room, user_id, self.clock())
 
         try:
-            self._apply(connection.room_id, user_id, (), drop)
+            loaded, _ = self._apply(connection.room_id, user_id, (), drop)
         except (domain.RoomEndedError, domain.NotInRoomError, NotFoundError):
             return
+        # The socket's audio goes with it (a reload publishes again from the new socket).
+        if loaded.room.media_ref:
+            self.media.evict(loaded.room.media_ref, user_id, connection.connection_id)
         self.timers.after(
             self.settings.reconnect_grace_s + 1,
             {"kind": "expire", "room_id": connection.room_id, "user_id": user_id},
@@ -182,26 +208,114 @@ class Rooms:
             "cursor": next_cursor,
         }
 
-    # --- signaling and pings --------------------------------------------------------------
+    # --- audio through the media plane (docs/architecture.md, "The media plane") ----------
 
-    def signal(self, who: ConnectionRecord, to: str, kind: str, payload: Any) -> None:
-        """Relay WebRTC signaling to a member of the sender's room. Never stored or logged."""
-        room_id = self._room_of(who)
-        sockets = self.repo.live_connections(room_id, [who.user_id, to])
-        if sockets.get(who.user_id) != who.connection_id:
-            raise NotInAnyRoomError()
-        target = sockets.get(to)
-        if target is None or to == who.user_id:
-            raise PeerNotInRoomError(field="to")
-        message = {
-            "type": "signal",
-            "room_id": room_id,
-            "from": who.user_id,
-            "kind": kind,
-            "payload": payload,
+    def media_publish(self, who: ConnectionRecord, sdp: str) -> dict[str, Any]:
+        """Send the caller's audio: only once Salon has checked they may (on stage, unmuted)."""
+        relay, loaded = self._media_member(who)
+        if not loaded.room.member(who.user_id).publishing:
+            raise NotAllowedToPublishError()
+        ref = loaded.room.media_ref
+        answer = relay.publish(ref, who.user_id, who.connection_id, sdp)
+        # A demotion saved meanwhile may have had nothing to cut off yet: look again.
+        again = self.repo.load(loaded.room.room_id, [who.user_id]).room
+        member = again.members.get(who.user_id)
+        if not again.is_live or member is None or not member.publishing:
+            self.media.revoke_publish(ref, who.user_id)
+            raise NotAllowedToPublishError()
+        return {"type": "media_answer", "room_id": again.room_id, "sdp": answer}
+
+    def media_live(self, who: ConnectionRecord) -> dict[str, Any]:
+        """The caller's audio reaches the SFU: tell the room, who then subscribe to it."""
+        relay, loaded = self._media_member(who)
+        room = loaded.room
+        if not room.member(who.user_id).publishing:
+            raise NotAllowedToPublishError()
+        if not relay.is_publishing(room.media_ref, who.user_id):
+            raise NotPublishingError(field="user_id")
+        message = {"type": "media_live", "room_id": room.room_id, "user_id": who.user_id}
+        sockets = self.repo.connections(room.room_id)
+        self._send([c for c in sockets.values() if c != who.connection_id], message)
+        return message
+
+    def media_subscribe(self, who: ConnectionRecord, user_id: str) -> dict[str, Any]:
+        """Listen to one speaker: the SFU's offer, for the caller to answer."""
+        relay, loaded = self._media_member(who, [user_id])
+        speaker = loaded.room.members.get(user_id)
+        if speaker is None or not speaker.publishing or user_id == who.user_id:
+            raise NotPublishingError(field="user_id")
+        handle, offer = relay.subscribe(
+            loaded.room.media_ref, who.user_id, who.connection_id, user_id
+        )
+        return {
+            "type": "media_offer",
+            "room_id": loaded.room.room_id,
+            "user_id": user_id,
+            "handle": handle,
+            "sdp": offer,
         }
-        if not self.poster.post(target, message):
-            raise PeerNotInRoomError("That person has just disconnected.", field="to")
+
+    def media_answer(self, who: ConnectionRecord, handle: str, sdp: str) -> dict[str, Any]:
+        relay, loaded = self._media_member(who)
+        relay.start(loaded.room.media_ref, who.user_id, who.connection_id, handle, sdp)
+        return {"type": "media_started", "room_id": loaded.room.room_id, "handle": handle}
+
+    def media_unsubscribe(self, who: ConnectionRecord, handle: str) -> dict[str, Any]:
+        relay, loaded = self._media_member(who)
+        relay.unsubscribe(loaded.room.media_ref, who.user_id, who.connection_id, handle)
+        return {"type": "media_unsubscribed", "room_id": loaded.room.room_id, "handle": handle}
+
+    def _media_member(
+        self, who: ConnectionRecord, others: Iterable[str] = ()
+    ) -> tuple[SignalingRelay, LoadedRoom]:
+        """The relay and the room, with the caller a member through this very socket."""
+        if not isinstance(self.media, SignalingRelay):
+            raise MediaRelayUnsupportedError()
+        loaded = self.repo.load(self._room_of(who), [who.user_id, *others])
+        if not loaded.room.is_live:
+            raise domain.RoomEndedError()
+        if loaded.connections.get(who.user_id) != who.connection_id or not loaded.room.media_ref:
+            raise NotInAnyRoomError()
+        return self.media, loaded
+
+    def _sync_media(self, loaded: LoadedRoom) -> None:
+        """Take away at the SFU what the change took away in the room: a publisher who may no
+        longer send is cut off, a member who left loses everything, an ended room is closed.
+        A member who gains the right to send is sent fresh credentials to do it with."""
+        before, after = loaded.before, loaded.room
+        ref = after.media_ref
+        if not ref:
+            return
+        if before.is_live and not after.is_live:
+            self._enforce("close_room", ref)
+            return
+        for uid, was in before.members.items():
+            now = after.members.get(uid)
+            if was.publishing and (now is None or not now.publishing):
+                self._enforce("revoke_publish", ref, uid)
+            if now is None and (connection := loaded.connection_of(uid)):
+                self._enforce("evict", ref, uid, connection)
+        for uid, now in after.members.items():
+            earlier = before.members.get(uid)
+            if now.publishing == (earlier is not None and earlier.publishing):
+                continue
+            if connection := loaded.connection_of(uid):
+                credentials = self.media.credentials(ref, uid, connection, now.publishing)
+                self._send(
+                    [connection],
+                    {"type": "media_credentials", "room_id": after.room_id, **credentials},
+                )
+
+    def _enforce(self, op: str, *args: str) -> None:
+        """A right taken away at the SFU. If the SFU cannot be reached, the room's change
+        stands and the cut is retried from the timers queue until it is done."""
+        try:
+            getattr(self.media, op)(*args)
+        except MediaUnavailableError:
+            logger.error("media plane unreachable", extra={"media_op": op})
+            self.timers.after(MEDIA_RETRY_S, {"kind": "media", "op": op, "args": list(args)})
+
+    # --- pings ---------------------------------------------------------------------------
 
     def ping_into_room(self, who: ConnectionRecord, user_id: str) -> None:
         room_id = self._room_of(who)
@@ -261,6 +375,9 @@ class Rooms:
                 return
         elif kind == "cleanup":
             self.repo.delete_members(room_id)
+        elif kind == "media" and message.get("op") in MEDIA_OPS:
+            # Raises while the SFU is still unreachable: the queue retries, then dead-letters.
+            getattr(self.media, str(message["op"]))(*[str(a) for a in message.get("args", [])])
         else:
             logger.warning("unknown timer message", extra={"timer_kind": str(kind)})
 
@@ -325,13 +442,15 @@ class Rooms:
 
     # --- views ----------------------------------------------------------------------------
 
-    def snapshot(self, room_id: str, viewer_id: str) -> dict[str, Any]:
-        return self._view(self.repo.load(room_id, [viewer_id]), viewer_id)
-
-    def _view(self, loaded: LoadedRoom, viewer_id: str) -> dict[str, Any]:
+    def _view(self, loaded: LoadedRoom, viewer_id: str, connection_id: str) -> dict[str, Any]:
         """What the viewer sees, from a room already loaded with them in it."""
         room_id = loaded.room.room_id
         view: dict[str, Any] = domain.snapshot(loaded.room, viewer_id)
+        viewer = loaded.room.members.get(viewer_id)
+        if viewer is not None and loaded.room.media_ref and loaded.room.is_live:
+            view["media"] = self.media.credentials(
+                loaded.room.media_ref, viewer_id, connection_id, viewer.publishing
+            )
         audience, cursor = self.repo.audience_page(room_id, domain.DEFAULT_PAGE_SIZE, None)
         view["audience"] = self._people(audience)
         view["audience_cursor"] = cursor
@@ -386,6 +505,7 @@ class Rooms:
                 if attempt == SAVE_ATTEMPTS:
                     raise
                 continue
+            self._sync_media(loaded)
             self._publish(loaded, events)
             return loaded, events
         raise RoomChangedError()

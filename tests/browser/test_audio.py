@@ -16,8 +16,10 @@ Screenshots of the hallway, the live room and the earnings page go to test-artif
 from __future__ import annotations
 
 import contextlib
+import json
 import re
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +27,9 @@ from typing import Any
 
 import pytest
 from playwright.sync_api import Page, expect
+
+from local.janus import JanusConfig
+from tests.support.stack import JANUS_SECRETS
 
 FOUNDER = "+14155550100"
 LISTENER = "+14155557001"
@@ -50,10 +55,33 @@ def wait_until(check: Callable[[], Any], timeout: float = 15.0, every: float = 0
         time.sleep(every)
 
 
+NOTHING = {
+    "inbound_bytes": 0,
+    "outbound_bytes": 0,
+    "state": None,
+    "remote": None,
+    "local": None,
+    "handle": None,
+}
+JANUS_RTP_PORTS = JanusConfig().rtp_ports  # where Janus's media ports are
+
+
+def post_json(url: str, body: dict[str, Any]) -> dict[str, Any]:
+    request = urllib.request.Request(
+        url, data=json.dumps(body).encode(), headers={"content-type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=5) as reply:
+        result: dict[str, Any] = json.load(reply)
+    return result
+
+
 def audio(person: Person, peer: Person) -> dict[str, Any]:
-    """What person's RTCPeerConnection with peer reports (getStats, through salonDebug)."""
+    """What person's page reports (getStats, through salonDebug): what it hears from `peer`
+    through the SFU, or, for `peer` itself, what it sends."""
+    if peer is person:
+        return person.page.evaluate("salonDebug.sending()") or NOTHING
     stats: dict[str, Any] = person.page.evaluate("salonDebug.audio()")
-    return stats.get(peer.user_id) or {"inbound_bytes": 0, "outbound_bytes": 0, "state": None}
+    return stats.get(peer.user_id) or NOTHING
 
 
 def grows(person: Person, peer: Person, key: str, timeout: float = 15.0) -> bool:
@@ -128,10 +156,18 @@ def audience_card(page: Page, person: Person) -> Any:
 
 
 def in_the_room(person: Person) -> None:
+    page = person.page
+    # Wait for the page to settle (after a reload it resumes the room it was in).
+    expect(
+        page.locator("#room-controls")
+        .or_(page.get_by_role("link", name="Back to the room"))
+        .or_(page.get_by_role("button", name=f"Join {ROOM_TITLE}"))
+        .first
+    ).to_be_visible()
     back = person.page.get_by_role("link", name="Back to the room")
     if back.is_visible():
         back.click()
-    elif not person.page.get_by_role("heading", name=ROOM_TITLE).is_visible():
+    elif not person.page.locator("#room-controls").is_visible():
         join_from_hallway(person)
     expect(person.page.get_by_role("heading", name=ROOM_TITLE)).to_be_visible()
 
@@ -210,20 +246,183 @@ def test_a_listener_invited_to_speak_is_heard_and_stops_sending_when_moved_back(
     assert grows(listener, founder, "inbound_bytes"), audio(listener, founder)
     founder.page.screenshot(path=artifacts / "room.png", full_page=True)
 
-    # Back to the audience: the listener's outbound audio stops; they still hear the stage.
+    # Both hear each other through the SFU, not browser to browser: the far end of each
+    # page's connection is a port of Janus's media range, never one of the other page's own.
+    for person, peer in ((founder, listener), (listener, founder)):
+        heard, sent_by_peer = audio(person, peer), audio(peer, peer)
+        assert heard["remote"] and in_sfu_range(heard["remote"]["port"]), heard
+        assert heard["remote"]["port"] != (sent_by_peer["local"] or {}).get("port"), heard
+        assert in_sfu_range(sent_by_peer["remote"]["port"]), sent_by_peer
+
+    # Back to the audience: the listener stops sending; they still hear the stage.
     stage_card(founder.page, listener).get_by_role("button", name="Move to audience").click()
     expect(listener.page.get_by_role("button", name="Raise hand")).to_be_visible()
-    assert settles(listener, founder, "outbound_bytes"), audio(listener, founder)
-    assert settles(founder, listener, "inbound_bytes"), audio(founder, listener)
+    assert wait_until(lambda: audio(listener, listener) == NOTHING), audio(listener, listener)
+    assert wait_until(lambda: listener.user_id not in founder.page.evaluate("salonDebug.audio()"))
     assert grows(listener, founder, "inbound_bytes"), audio(listener, founder)
     assert not founder.errors and not listener.errors, founder.errors + listener.errors
+
+
+def in_sfu_range(port: int) -> bool:
+    low, high = JANUS_RTP_PORTS
+    return low <= port <= high
+
+
+def on_stage_and_live(founder: Person, speaker: Person) -> None:
+    """The founder invites `speaker` from the audience; they accept and unmute."""
+    in_the_room(speaker)
+    audience_card(founder.page, speaker).get_by_role("button", name="Invite to speak").click()
+    speaker.page.get_by_role("button", name="Accept").click()
+    speaker.page.locator("#room-controls").get_by_role("button", name="Unmute").click()
+    expect(speaker.page.get_by_text("You are live.")).to_be_visible()
+
+
+def last_rise(person: Person, peer: Person, seconds: float) -> float | None:
+    """Sample what `person` hears from `peer` every 50 ms for `seconds`: when it last grew
+    (monotonic time), or None if it never did."""
+    deadline = time.monotonic() + seconds
+    last, rose_at = audio(person, peer)["inbound_bytes"], None
+    while time.monotonic() < deadline:
+        time.sleep(0.05)
+        now = audio(person, peer)["inbound_bytes"]
+        if now > last:
+            rose_at = time.monotonic()
+        last = now
+    return rose_at
+
+
+def test_a_demoted_speaker_whose_client_ignores_it_is_cut_off_at_the_sfu_within_a_second(
+    live_room: dict[str, Person],
+) -> None:
+    founder, listener, tipper = live_room["founder"], live_room["listener"], live_room["tipper"]
+    in_the_room(tipper)
+    on_stage_and_live(founder, listener)
+    for page in (founder, tipper):
+        assert grows(page, listener, "inbound_bytes"), audio(page, listener)
+
+    # A modified client: the speaker's page ignores every demotion and keeps sending, and the
+    # others keep their connections from it open (only the SFU can stop the audio now).
+    listener.page.evaluate("salonDebug.media.stopPublishing = () => {}")
+    for person in (founder, tipper):
+        person.page.evaluate("salonDebug.media.unsubscribe = () => {}")
+
+    for demotion in ("Mute", "Move to audience"):
+        if demotion == "Move to audience":  # unmuted again first, to be demoted the other way
+            listener.page.evaluate("salonDebug.media.publisher = null")
+            listener.page.locator("#room-controls").get_by_role("button", name="Unmute").click()
+            expect(listener.page.get_by_text("You are live.")).to_be_visible()
+            for page in (founder, tipper):
+                assert wait_until(lambda p=page: grows(p, listener, "inbound_bytes")), demotion
+        stage_card(founder.page, listener).get_by_role("button", name=demotion, exact=True).click()
+        clicked = time.monotonic()
+        for person in (founder, tipper):
+            rose_at = last_rise(person, listener, 2.5)
+            assert rose_at is None or rose_at - clicked <= 1.0, (demotion, rose_at - clicked)
+        # The page did keep trying: its connection to the SFU was never closed by itself.
+        assert listener.page.evaluate("salonDebug.media.publisher !== null"), demotion
+    errors = founder.errors + listener.errors + tipper.errors
+    assert not errors, errors
+
+
+def test_a_listener_cannot_publish_even_with_a_modified_client(
+    live_room: dict[str, Person], stack: dict[str, Any]
+) -> None:
+    founder, tipper = live_room["founder"], live_room["tipper"]
+    in_the_room(tipper)
+    # The tipper is a listener: its page asks to publish anyway, with a real offer.
+    refused = tipper.page.evaluate(
+        """async () => {
+          const pc = new RTCPeerConnection();
+          pc.addTransceiver(await salonDebug.media.microphone(), {direction: 'sendonly'});
+          await pc.setLocalDescription(await pc.createOffer());
+          try {
+            await realtime.send('media_publish', {sdp: pc.localDescription.sdp});
+            return 'published';
+          } catch (error) {
+            return error.code;
+          } finally {
+            pc.close();
+          }
+        }"""
+    )
+    assert refused == "not_allowed_to_publish"
+    # Nothing of theirs reached the SFU: Janus has no such participant in the room.
+    room_id = founder.page.evaluate("salonDebug.room().id")
+    participants = janus_participants(stack, room_id)
+    assert tipper.user_id not in participants, participants
+    asked = founder.page.evaluate(
+        "id => realtime.send('media_subscribe', {user_id: id}).then(() => 'ok', e => e.code)",
+        tipper.user_id,
+    )
+    assert asked == "not_publishing"
+
+
+def janus_participants(stack: dict[str, Any], room_id: str) -> set[str]:
+    """Who Janus itself has in the room (its admin API, with the secret the test gave)."""
+    reply = post_json(
+        stack["janus_admin"],
+        {
+            "janus": "message_plugin",
+            "transaction": "test",
+            "admin_secret": JANUS_SECRETS["SALON_JANUS_ADMIN_SECRET"],
+            "plugin": "janus.plugin.videoroom",
+            "request": {"request": "listparticipants", "room": room_id},
+        },
+    )
+    return {p["id"] for p in reply["response"].get("participants", [])}
+
+
+def test_a_speaker_who_reloads_is_heard_again_within_three_seconds(
+    live_room: dict[str, Person],
+) -> None:
+    founder, listener = live_room["founder"], live_room["listener"]
+    in_the_room(founder)
+    listener.page.reload()  # a fresh page, rid of the earlier test's modifications
+    in_the_room(listener)
+    if listener.page.get_by_role("button", name="Raise hand").is_visible():
+        on_stage_and_live(founder, listener)
+    founder.page.reload()
+    in_the_room(founder)
+    assert grows(founder, listener, "inbound_bytes"), audio(founder, listener)
+    # Watch the founder's card of the speaker: it must say they are reconnecting meanwhile.
+    founder.page.evaluate(
+        """username => {
+          window.sawReconnecting = false;
+          new MutationObserver(() => {
+            const card = document.querySelector(`#room-stage li[data-username="${username}"]`);
+            if (card && /connecting/.test(card.textContent)) window.sawReconnecting = true;
+          }).observe(document.body, {subtree: true, childList: true, characterData: true});
+        }""",
+        listener.username,
+    )
+    before = audio(founder, listener)["handle"]
+    started = time.monotonic()
+    listener.page.reload()
+    # Heard again: a new subscription (the old one went with the old page) brings audio.
+    heard_at = wait_until(
+        lambda: (
+            (now := audio(founder, listener))["handle"] not in (None, before)
+            and now["inbound_bytes"] > 0
+            and time.monotonic()
+        ),
+        timeout=10,
+        every=0.05,
+    )
+    assert heard_at, audio(founder, listener)
+    print(f"reload: heard again after {heard_at - started:.2f} s")
+    assert heard_at - started <= 3.0, heard_at - started
+    assert grows(founder, listener, "inbound_bytes"), audio(founder, listener)
+    assert founder.page.evaluate("window.sawReconnecting")
+    # Back to the audience, as the next tests expect.
+    stage_card(founder.page, listener).get_by_role("button", name="Move to audience").click()
+    expect(listener.page.get_by_role("button", name="Raise hand")).to_be_visible()
 
 
 def test_a_third_page_tips_the_creator_who_sees_the_notice(
     live_room: dict[str, Person], artifacts: Path
 ) -> None:
     founder, tipper = live_room["founder"], live_room["tipper"]
-    join_from_hallway(tipper)
+    in_the_room(tipper)
     page = tipper.page
     stage_card(page, founder).get_by_role("button", name="Send money").click()
 

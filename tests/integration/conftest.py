@@ -12,7 +12,10 @@ import stripe
 from chalice.test import Client
 from moto import mock_aws
 
+from chalicelib.adapters.media import Limits
+from chalicelib.adapters.media.janus import JanusVideoRoom
 from chalicelib.services import container
+from local.janus import JanusProcess
 from local.tables import create_tables
 from tests.conftest import assert_allowed
 from tests.support.crowd import Crowd
@@ -56,14 +59,37 @@ def timers() -> ManualTimers:
     return ManualTimers()
 
 
+@pytest.fixture(scope="session")
+def janus() -> Iterator[JanusProcess]:
+    """One real Janus on loopback for the whole run (rooms are never shared between tests)."""
+    with JanusProcess() as process:
+        yield process
+
+
+def janus_plane(process: JanusProcess, max_listeners: int = 400) -> JanusVideoRoom:
+    config = process.config
+    return JanusVideoRoom(
+        process.url,
+        process.admin_url,
+        api_secret=lambda: config.api_secret,
+        admin_secret=lambda: config.admin_secret,
+        limits=Limits(max_publishers=12, max_listeners=max_listeners),
+    )
+
+
 @pytest.fixture
 def svc(
-    aws: None, sockets: RecordingConnections, timers: ManualTimers, monkeypatch: pytest.MonkeyPatch
+    aws: None,
+    sockets: RecordingConnections,
+    timers: ManualTimers,
+    janus: JanusProcess,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> Any:
-    """A fresh service container per test, posting to recording sockets."""
+    """A fresh service container per test, posting to recording sockets, on a real Janus."""
     services = container.Services(container.settings())
     services.__dict__["poster"] = sockets
     services.__dict__["timers"] = timers
+    services.__dict__["media"] = janus_plane(janus)
     monkeypatch.setattr(container, "services", lambda: services)
     import app as app_module
 

@@ -16,6 +16,11 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 READY = "SALON_STACK_READY "
+# The stacks the tests start run their Janus with these, so a test can ask Janus itself.
+JANUS_SECRETS = {
+    "SALON_JANUS_API_SECRET": "test-stack-janus-api-secret",
+    "SALON_JANUS_ADMIN_SECRET": "test-stack-janus-admin-secret",
+}
 FREE_PORTS = ("--rest-port", "0", "--ws-port", "0", "--aws-port", "0", "--stripe-port", "0")
 
 
@@ -25,6 +30,7 @@ def running_stack(
     idle_timeout_s: int = 30,
     record_aws_calls: Path | None = None,
     template: Path | None = None,
+    extra_env: dict[str, str] | None = None,
 ) -> Iterator[dict[str, Any]]:
     """Start `python -m local.stack` wired by the packaged `template` (default: the dev stage's),
     yield what it serves where, stop it by its pid."""
@@ -38,6 +44,7 @@ def running_stack(
     env["SALON_AUDIENCE_COUNT_INTERVAL_S"] = "1"
     if record_aws_calls is not None:
         env["SALON_RECORD_AWS_CALLS"] = str(record_aws_calls)
+    env.update({**JANUS_SECRETS, **(extra_env or {})})
     process = subprocess.Popen(
         [
             sys.executable,

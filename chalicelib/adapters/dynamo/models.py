@@ -203,6 +203,11 @@ class RoomModel(Model):
     ended_at = UTCDateTimeAttribute(null=True)
     stage_ids = UnicodeSetAttribute(null=True)
     moderator_ids = UnicodeSetAttribute(null=True)
+    # On stage and unmuted: each holds one of the room's publishing slots (max_publishers).
+    publisher_ids = UnicodeSetAttribute(null=True)
+    max_publishers = NumberAttribute(null=True)
+    # The media plane's handle on the room (a Janus room, an IVS stage ARN).
+    media_ref = UnicodeAttribute(null=True)
     invited = UnicodeSetAttribute(null=True)
     listener_count = NumberAttribute(default=0)
     # Bumped by every change to the fields above (not by listener counts): optimistic locking.

@@ -23,7 +23,14 @@ from chalicelib.adapters.dynamo.identity import decode_cursor, encode_cursor, re
 from chalicelib.adapters.dynamo.models import RoomMemberModel, RoomModel
 from chalicelib.adapters.dynamo.tx import condition_failed, transaction
 from chalicelib.domain.errors import ConflictError, NotFoundError
-from chalicelib.domain.rooms import Member, Role, Room, RoomEndedError, RoomType
+from chalicelib.domain.rooms import (
+    DEFAULT_MAX_PUBLISHERS,
+    Member,
+    Role,
+    Room,
+    RoomEndedError,
+    RoomType,
+)
 
 LIVE = "live"
 ENDED_ROOM_TTL = timedelta(days=1)
@@ -126,6 +133,8 @@ class _RoomItemState:
     invited: frozenset[str]
     stage_ids: frozenset[str]
     moderator_ids: frozenset[str]
+    # Saved with the stage so that two unmutes at once cannot both take the last slot.
+    publisher_ids: frozenset[str]
 
     @classmethod
     def of(cls, room: Room) -> _RoomItemState:
@@ -138,6 +147,7 @@ class _RoomItemState:
             moderator_ids=frozenset(
                 uid for uid, m in room.members.items() if m.role is Role.MODERATOR
             ),
+            publisher_ids=frozenset(uid for uid, m in room.members.items() if m.publishing),
         )
 
 
@@ -154,6 +164,7 @@ def _room_actions(state: _RoomItemState, revision: int, listener_delta: int) -> 
         RoomModel.listener_count.add(listener_delta),
         _set_or_remove(RoomModel.stage_ids, state.stage_ids),
         _set_or_remove(RoomModel.moderator_ids, state.moderator_ids),
+        _set_or_remove(RoomModel.publisher_ids, state.publisher_ids),
         _set_or_remove(RoomModel.invited, state.invited),
     ]
     if state.ended_at is not None:
@@ -178,10 +189,13 @@ class RoomRepository:
                     creator_id=room.creator_id,
                     created_at=room.created_at,
                     capacity=room.capacity,
+                    max_publishers=room.max_publishers,
+                    media_ref=room.media_ref or None,
                     hands_allowed=state.hands_allowed,
                     hands_round=state.hands_round,
                     stage_ids=set(state.stage_ids),
                     moderator_ids=set(state.moderator_ids),
+                    publisher_ids=set(state.publisher_ids) or None,
                     invited=set(state.invited) or None,
                     listener_count=0,
                     revision=1,
@@ -209,6 +223,8 @@ class RoomRepository:
             creator_id=item.creator_id,
             created_at=item.created_at,
             capacity=int(item.capacity),
+            max_publishers=int(item.max_publishers or DEFAULT_MAX_PUBLISHERS),
+            media_ref=item.media_ref or "",
             hands_allowed=bool(item.hands_allowed),
             hands_round=int(item.hands_round or 0),
             ended_at=item.ended_at,
