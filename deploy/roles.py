@@ -20,6 +20,19 @@ WRITE = ("dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem")
 # A transaction's condition on another table's row is checked with this action on that table.
 CHECK = ("dynamodb:ConditionCheckItem",)
 SCAN = ("dynamodb:Scan",)
+# The IVS real-time calls chalicelib/adapters/media/ivs.py makes, all on Salon's account's stages
+# (every one has the stage as its resource; CreateStage with tags also authorizes TagResource).
+# tests/integration/test_media_ivs_grants.py derives this set from the adapter's calls.
+IVS_STAGES = (
+    "ivs:CreateParticipantToken",
+    "ivs:CreateStage",
+    "ivs:DeleteStage",
+    "ivs:DisconnectParticipant",
+    "ivs:GetParticipant",
+    "ivs:ListParticipants",
+    "ivs:ListStageSessions",
+    "ivs:TagResource",
+)
 
 # The SSM parameter (under /salon/<stage>/) holding each secret setting, by default.
 PARAMETERS = {
@@ -49,6 +62,8 @@ class Grants:
     closes_sockets: bool = False
     queues_timers: bool = False
     sends_sms: bool = False
+    # Opens, closes and grants rights on the media plane's IVS stages (when the plane is IVS).
+    runs_stages: bool = False
 
 
 JWT = {"SALON_JWT_SECRET": PARAMETERS["SALON_JWT_SECRET"]}
@@ -127,6 +142,7 @@ ROLES: dict[str, Grants] = {
         secrets=JANUS,
         posts_to_sockets=True,
         queues_timers=True,
+        runs_stages=True,
     ),
     "ws_disconnect": Grants(
         reads=("connections", "room_members", "rooms"),
@@ -134,6 +150,7 @@ ROLES: dict[str, Grants] = {
         secrets=JANUS,
         posts_to_sockets=True,
         queues_timers=True,
+        runs_stages=True,
     ),
     # Room timers, and payout runs continued after a handover: both arrive on the timers queue.
     "timers": Grants(
@@ -143,6 +160,7 @@ ROLES: dict[str, Grants] = {
         secrets={**PAYOUT_KEY, **JANUS},
         posts_to_sockets=True,
         queues_timers=True,
+        runs_stages=True,
     ),
     "payouts_monthly": PAYOUTS,
     "payouts_catch_up": PAYOUTS,
@@ -240,6 +258,8 @@ def statements(grants: Grants, stage: str, table_ids: dict[str, str], ws_stage: 
     )
     if grants.queues_timers:
         allow("QueueTimers", ("sqs:SendMessage",), [{"Fn::GetAtt": ["TimersQueue", "Arn"]}])
+    if grants.runs_stages:
+        allow("RunStages", IVS_STAGES, [_sub("ivs:${AWS::Region}:${AWS::AccountId}:stage/*")])
     if grants.sends_sms:
         # SMS to a phone number has no resource ARN to name.
         allow("SignInCodesBySms", ("sns:Publish",), ["*"])

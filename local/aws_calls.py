@@ -221,8 +221,19 @@ def authorizations(
             f"arn:aws:execute-api:{region}:{ACCOUNT}:{api_id}/{stage}/{method}"
             f"/@connections/{params.get('ConnectionId', '')}",
         )
+    elif service_name == "ivs-realtime":
+        yield from _ivs_realtime(operation, params, region)
     else:
         yield f"{signing_name}:{operation}", "*"
+
+
+def _ivs_realtime(operation: str, params: dict[str, Any], region: str) -> Iterator[tuple[str, str]]:
+    """Every stage call is authorized on its stage; a new stage has no id yet (stage/*), and
+    creating it with tags is also a TagResource on it."""
+    stage = params.get("stageArn") or params.get("arn") or f"arn:aws:ivs:{region}:{ACCOUNT}:stage/*"
+    yield f"ivs:{operation}", str(stage)
+    if operation == "CreateStage" and params.get("tags"):
+        yield "ivs:TagResource", str(stage)
 
 
 def _table_arn(region: str, table: str, index: str | None = None) -> str:

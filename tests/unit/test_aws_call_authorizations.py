@@ -84,3 +84,19 @@ def test_a_message_is_authorized_on_its_queue() -> None:
         "sqs", "SendMessage", {"QueueUrl": "http://h:1/123456789012/salon-dev-timers"}
     )
     assert calls == [("sqs:SendMessage", "arn:aws:sqs:us-east-1:123456789012:salon-dev-timers")]
+
+
+def test_an_ivs_stage_call_is_authorized_on_its_stage() -> None:
+    stage = "arn:aws:ivs:us-east-1:123456789012:stage/AbCdEf012345"
+    assert authorize("ivs-realtime", "DisconnectParticipant", {"stageArn": stage}) == [
+        ("ivs:DisconnectParticipant", stage)
+    ]
+    assert authorize("ivs-realtime", "DeleteStage", {"arn": stage}) == [("ivs:DeleteStage", stage)]
+
+
+def test_creating_a_tagged_ivs_stage_is_also_a_tag_resource_on_a_new_stage() -> None:
+    new = "arn:aws:ivs:us-east-1:123456789012:stage/*"
+    assert authorize("ivs-realtime", "CreateStage", {"name": "x", "tags": {"salon:room": "r"}}) == [
+        ("ivs:CreateStage", new),
+        ("ivs:TagResource", new),
+    ]
