@@ -193,11 +193,15 @@ ROLES: dict[str, Grants] = {
 
 
 def for_media_plane(grants: Grants, media_plane: str) -> Grants:
-    """A stage holds the secrets of the media plane it uses, not of the other one."""
-    if media_plane == "janus":
-        return grants
-    kept = {k: v for k, v in grants.secrets.items() if k not in JANUS}
-    return dataclasses.replace(grants, secrets=kept)
+    """A stage gets what the media plane it uses needs (SALON_MEDIA_PLANE), not the other's:
+    Janus's secrets, or the IVS calls."""
+    if media_plane != "janus":
+        grants = dataclasses.replace(
+            grants, secrets={k: v for k, v in grants.secrets.items() if k not in JANUS}
+        )
+    if media_plane != "ivs":
+        grants = dataclasses.replace(grants, runs_stages=False)
+    return grants
 
 
 def _table_logical_ids() -> dict[str, str]:

@@ -49,6 +49,12 @@ def packaged() -> Template:
     return Template.load(packaged_template("dev"), {"WebsocketAPI": LOCAL_API_ID})
 
 
+@pytest.fixture(scope="session")
+def packaged_prod() -> Template:
+    """The prod stage's packaged template (its media plane is IVS)."""
+    return Template.load(packaged_template("prod"), {"WebsocketAPI": LOCAL_API_ID})
+
+
 def _stage_names(arn: str, function: Function) -> str:
     """The integration tests' tables carry this process's prefix; the deployment's, the
     stage's. Nothing else is renamed."""

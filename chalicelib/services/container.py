@@ -98,9 +98,9 @@ class Services:
     def media(self) -> MediaPlane:
         """The SFU the settings name (chalicelib/adapters/media)."""
         if self.settings.media_plane == "ivs":
-            from chalicelib.adapters.media.ivs import IvsStages  # type: ignore[import-not-found]  # TODO(coordinator): merged from the ivs branch
+            from chalicelib.adapters.media.ivs import IvsStages
 
-            return IvsStages(self.settings)  # type: ignore[no-any-return]
+            return IvsStages(self.settings.region, self.settings.stage)
         from chalicelib.adapters.media.janus import JanusVideoRoom
 
         return JanusVideoRoom(

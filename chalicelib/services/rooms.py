@@ -374,6 +374,13 @@ class Rooms:
             except NotFoundError:
                 return
         elif kind == "cleanup":
+            # The SFU's room closed when the room ended; what its members held there goes too.
+            try:
+                ref = self.repo.load(room_id).room.media_ref
+            except NotFoundError:
+                ref = ""
+            for user_id, connection_id in self.repo.connections(room_id).items() if ref else ():
+                self._enforce("evict", ref, user_id, connection_id)
             self.repo.delete_members(room_id)
         elif kind == "media" and message.get("op") in MEDIA_OPS:
             # Raises while the SFU is still unreachable: the queue retries, then dead-letters.

@@ -1,5 +1,5 @@
-"""The packaged template grants the IVS calls the media plane's adapter really makes, to exactly
-the functions that run rooms, on this account's stages only: the set of calls is recorded from
+"""The packaged template of a stage on IVS (prod) grants the IVS calls the media plane's
+adapter really makes, to exactly the functions that run rooms, on this account's stages only: the set of calls is recorded from
 the adapter (one room's lifetime against the Stubber), not written down twice."""
 
 from __future__ import annotations
@@ -57,35 +57,50 @@ def test_the_adapter_calls_are_the_ones_roles_declares(adapter_calls: set[tuple[
 
 
 def test_the_functions_that_run_rooms_may_make_every_call_the_adapter_makes(
-    packaged: Template, adapter_calls: set[tuple[str, str]]
+    packaged_prod: Template, adapter_calls: set[tuple[str, str]]
 ) -> None:
-    replay = Replay(packaged)
+    replay = Replay(packaged_prod)
     denied = [
         (handler, action, resource)
         for handler in sorted(RUNS_ROOMS)
         for action, resource in sorted(adapter_calls)
-        if not replay.allows(packaged.by_handler()[handler], action, resource)
+        if not replay.allows(packaged_prod.by_handler()[handler], action, resource)
     ]
     assert denied == []
 
 
 def test_no_function_may_make_an_ivs_call_the_adapter_does_not(
-    packaged: Template, adapter_calls: set[tuple[str, str]]
+    packaged_prod: Template, adapter_calls: set[tuple[str, str]]
 ) -> None:
-    replay = Replay(packaged)
+    replay = Replay(packaged_prod)
     needed = {action for action, _ in adapter_calls}
-    by_function = {handler: granted(replay, packaged, handler) for handler in packaged.by_handler()}
+    functions = packaged_prod.by_handler()
+    by_function = {handler: granted(replay, packaged_prod, handler) for handler in functions}
     assert by_function == {
         handler: (needed if handler in RUNS_ROOMS else set()) for handler in by_function
     }
 
 
 def test_stages_are_granted_in_this_account_only_and_never_on_every_resource(
-    packaged: Template,
+    packaged_prod: Template,
 ) -> None:
-    replay = Replay(packaged)
+    replay = Replay(packaged_prod)
     for handler in sorted(RUNS_ROOMS):
-        function = packaged.by_handler()[handler]
+        function = packaged_prod.by_handler()[handler]
         for action in roles.IVS_STAGES:
             assert not replay.allows(function, action, OTHER_ACCOUNTS_STAGE), (handler, action)
             assert not replay.allows(function, action, "*"), (handler, action)
+
+
+def test_a_stage_on_janus_gets_no_ivs_call_and_a_stage_on_ivs_no_janus_secret(
+    packaged: Template, packaged_prod: Template
+) -> None:
+    """Each stage holds only what its media plane needs (SALON_MEDIA_PLANE)."""
+    dev_replay = Replay(packaged)
+    for handler in packaged.by_handler():
+        assert granted(dev_replay, packaged, handler) == set(), handler
+    for template, present in ((packaged, True), (packaged_prod, False)):
+        for handler in sorted(RUNS_ROOMS):
+            variables = template.by_handler()[handler].environment
+            names = {"SALON_JANUS_API_SECRET_PARAMETER", "SALON_JANUS_ADMIN_SECRET_PARAMETER"}
+            assert (names <= set(variables)) is present, (handler, sorted(variables))
