@@ -1,6 +1,7 @@
 """The packaged template of a stage on IVS (prod) grants the IVS calls the media plane's
-adapter really makes, to exactly the functions that run rooms, on this account's stages only: the set of calls is recorded from
-the adapter (one room's lifetime against the Stubber), not written down twice."""
+adapter really makes, to exactly the functions that run rooms, on this account's stages only:
+the set of calls is recorded from the adapter (one room's lifetime against the Stubber), not
+written down twice."""
 
 from __future__ import annotations
 
