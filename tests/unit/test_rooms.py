@@ -705,6 +705,35 @@ def test_unmuting_an_unmuted_speaker_changes_nothing(room: Room) -> None:
     assert rooms.unmute(room, "ann", "ann", at(3)) == []
 
 
+def test_each_unmuted_person_on_stage_takes_a_publishing_slot(room: Room) -> None:
+    """At most `max_publishers` (IVS's 12 per stage) unmuted at once; muting frees a slot."""
+    assert room.max_publishers == rooms.DEFAULT_MAX_PUBLISHERS == 12
+    rooms.unmute(room, "mod", "mod", at(1))
+    for n in range(11):
+        speaker(room, f"s{n}", 2)
+        rooms.unmute(room, f"s{n}", f"s{n}", at(2))
+    speaker(room, "late", 3)
+    assert [m.user_id for m in room.publishers()] == ["mod", *(f"s{n}" for n in range(11))]
+    with pytest.raises(rooms.TooManyPublishersError) as refused:
+        rooms.unmute(room, "late", "late", at(4))
+    assert refused.value.code == "too_many_publishers"
+    assert room.members["late"].muted is True
+    rooms.mute(room, "mod", "s3", at(5))
+    rooms.unmute(room, "late", "late", at(6))
+    assert room.members["late"].publishing
+
+
+def test_only_people_on_stage_and_unmuted_publish(room: Room) -> None:
+    listener(room, "lee")
+    speaker(room, "ann")
+    assert not room.members["lee"].publishing
+    assert not room.members["ann"].publishing  # on stage, muted
+    rooms.unmute(room, "ann", "ann", at(2))
+    assert room.members["ann"].publishing
+    rooms.move_to_audience(room, "mod", "ann", at(3))
+    assert not room.members["ann"].publishing
+
+
 # --- moderators ---------------------------------------------------------------------------------
 
 
