@@ -666,6 +666,11 @@ class Sfu {
         if (pc.connectionState === 'connected') {
           this.live.add(userId);
           renderRoom();
+        } else if (pc.connectionState === 'failed' && this.feeds.get(userId) === feed) {
+          // The SFU went away (or the network): the speaker's next media_live brings them back.
+          this.unsubscribe(userId);
+          this.waiting.add(userId);
+          renderRoom();
         }
       };
       try {

@@ -144,6 +144,8 @@ class JanusVideoRoom:
         # One publication per member: an earlier one (another tab, the page before a reload)
         # is hung up first, so the new one takes the member's participant id at once.
         self.revoke_publish(ref, user_id)
+        # A Janus that restarted has lost its rooms: the first publication brings it back.
+        self.open_room(ref)
         session = self._session_id("pub", ref, user_id, connection_id)
         self._destroy_session(session)
         self._create_session(session)
