@@ -4,25 +4,34 @@ Janus (`local.janus.JanusProcess`, Debian's 1.1.2, VideoRoom over HTTP) runs on 
 signaling call goes through Salon's own adapter, `chalicelib.adapters.media.janus.JanusVideoRoom`
 (open_room, publish, subscribe, start): the bench measures Salon's real code path, not a copy.
 The speaker is an aiortc publisher sending a 400 Hz tone as Opus (20 ms frames of 960 samples at
-48 kHz, 50 packets a second); the listeners are aiortc subscribers, spread over `--workers`
-processes (asyncio in each) so that both cores can play them. Each listener decodes what it gets,
-as a real client does.
+48 kHz, 50 packets a second, `--speaker-kbps` 32 as a browser's voice); the listeners are aiortc
+subscribers, spread over `--workers` processes (asyncio in each) so that both cores can play
+them. Each listener does what a client does for Janus (ICE, DTLS, SRTP, RTCP receiver reports,
+the jitter buffer) but does not decode the Opus unless `--decode`: decoding is the listener's
+own device's cost, and leaving it out lets this machine play more listeners.
 
-The sweep adds listeners up to each N of `--listeners` (0 first: the baseline, publisher only),
+The sweep adds listeners up to each N of `--listeners` (0 first: the baseline, speaker only),
 waits `--warmup` seconds, then measures over `--window` seconds:
 - Janus's CPU (utime+stime from /proc/<pid>/stat, as % of one core) and RSS (VmRSS);
-- the bench's CPU and RSS (the listener workers; the publisher's process apart): what the
+- the bench's CPU and RSS (the listener workers; the speaker's process apart): what the
   listeners cost the bench, not Janus;
 - per listener, from aiortc's getStats() (inbound-rtp): packets received and lost in the window,
-  and the interarrival jitter (RFC 3550, computed by the listener from arrival times);
+  and the interarrival jitter (RFC 3550, computed by the listener from arrival times); received
+  is given against the nominal 50 packets a second and against what the speaker really sent;
 - each worker's event-loop lag (how late a 20 ms timer fires): a late loop makes jitter that is
-  the bench's, not Janus's.
+  the bench's, not Janus's; and the whole machine's busy CPU (/proc/stat), other work included.
+
 A step is degraded when p95 loss > 1 %, p95 jitter > 30 ms, or the worst 5 % of listeners get
-< 95 % of the 50 packets a second. It is put down to the bench when its workers were saturated
-(loop lag p95 > 20 ms or a worker above 90 % of a core), to the machine when all its cores
-were > 95 % busy (other work included), and to Janus otherwise. The sweep stops
-after the first degraded step (`--keep-going` runs it all). A markdown table goes to stdout and
-the numbers to build/bench/sfu_fanout.json.
+< 95 % of the 50 packets a second. Whose fault: when every core was > 95 % busy, the machine's
+("bench saturated the machine" when Janus, the listeners and the speaker used ≥ 90 % of it,
+"machine busy" when other work did); else the bench's when its workers were saturated (loop
+lag p95 > 20 ms or a worker above 90 % of a core); else Janus's. "speaker late" is added when
+the speaker's own pace was off by > 5 % (its process starved; then it bursts to catch up).
+
+The sweep stops after the first step whose forwarding broke (a listener dropped, or p95 loss
+> 1 %; a step that is only late goes on); `--keep-going` runs it all. Janus's cost per listener
+is the slope of its CPU and RSS over the steps whose forwarding was intact. A markdown table
+goes to stdout and the numbers to build/bench/sfu_fanout.json.
 
 Only loopback is used: aioice's host-address discovery is replaced by 127.0.0.1, no STUN or TURN
 server is configured, Janus gathers on `lo` only, and every SDP either side produces is checked
@@ -30,7 +39,7 @@ to carry 127.0.0.1 candidates only (the bench stops otherwise).
 
     make bench-sfu
     build/tools/bench/bin/python -m bench.sfu_fanout --listeners 0,25,50,100 [--workers 2]
-        [--warmup 5] [--window 10] [--keep-going]
+        [--warmup 5] [--window 10] [--decode] [--keep-going]
 """
 
 from __future__ import annotations
@@ -74,6 +83,8 @@ RECEIVED_LIMIT = 0.95
 LAG_LIMIT_MS = 20.0
 WORKER_CPU_LIMIT = 90.0
 MACHINE_BUSY_LIMIT = 95.0  # % of every core, whoever uses them
+SENT_TOLERANCE = 0.05  # the speaker's own pace: off by more, its process was starved
+WIRE_OVERHEAD_BYTES = 12 + 10 + 28  # RTP header, SRTP tag (80-bit), UDP + IPv4
 SIGNALING_IN_FLIGHT = 8
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 OUT = ROOT / "build" / "bench" / "sfu_fanout.json"
@@ -404,6 +415,8 @@ class Step:
     jitter_p95_ms: float
     received_median_pct: float
     received_p5_pct: float
+    of_sent_median_pct: float
+    of_sent_p5_pct: float
     sent_pps: float
     sent_kbps: float
     degraded: bool
@@ -462,7 +475,8 @@ async def measure(
     janus_pid = sweep.janus.pid
     assert janus_pid is not None
 
-    losses, jitters, received = [], [], []
+    losses, jitters, received, forwarded = [], [], [], []
+    sent = max(1, sent_b[0] - sent_a[0])
     for wa, wb in zip(a["workers"], b["workers"], strict=True):
         before = wa["listeners"] + [None] * (len(wb["listeners"]) - len(wa["listeners"]))
         for ra, rb in zip(before, wb["listeners"], strict=True):
@@ -472,6 +486,7 @@ async def measure(
             losses.append(max(lost, 0) / expected if expected else 1.0)
             jitters.append(rb[2] / SAMPLE_RATE * 1000 if rb else float("inf"))
             received.append(got / (PACKETS_PER_S * elapsed))
+            forwarded.append(got / sent)
     worker_cpu = [
         (wb["cpu_s"] - wa["cpu_s"]) / elapsed * 100
         for wa, wb in zip(a["workers"], b["workers"], strict=True)
@@ -495,6 +510,8 @@ async def measure(
         jitter_p95_ms=percentile(jitters, 0.95),
         received_median_pct=percentile(received, 0.5) * 100,
         received_p5_pct=percentile(received, 0.05) * 100,
+        of_sent_median_pct=percentile(forwarded, 0.5) * 100,
+        of_sent_p5_pct=percentile(forwarded, 0.05) * 100,
         sent_pps=(sent_b[0] - sent_a[0]) / elapsed,
         sent_kbps=(sent_b[1] - sent_a[1]) * 8 / elapsed / 1000,
         degraded=False,
@@ -510,14 +527,28 @@ async def measure(
             reasons.append("received")
         step.degraded = bool(reasons)
         if step.degraded:
-            if lag_p95 > LAG_LIMIT_MS or step.worker_cpu_max_pct > WORKER_CPU_LIMIT:
-                who = "bench saturated"
-            elif step.machine_busy_pct > MACHINE_BUSY_LIMIT * (os.cpu_count() or 1):
-                who = "machine saturated"
-            else:
-                who = "janus"
-            step.cause = f"{who}: {'+'.join(reasons)}"
+            step.cause = f"{blame(step)}: {'+'.join(reasons)}"
     return step, n, errors
+
+
+def blame(step: Step) -> str:
+    """Whose fault a degraded step most likely is (the rules are in the module docstring)."""
+    ours = step.janus_cpu_pct + step.bench_cpu_pct + step.speaker_cpu_pct
+    late = not (1 - SENT_TOLERANCE <= step.sent_pps / PACKETS_PER_S <= 1 + SENT_TOLERANCE)
+    if step.machine_busy_pct > MACHINE_BUSY_LIMIT * (os.cpu_count() or 1):
+        who = (
+            "bench saturated the machine" if ours > 0.9 * step.machine_busy_pct else "machine busy"
+        )
+    elif step.lag_p95_ms > LAG_LIMIT_MS or step.worker_cpu_max_pct > WORKER_CPU_LIMIT:
+        who = "bench saturated"
+    else:
+        who = "janus"
+    return who + (", speaker late" if late else "")
+
+
+def broken(step: Step) -> bool:
+    """Forwarding no longer intact: listeners dropped or lost packets (not merely late ones)."""
+    return step.connected < step.listeners or step.loss_p95_pct > LOSS_LIMIT * 100
 
 
 def per_listener(steps: list[Step]) -> None:
@@ -547,9 +578,10 @@ def table(steps: list[Step]) -> str:
     lines = [
         "| N | connected | Janus CPU | Janus RSS | Janus CPU / listener | Janus mem / listener "
         "| bench CPU | bench CPU / listener | bench mem / listener | loop lag p95 "
-        "| loss median / p95 | jitter median / p95 | received median / p5 | verdict |",
+        "| loss median / p95 | jitter median / p95 | received median / p5 "
+        "| of sent median / p5 | verdict |",
         "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: "
-        "| ---: | --- |",
+        "| ---: | ---: | --- |",
     ]
     for s in steps:
         verdict = s.cause if s.degraded else ("baseline" if not s.listeners else "ok")
@@ -560,16 +592,23 @@ def table(steps: list[Step]) -> str:
             f"| {f(s.bench_kb_per_listener, 0)} KB | {f(s.lag_p95_ms)} ms "
             f"| {f(s.loss_median_pct, 2)} / {f(s.loss_p95_pct, 2)} % "
             f"| {f(s.jitter_median_ms)} / {f(s.jitter_p95_ms)} ms "
-            f"| {f(s.received_median_pct)} / {f(s.received_p5_pct)} % | {verdict} |"
+            f"| {f(s.received_median_pct)} / {f(s.received_p5_pct)} % "
+            f"| {f(s.of_sent_median_pct)} / {f(s.of_sent_p5_pct)} % | {verdict} |"
         )
     return "\n".join(lines)
 
 
 def footprint(steps: list[Step], room: int, headroom: float) -> dict[str, Any]:
-    healthy = [s for s in steps if not s.degraded]
+    # Janus's cost is fitted wherever its forwarding was intact (every listener connected, p95
+    # loss ≤ 1 %), even if the step degraded because the speaker or the bench was starved.
+    healthy = [s for s in steps if not broken(s)]
     fit = slope([(s.listeners, s.janus_cpu_pct) for s in healthy])
     mem = slope([(s.listeners, s.janus_rss_mb) for s in healthy])
-    result: dict[str, Any] = {"room": room, "headroom": headroom}
+    result: dict[str, Any] = {
+        "room": room,
+        "headroom": headroom,
+        "fitted_on": [s.listeners for s in healthy],
+    }
     if fit and fit[1] > 0:
         per_core = 100 * headroom / fit[1]
         result.update(
@@ -582,10 +621,11 @@ def footprint(steps: list[Step], room: int, headroom: float) -> dict[str, Any]:
         result.update(janus_mb_per_listener=mem[1], janus_mb_for_room=mem[0] + mem[1] * room)
     sent = statistics.median(s.sent_kbps for s in steps)
     pps = statistics.median(s.sent_pps for s in steps)
-    # On the wire each packet also carries IPv4 + UDP headers (28 bytes).
-    wire_kbps = sent + pps * 28 * 8 / 1000
+    # aiortc counts payload bytes only; on the wire add RTP, SRTP's tag, UDP and IPv4.
+    wire_kbps = sent + pps * WIRE_OVERHEAD_BYTES * 8 / 1000
     result.update(
-        speaker_kbps_rtp=sent,
+        speaker_kbps_payload=sent,
+        listener_kbps_wire=wire_kbps,
         speaker_pps=pps,
         egress_mbps_for_room=wire_kbps * room / 1000,
         ivs_stages_for_room=math.ceil(room / 10_000),
@@ -631,11 +671,12 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     f"{step.janus_rss_mb:.1f} MB, bench {step.bench_cpu_pct:.1f} %, "
                     f"lag p95 {step.lag_p95_ms:.1f} ms, loss p95 {step.loss_p95_pct:.2f} %, "
                     f"jitter p95 {step.jitter_p95_ms:.1f} ms, received p5 "
-                    f"{step.received_p5_pct:.1f} %, machine {step.machine_busy_pct:.0f} % "
+                    f"{step.received_p5_pct:.1f} % (of sent {step.of_sent_p5_pct:.1f} %), "
+                    f"machine {step.machine_busy_pct:.0f} % "
                     f"{step.cause}{' errors ' + str(errors) if errors else ''}",
                     flush=True,
                 )
-                if step.degraded and not args.keep_going:
+                if broken(step) and not args.keep_going:
                     break
             await speaker.close()
         finally:
