@@ -48,6 +48,7 @@ import argparse
 import asyncio
 import fractions
 import json
+import logging
 import math
 import multiprocessing
 import os
@@ -56,8 +57,9 @@ import resource
 import statistics
 import sys
 import time
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -109,17 +111,24 @@ def light_listeners() -> None:
 
     Janus sees exactly the same client (ICE, DTLS, SRTP, RTCP receiver reports); only the
     client-side decoding, a cost of the listener's own device, is left out of the bench's
-    budget so that two cores can play more listeners. `--decode` keeps it.
+    budget so that two cores can play more listeners. `--decode` keeps it. The decoder thread
+    is stopped as soon as the receiver starts: a thread per listener, even an idle one, makes
+    every GIL hand-over dearer (cProfile showed 100 µs per SRTP call with 50 of them).
     """
-    import queue
-
     import aiortc.rtcrtpreceiver
 
-    def discard(loop: Any, input_q: queue.Queue[Any], *rest: Any) -> None:
-        while input_q.get() is not None:
-            pass
+    receiver = aiortc.rtcrtpreceiver.RTCRtpReceiver
+    original = receiver.receive
 
-    aiortc.rtcrtpreceiver.decoder_worker = discard
+    async def receive(self: Any, parameters: Any) -> None:
+        await original(self, parameters)
+        thread = self._RTCRtpReceiver__decoder_thread
+        if thread is not None:
+            self._RTCRtpReceiver__decoder_queue.put(None)
+            thread.join()
+            self._RTCRtpReceiver__decoder_thread = None  # nothing is queued for decoding
+
+    receiver.receive = receive
 
 
 def speaker_bitrate(bps: int) -> None:
@@ -311,6 +320,13 @@ async def _listen(
         def on_track(track: Any) -> None:
             listener.task = asyncio.ensure_future(_drain(track, listener))
 
+        @pc.on("connectionstatechange")  # type: ignore[misc]
+        def on_state() -> None:
+            if pc.connectionState in ("failed", "closed"):
+                logging.warning(
+                    "%s %s (ice %s)", user_id, pc.connectionState, pc.iceConnectionState
+                )
+
         await pc.setRemoteDescription(RTCSessionDescription(sdp=offer, type="offer"))
         await pc.setLocalDescription(await pc.createAnswer())
         check_loopback(pc.localDescription.sdp, "listener answer")
@@ -340,6 +356,7 @@ async def _stats(listeners: list[Listener], lags: list[float]) -> dict[str, Any]
         "rss_mb": proc_rss_mb(os.getpid()),
         "listeners": rows,
         "connected": sum(1 for li in listeners if li.pc.connectionState == "connected"),
+        "states": dict(Counter(li.pc.connectionState for li in listeners)),
         "lag_p50_ms": ordered[len(ordered) // 2],
         "lag_p95_ms": ordered[min(len(ordered) - 1, int(len(ordered) * 0.95))],
     }
@@ -349,6 +366,15 @@ async def _worker_main(conn: Connection, janus: dict[str, str], index: int, deco
     loopback_only()
     if not decode:
         light_listeners()
+    # Why a listener's connection ends (ICE consent, DTLS) goes to a log of its own.
+    OUT.parent.mkdir(parents=True, exist_ok=True)
+    logging.basicConfig(
+        filename=OUT.with_name(f"sfu_worker{index}.log"),
+        filemode="w",
+        level=logging.WARNING,
+        format="%(asctime)s %(name)s %(levelname)s %(message)s",
+    )
+    logging.getLogger("aioice.ice").setLevel(logging.INFO)
     media = media_plane(**janus)
     loop = asyncio.get_running_loop()
     pool = ThreadPoolExecutor(SIGNALING_IN_FLIGHT)
@@ -384,6 +410,16 @@ async def _worker_main(conn: Connection, janus: dict[str, str], index: int, deco
 
 
 def worker(conn: Connection, janus: dict[str, str], index: int, decode: bool) -> None:
+    if os.environ.get("SFU_BENCH_PROFILE"):  # where a listener's CPU goes: cProfile per worker
+        import cProfile
+
+        cProfile.runctx(
+            "asyncio.run(_worker_main(conn, janus, index, decode))",
+            globals(),
+            locals(),
+            str(OUT.with_name(f"sfu_worker{index}.prof")),
+        )
+        return
     asyncio.run(_worker_main(conn, janus, index, decode))
 
 
@@ -421,6 +457,7 @@ class Step:
     sent_kbps: float
     degraded: bool
     cause: str
+    states: dict[str, int] = field(default_factory=dict)
     janus_cpu_per_listener_pct: float | None = None
     janus_kb_per_listener: float | None = None
     bench_cpu_per_listener_pct: float | None = None
@@ -516,6 +553,7 @@ async def measure(
         sent_kbps=(sent_b[1] - sent_a[1]) * 8 / elapsed / 1000,
         degraded=False,
         cause="",
+        states=dict(sum((Counter(w["states"]) for w in b["workers"]), Counter())),
     )
     if n:
         reasons = []
@@ -661,6 +699,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             speaker = await start_speaker(media, ref, pool)
             sweep = Sweep(janus, workers)
             steps: list[Step] = []
+            janus_log: list[str] = []
             current = 0
             for n in sizes:
                 step, current, errors = await measure(sweep, speaker, n, current, args)
@@ -676,8 +715,10 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     f"{step.cause}{' errors ' + str(errors) if errors else ''}",
                     flush=True,
                 )
-                if broken(step) and not args.keep_going:
-                    break
+                if broken(step):
+                    janus_log.append(f"N={n}: {step.states}\n{janus.log_tail(20)}")
+                    if not args.keep_going:
+                        break
             await speaker.close()
         finally:
             for process, conn in workers:
@@ -702,6 +743,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "cpus": os.cpu_count(),
         "loadavg_before": args.loadavg,
         "steps": [asdict(s) for s in steps],
+        "janus_log_when_broken": janus_log,
         "footprint": footprint(steps, args.room, args.headroom),
     }
 
