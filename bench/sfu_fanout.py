@@ -170,7 +170,23 @@ def media_plane(url: str, admin_url: str, api_secret: str, admin_secret: str) ->
 
 
 def proc_cpu_s(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return proc_cpu_s_path(Path(f"/proc/{pid}/stat"))  # utime + stime, all threads
+
+
+def thread_cpu_s(pid: int) -> dict[int, tuple[str, float]]:
+    """Each thread's (name, CPU seconds): is one thread, not the process, the bottleneck?"""
+    threads = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            name = (task / "comm").read_text().strip()
+            threads[int(task.name)] = (name, proc_cpu_s_path(task / "stat"))
+        except (FileNotFoundError, ProcessLookupError):
+            continue  # a thread that ended meanwhile
+    return threads
+
+
+def proc_cpu_s_path(stat: Path) -> float:
+    fields = stat.read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime, stime
 
 
@@ -438,6 +454,9 @@ class Step:
     listeners: int
     connected: int
     janus_cpu_pct: float
+    janus_threads: int
+    janus_busiest_thread_pct: float
+    janus_busiest_thread: str
     janus_rss_mb: float
     bench_cpu_pct: float
     bench_rss_mb: float
@@ -481,6 +500,7 @@ class Sweep:
         return {
             "t": time.monotonic(),
             "janus_cpu_s": proc_cpu_s(pid),
+            "janus_threads": thread_cpu_s(pid),
             "speaker_cpu_s": self_cpu_s(),
             "machine": machine_busy(),
             "workers": self.ask("stats"),
@@ -524,6 +544,13 @@ async def measure(
             jitters.append(rb[2] / SAMPLE_RATE * 1000 if rb else float("inf"))
             received.append(got / (PACKETS_PER_S * elapsed))
             forwarded.append(got / sent)
+    busiest = max(
+        (
+            ((cpu - a["janus_threads"].get(tid, (name, 0.0))[1]) / elapsed * 100, name)
+            for tid, (name, cpu) in b["janus_threads"].items()
+        ),
+        default=(0.0, ""),
+    )
     worker_cpu = [
         (wb["cpu_s"] - wa["cpu_s"]) / elapsed * 100
         for wa, wb in zip(a["workers"], b["workers"], strict=True)
@@ -534,6 +561,9 @@ async def measure(
         listeners=n,
         connected=sum(w["connected"] for w in b["workers"]),
         janus_cpu_pct=(b["janus_cpu_s"] - a["janus_cpu_s"]) / elapsed * 100,
+        janus_threads=len(b["janus_threads"]),
+        janus_busiest_thread_pct=busiest[0],
+        janus_busiest_thread=busiest[1],
         janus_rss_mb=proc_rss_mb(janus_pid),
         bench_cpu_pct=sum(worker_cpu),
         bench_rss_mb=sum(w["rss_mb"] for w in b["workers"]),
@@ -641,6 +671,7 @@ def footprint(steps: list[Step], room: int, headroom: float) -> dict[str, Any]:
     # loss ≤ 1 %), even if the step degraded because the speaker or the bench was starved.
     healthy = [s for s in steps if not broken(s)]
     fit = slope([(s.listeners, s.janus_cpu_pct) for s in healthy])
+    thread_fit = slope([(s.listeners, s.janus_busiest_thread_pct) for s in healthy])
     mem = slope([(s.listeners, s.janus_rss_mb) for s in healthy])
     result: dict[str, Any] = {
         "room": room,
@@ -654,6 +685,14 @@ def footprint(steps: list[Step], room: int, headroom: float) -> dict[str, Any]:
             janus_cpu_pct_per_listener=fit[1],
             listeners_per_core_at_headroom=per_core,
             cores_for_room=room / per_core,
+        )
+    if thread_fit and thread_fit[1] > 0:
+        # Janus relays a publisher's packets in that publisher's own thread (a copy per
+        # subscriber); SRTP and sending happen in each subscriber's thread. The relaying thread
+        # is the one that cannot spread over cores: one room's ceiling per speaker.
+        result.update(
+            busiest_thread_pct_per_listener=thread_fit[1],
+            listeners_per_speaker_thread_at_headroom=100 * headroom / thread_fit[1],
         )
     if mem:
         result.update(janus_mb_per_listener=mem[1], janus_mb_for_room=mem[0] + mem[1] * room)
@@ -707,7 +746,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 per_listener(steps)
                 print(
                     f"N={n}: connected {step.connected}, janus {step.janus_cpu_pct:.1f} % "
-                    f"{step.janus_rss_mb:.1f} MB, bench {step.bench_cpu_pct:.1f} %, "
+                    f"{step.janus_rss_mb:.1f} MB, busiest thread {step.janus_busiest_thread} "
+                    f"{step.janus_busiest_thread_pct:.1f} % of {step.janus_threads}, "
+                    f"bench {step.bench_cpu_pct:.1f} %, "
                     f"lag p95 {step.lag_p95_ms:.1f} ms, loss p95 {step.loss_p95_pct:.2f} %, "
                     f"jitter p95 {step.jitter_p95_ms:.1f} ms, received p5 "
                     f"{step.received_p5_pct:.1f} % (of sent {step.of_sent_p5_pct:.1f} %), "
