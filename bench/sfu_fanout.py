@@ -37,9 +37,14 @@ Only loopback is used: aioice's host-address discovery is replaced by 127.0.0.1,
 server is configured, Janus gathers on `lo` only, and every SDP either side produces is checked
 to carry 127.0.0.1 candidates only (the bench stops otherwise).
 
+Diagnosis: the workers log to build/bench/sfu_worker<i>.log why a listener's connection ended
+(aioice's "Consent to send expired": no STUN answer for 6 checks in a row, ~30 s);
+SFU_BENCH_LENIENT_CONSENT=1 keeps listeners that would have given up (to see whether media still
+flows); SFU_BENCH_PROFILE=1 writes a cProfile of each worker beside the log.
+
     make bench-sfu
     build/tools/bench/bin/python -m bench.sfu_fanout --listeners 0,25,50,100 [--workers 2]
-        [--warmup 5] [--window 10] [--decode] [--keep-going]
+        [--warmup 5] [--window 10] [--decode] [--ramp-pause 0] [--keep-going]
 """
 
 from __future__ import annotations
@@ -375,10 +380,13 @@ async def _stats(listeners: list[Listener], lags: list[float]) -> dict[str, Any]
         "states": dict(Counter(li.pc.connectionState for li in listeners)),
         "lag_p50_ms": ordered[len(ordered) // 2],
         "lag_p95_ms": ordered[min(len(ordered) - 1, int(len(ordered) * 0.95))],
+        "lag_max_ms": ordered[-1],
     }
 
 
-async def _worker_main(conn: Connection, janus: dict[str, str], index: int, decode: bool) -> None:
+async def _worker_main(
+    conn: Connection, janus: dict[str, str], index: int, decode: bool, ramp_pause_s: float
+) -> None:
     loopback_only()
     if not decode:
         light_listeners()
@@ -391,6 +399,10 @@ async def _worker_main(conn: Connection, janus: dict[str, str], index: int, deco
         format="%(asctime)s %(name)s %(levelname)s %(message)s",
     )
     logging.getLogger("aioice.ice").setLevel(logging.INFO)
+    if os.environ.get("SFU_BENCH_LENIENT_CONSENT"):  # diagnosis: never give up on consent
+        import aioice.ice
+
+        aioice.ice.CONSENT_FAILURES = 10**6
     media = media_plane(**janus)
     loop = asyncio.get_running_loop()
     pool = ThreadPoolExecutor(SIGNALING_IN_FLIGHT)
@@ -414,6 +426,7 @@ async def _worker_main(conn: Connection, janus: dict[str, str], index: int, deco
                 for outcome in outcomes:
                     if outcome:
                         errors[outcome] = errors.get(outcome, 0) + 1
+                await asyncio.sleep(ramp_pause_s)
             made += int(argument)
             conn.send({"errors": errors})
         elif command == "stats":
@@ -425,18 +438,20 @@ async def _worker_main(conn: Connection, janus: dict[str, str], index: int, deco
             return
 
 
-def worker(conn: Connection, janus: dict[str, str], index: int, decode: bool) -> None:
+def worker(
+    conn: Connection, janus: dict[str, str], index: int, decode: bool, ramp_pause_s: float
+) -> None:
     if os.environ.get("SFU_BENCH_PROFILE"):  # where a listener's CPU goes: cProfile per worker
         import cProfile
 
         cProfile.runctx(
-            "asyncio.run(_worker_main(conn, janus, index, decode))",
+            "asyncio.run(_worker_main(conn, janus, index, decode, ramp_pause_s))",
             globals(),
             locals(),
             str(OUT.with_name(f"sfu_worker{index}.prof")),
         )
         return
-    asyncio.run(_worker_main(conn, janus, index, decode))
+    asyncio.run(_worker_main(conn, janus, index, decode, ramp_pause_s))
 
 
 # --- the sweep ------------------------------------------------------------------------------
@@ -464,6 +479,7 @@ class Step:
     machine_busy_pct: float
     worker_cpu_max_pct: float
     lag_p95_ms: float
+    lag_max_ms: float
     loss_median_pct: float
     loss_p95_pct: float
     jitter_median_ms: float
@@ -571,6 +587,7 @@ async def measure(
         machine_busy_pct=busy * 100 * (os.cpu_count() or 1),
         worker_cpu_max_pct=max(worker_cpu),
         lag_p95_ms=lag_p95,
+        lag_max_ms=max(w["lag_max_ms"] for w in b["workers"]),
         loss_median_pct=percentile(losses, 0.5) * 100,
         loss_p95_pct=percentile(losses, 0.95) * 100,
         jitter_median_ms=percentile(jitters, 0.5),
@@ -731,7 +748,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             for index in range(args.workers):
                 parent, child = context.Pipe()
                 process = context.Process(
-                    target=worker, args=(child, secrets_, index, args.decode), daemon=True
+                    target=worker,
+                    args=(child, secrets_, index, args.decode, args.ramp_pause),
+                    daemon=True,
                 )
                 process.start()
                 workers.append((process, parent))
@@ -749,7 +768,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     f"{step.janus_rss_mb:.1f} MB, busiest thread {step.janus_busiest_thread} "
                     f"{step.janus_busiest_thread_pct:.1f} % of {step.janus_threads}, "
                     f"bench {step.bench_cpu_pct:.1f} %, "
-                    f"lag p95 {step.lag_p95_ms:.1f} ms, loss p95 {step.loss_p95_pct:.2f} %, "
+                    f"lag p95 {step.lag_p95_ms:.1f} max {step.lag_max_ms:.0f} ms, "
+                    f"loss p95 {step.loss_p95_pct:.2f} %, "
                     f"jitter p95 {step.jitter_p95_ms:.1f} ms, received p5 "
                     f"{step.received_p5_pct:.1f} % (of sent {step.of_sent_p5_pct:.1f} %), "
                     f"machine {step.machine_busy_pct:.0f} % "
@@ -798,6 +818,9 @@ def main() -> None:
     parser.add_argument("--keep-going", action="store_true")
     parser.add_argument("--decode", action="store_true", help="listeners decode the Opus too")
     parser.add_argument("--speaker-kbps", type=int, default=32)
+    parser.add_argument(
+        "--ramp-pause", type=float, default=0.0, help="seconds between batches of 8 joins"
+    )
     parser.add_argument("--room", type=int, default=8000)
     parser.add_argument("--headroom", type=float, default=0.6, help="share of a core to plan")
     args = parser.parse_args()
