@@ -539,11 +539,13 @@ async def measure(
             for name, count in reply["errors"].items():
                 errors[name] = errors.get(name, 0) + count
     await asyncio.sleep(args.warmup)
+    # The speaker's count is read just before each snapshot asks the workers, so both windows
+    # are as long (reading 200 listeners' stats takes a while under load).
     sent_a = await sent_packets(speaker)
     a = await loop.run_in_executor(None, sweep.snapshot)
     await asyncio.sleep(args.window)
-    b = await loop.run_in_executor(None, sweep.snapshot)
     sent_b = await sent_packets(speaker)
+    b = await loop.run_in_executor(None, sweep.snapshot)
     elapsed = b["t"] - a["t"]
     janus_pid = sweep.janus.pid
     assert janus_pid is not None
