@@ -9,8 +9,12 @@ STAGE ?= dev
 CHECKOV_VENV := build/tools/checkov
 CHECKOV := $(CHECKOV_VENV)/bin/checkov
 CHECKOV_VERSION := 3.3.30
+# The SFU bench's listeners are aiortc clients: a venv of their own too (bench/requirements.txt).
+BENCH_VENV := build/tools/bench
+BENCH_STAMP := $(BENCH_VENV)/.installed-$(shell cksum < bench/requirements.txt | cut -d' ' -f1)
+BENCH_SFU_ARGS ?= --listeners 0,25,50,100,150,200,300
 
-.PHONY: dev test lint lock typecheck unit integration e2e browser browser-deps janus-deps package package-check bench clean
+.PHONY: dev test lint lock typecheck unit integration e2e browser browser-deps janus-deps package package-check bench bench-sfu clean
 
 # The lock first, exactly (hashes checked, nothing resolved), then the tools, held to the
 # lock's versions (a constraints file without the hashes: with them pip would demand hashes
@@ -93,6 +97,16 @@ $(CHECKOV):
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.cold_import
+
+## make bench-sfu: one speaker to N aiortc listeners through Janus on loopback (docs/benchmarks.md).
+bench-sfu: $(BENCH_STAMP)
+	nice -n 10 $(BENCH_VENV)/bin/python -m bench.sfu_fanout $(BENCH_SFU_ARGS)
+
+$(BENCH_STAMP): bench/requirements.txt
+	test -x $(BENCH_VENV)/bin/python || $(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/python -m pip install --quiet --no-deps -r bench/requirements.txt
+	rm -f $(BENCH_VENV)/.installed-*
+	touch $(BENCH_STAMP)
 
 clean:
 	rm -rf $(VENV) build .pytest_cache .mypy_cache .ruff_cache
