@@ -99,7 +99,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.cold_import
 
 ## make bench-sfu: one speaker to N aiortc listeners through Janus on loopback (docs/benchmarks.md).
-bench-sfu: $(BENCH_STAMP)
+bench-sfu: $(BENCH_STAMP) janus-deps
 	nice -n 10 $(BENCH_VENV)/bin/python -m bench.sfu_fanout $(BENCH_SFU_ARGS)
 
 $(BENCH_STAMP): bench/requirements.txt

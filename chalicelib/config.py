@@ -77,7 +77,7 @@ class Settings:
     # What one Janus node really serves (docs/benchmarks.md, "SFU fan-out"); a room is capped
     # at the smaller of this and `room_capacity`. Unmuted speakers at once: IVS's stage limit,
     # the same rule on either plane.
-    janus_max_listeners: int = 400
+    janus_max_listeners: int = 300
     max_publishers: int = 12
 
     @classmethod

@@ -232,7 +232,7 @@ class Rooms:
         if not room.member(who.user_id).publishing:
             raise NotAllowedToPublishError()
         if not relay.is_publishing(room.media_ref, who.user_id):
-            raise NotPublishingError(field="user_id")
+            raise NotPublishingError("Your audio has not reached the SFU yet: try again shortly.")
         message = {"type": "media_live", "room_id": room.room_id, "user_id": who.user_id}
         sockets = self.repo.connections(room.room_id)
         self._send([c for c in sockets.values() if c != who.connection_id], message)

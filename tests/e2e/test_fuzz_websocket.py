@@ -2,9 +2,10 @@
 
 For each documented action: messages its schema allows and hostile mutations of them
 (tests/support/schema_strategies.py), derandomized and bounded. Two members share a room, so
-that relayed messages (`signal`) reach someone. After each frame a `ping` marks where its
-answers end: every frame must get at least one answer, every message either member gets must be
-a documented one (strict JSON: no NaN or Infinity), and none may be `internal_error`.
+that pushed messages (`media_live`, `media_credentials`) reach someone. After each frame a
+`ping` marks where its answers end: every frame must get at least one answer, every message
+either member gets must be a documented one (strict JSON: no NaN or Infinity), and none may
+be `internal_error`.
 """
 
 from __future__ import annotations
@@ -28,9 +29,8 @@ GUEST = "+14155557001"
 EXAMPLES_PER_ACTION = 8
 
 # Findings that belong to another workstream's open item (issue 10), by kind, each naming its
-# item; remove an entry once that fix is merged. None is needed today: the fuzzer's `signal`s go
-# to random ids, so rooms' "signal relays NaN and Infinity" is not reached (the kind is
-# `non_json_number` if it ever is).
+# item; remove an entry once that fix is merged. None is needed today (a NaN or Infinity an
+# action let through to a socket would be kind `non_json_number`).
 KNOWN_FAILURES: dict[str, str] = {}
 
 

@@ -13,6 +13,28 @@ from tests.support.wsclient import WsClient
 
 FOUNDER = "+14155550100"
 _numbers = itertools.count(3000)
+# A send-only audio offer Janus accepts (no browser behind it: the answer is all it gets).
+OFFER = "\r\n".join(
+    [
+        "v=0",
+        "o=- 4611731400430051336 2 IN IP4 127.0.0.1",
+        "s=-",
+        "t=0 0",
+        "a=group:BUNDLE 0",
+        "m=audio 9 UDP/TLS/RTP/SAVPF 111",
+        "c=IN IP4 127.0.0.1",
+        "a=candidate:1 1 udp 2122260223 127.0.0.1 50000 typ host",
+        "a=ice-ufrag:sAlN",
+        "a=ice-pwd:0123456789abcdefghijklmn",
+        "a=fingerprint:sha-256 " + ":".join(["AB"] * 32),
+        "a=setup:actpass",
+        "a=mid:0",
+        "a=sendonly",
+        "a=rtcp-mux",
+        "a=rtpmap:111 opus/48000/2",
+        "",
+    ]
+)
 
 
 def new_member(api: HttpClient, inviter_token: str, name: str) -> dict[str, Any]:
@@ -92,20 +114,23 @@ def test_a_room_lives_from_creation_to_its_end(
     host.ok("make_moderator", user_id=ids["guest0"])
     clients["friend5"].event("moderator_added", user_id=ids["guest0"])
 
-    # Two speakers signal offer, answer and ICE to each other; nobody else sees it.
-    alice.ok("signal", to=ids["guest2"], kind="offer", payload={"type": "offer", "sdp": "v=0"})
-    assert bob.event("signal", kind="offer")["from"] == ids["guest1"]
-    bob.ok("signal", to=ids["guest1"], kind="answer", payload={"type": "answer", "sdp": "v=0"})
-    assert alice.event("signal", kind="answer")["from"] == ids["guest2"]
-    candidate = {"candidate": "candidate:1 1 udp 2122260223 127.0.0.1 54400 typ host"}
-    alice.ok("signal", to=ids["guest2"], kind="ice", payload=candidate)
-    assert bob.event("signal", kind="ice")["payload"] == candidate
-    assert not [m for m in clients["friend1"].messages if m.get("type") == "signal"]
+    # Audio goes through the stack's Janus, after Salon's check: a muted speaker may not send;
+    # unmuted, the SFU answers the offer; a moderator's mute takes the right away again.
+    assert bob.refused("media_publish", sdp=OFFER) == "not_allowed_to_publish"
+    assert clients["friend1"].refused("media_publish", sdp=OFFER) == "not_allowed_to_publish"
+    alice.ok("unmute")
+    alice.event("media_credentials", kind="janus", may_publish=True)
+    answer = alice.ok("media_publish", sdp=OFFER)
+    assert (answer["type"], answer["room_id"]) == ("media_answer", room_id)
+    assert answer["sdp"].startswith("v=0")
+    assert clients["friend1"].refused("media_subscribe", user_id=ids["guest2"]) == "not_publishing"
+    assert not [m for m in clients["friend1"].messages if m.get("type") == "media_credentials"]
 
     # Mute, unmute, move to the audience, remove.
-    alice.ok("unmute")
     host.ok("mute", user_id=ids["guest1"])
     clients["friend3"].event("speaker_muted", user_id=ids["guest1"])
+    alice.event("media_credentials", may_publish=False)
+    assert alice.refused("media_publish", sdp=OFFER) == "not_allowed_to_publish"
     assert host.refused("unmute", user_id=ids["guest1"]) == "cannot_unmute_others"
     host.ok("move_to_audience", user_id=ids["guest2"])
     bob.event("moved_to_audience", user_id=ids["guest2"])

@@ -66,7 +66,7 @@ def janus() -> Iterator[JanusProcess]:
         yield process
 
 
-def janus_plane(process: JanusProcess, max_listeners: int = 400) -> JanusVideoRoom:
+def janus_plane(process: JanusProcess, max_listeners: int = 300) -> JanusVideoRoom:
     config = process.config
     return JanusVideoRoom(
         process.url,

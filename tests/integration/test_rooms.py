@@ -1,8 +1,10 @@
-"""Live rooms through the WebSocket handlers, on moto: membership, stage, events, signaling."""
+"""Live rooms through the WebSocket handlers, on moto: membership, stage, events, pings.
+
+The media actions, on a real Janus: tests/integration/test_media_janus.py.
+"""
 
 from __future__ import annotations
 
-import logging
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -260,58 +262,6 @@ def test_the_last_moderator_timing_out_ends_the_room(crowd: Crowd, svc: Any) -> 
     assert fan.events("room_ended")[-1]["reason"] == "last_moderator_left"
 
 
-def test_signaling_reaches_the_addressed_member_only(crowd: Crowd) -> None:
-    host, room_id = open_room(crowd)
-    a = speaker_in(crowd, room_id, host, "alpha")
-    b = speaker_in(crowd, room_id, host, "beta")
-    offer = {"type": "offer", "sdp": "v=0 o=- 46117 2 IN IP4 127.0.0.1"}
-    assert a.ok("signal", to=b.user_id, kind="offer", payload=offer)["type"] == "ack"
-    received = b.events("signal")[-1]
-    assert (received["from"], received["kind"], received["payload"]) == (a.user_id, "offer", offer)
-    assert not host.events("signal")
-    b.ok("signal", to=a.user_id, kind="answer", payload={"type": "answer", "sdp": "v=0"})
-    a.ok(
-        "signal",
-        to=b.user_id,
-        kind="ice",
-        payload={"candidate": "candidate:1 1 udp 1 127.0.0.1 5000 typ host"},
-    )
-    assert [s["kind"] for s in b.events("signal")] == ["offer", "ice"]
-    assert a.events("signal")[-1]["kind"] == "answer"
-
-
-def test_signaling_outside_the_senders_room_is_refused(crowd: Crowd) -> None:
-    host, _room_id = open_room(crowd)
-    other_host, _ = open_room(crowd, host="other")
-    assert (
-        host.refused("signal", to=other_host.user_id, kind="offer", payload={"sdp": "x"})
-        == "peer_not_in_room"
-    )
-    loner = crowd.person("loner")
-    assert loner.refused("signal", to=host.user_id, kind="offer", payload={}) == "not_in_a_room"
-
-
-def test_signal_payloads_are_size_limited_and_typed(crowd: Crowd, svc: Any) -> None:
-    host, room_id = open_room(crowd)
-    b = speaker_in(crowd, room_id, host, "beta")
-    big = {"sdp": "x" * (svc.settings.max_signal_bytes + 1)}
-    assert host.refused("signal", to=b.user_id, kind="offer", payload=big) == "invalid_request"
-    assert host.refused("signal", to=b.user_id, kind="video", payload={}) == "invalid_request"
-    assert host.refused("signal", to=b.user_id, kind="offer", payload="sdp") == "invalid_request"
-
-
-def test_signaling_contents_are_never_logged(
-    crowd: Crowd, caplog: pytest.LogCaptureFixture
-) -> None:
-    caplog.set_level(logging.DEBUG)
-    host, room_id = open_room(crowd)
-    b = speaker_in(crowd, room_id, host, "beta")
-    secret = "a=fingerprint:sha-256 SECRET-SDP-CONTENT"
-    host.ok("signal", to=b.user_id, kind="offer", payload={"sdp": secret})
-    host.send("signal", to="nobody", kind="offer", payload={"sdp": secret})
-    assert secret not in caplog.text
-
-
 def test_pinging_someone_you_follow_into_your_room(crowd: Crowd) -> None:
     host, room_id = open_room(crowd)
     friend, stranger = crowd.person("friend"), crowd.person("stranger")
@@ -466,7 +416,7 @@ def test_after_the_room_ends_its_sockets_can_leave_and_go_elsewhere(crowd: Crowd
     host.ok("end_room")
     assert fan.refused("raise_hand") == "room_ended"
     assert fan.refused("list_audience") == "room_ended"
-    assert fan.refused("signal", to=host.user_id, kind="offer", payload={}) == "room_ended"
+    assert fan.refused("media_subscribe", user_id=host.user_id) == "room_ended"
     assert fan.ok("leave_room")["room_id"] == room_id
     assert fan.refused("leave_room") == "not_in_a_room"
     _, elsewhere = open_room(crowd, host="elsewhere")
@@ -475,12 +425,12 @@ def test_after_the_room_ends_its_sockets_can_leave_and_go_elsewhere(crowd: Crowd
     assert host.ok("leave_room")["room_id"] == room_id
 
 
-def test_signal_never_relays_nan_or_infinity(crowd: Crowd) -> None:
+def test_media_actions_never_relay_nan_or_infinity(crowd: Crowd, svc: Any) -> None:
     host, room_id = open_room(crowd)
-    b = speaker_in(crowd, room_id, host, "beta")
-    body = '{"action": "signal", "ref": "s", "to": "%s", "kind": "ice", "payload": {"x": NaN}}'
-    crowd.client.lambda_.invoke(
-        "ws_message", ws_event("$default", host.connection_id, body=body % b.user_id)
-    )
+    host.ok("unmute")
+    body = '{"action": "media_publish", "ref": "s", "sdp": "v=0", "extra": NaN}'
+    crowd.client.lambda_.invoke("ws_message", ws_event("$default", host.connection_id, body=body))
     assert host.inbox()[-1]["code"] == "invalid_request"
-    assert not b.events("signal")
+    ref = svc.rooms.repo.load(room_id, []).room.media_ref
+    listed = svc.media._plugin({"request": "listparticipants", "room": ref})
+    assert listed["participants"] == [], "nothing reached the SFU"

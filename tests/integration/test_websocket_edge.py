@@ -163,4 +163,4 @@ def test_nan_and_infinity_are_refused_as_not_json_with_the_ref(
 
 def test_no_message_to_a_socket_carries_nan() -> None:
     with pytest.raises(ValueError):
-        RecordingConnections().post("c1=", {"type": "signal", "payload": {"x": float("nan")}})
+        RecordingConnections().post("c1=", {"type": "media_offer", "sdp": float("nan")})

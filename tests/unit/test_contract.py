@@ -24,7 +24,9 @@ from chalice import Chalice
 
 import app
 import chalicelib
+from chalicelib.adapters import media as media_plane
 from chalicelib.adapters.dynamo import rooms as room_store
+from chalicelib.adapters.media.janus import JanusVideoRoom
 from chalicelib.config import Settings
 from chalicelib.domain import rooms as domain
 from chalicelib.domain.errors import SalonError
@@ -64,7 +66,7 @@ QUERY_FIELDS: dict[tuple[str, str], Sequence[Field]] = {
     ("GET", "/me/earnings"): schemas.PAGE,
 }
 # Where the room errors live: every SalonError subclass defined in these is a room code.
-ROOM_ERROR_MODULES = (domain, room_service, room_store)
+ROOM_ERROR_MODULES = (domain, room_service, room_store, media_plane)
 ADMIN_FIELDS: dict[str, Sequence[Field]] = {
     "admin_create_founder": schemas.ADMIN_CREATE_FOUNDER,
     "admin_grant_invites": schemas.ADMIN_GRANT_INVITES,
@@ -710,9 +712,10 @@ def test_the_room_snapshot_has_the_fields_the_code_puts_in_it() -> None:
     room, _ = domain.create_room("r1", "host", "Jazz", domain.RoomType.OPEN, at)
     view = domain.snapshot(room, "host")
     schema = contract.resolve(ASYNCAPI(), {"$ref": "#/components/schemas/RoomSnapshot"})
-    # The service adds the type, the audience's cursor (rooms.py `_view`) and the echoed ref.
-    assert set(schema["properties"]) == {*view, "type", "audience_cursor", "ref"}
-    assert set(schema["required"]) == set(schema["properties"]) - {"raised_hands", "ref"}
+    # The service adds the type, the audience's cursor, the viewer's way to the audio
+    # (rooms.py `_view`) and the echoed ref.
+    assert set(schema["properties"]) == {*view, "type", "audience_cursor", "media", "ref"}
+    assert set(schema["required"]) == set(schema["properties"]) - {"raised_hands", "media", "ref"}
     assert "raised_hands" not in domain.snapshot(room, "someone else")
 
 
@@ -723,11 +726,27 @@ def test_the_room_limits_are_the_ones_the_code_uses() -> None:
     assert limits["audience_count_interval_seconds"] == Settings.audience_count_interval_s
     assert limits["audience_page_size"] == domain.DEFAULT_PAGE_SIZE
     assert limits["max_signal_bytes"] == Settings.max_signal_bytes
+    assert limits["max_publishers"] == Settings.max_publishers == domain.DEFAULT_MAX_PUBLISHERS
+    assert limits["janus_max_listeners"] == Settings.janus_max_listeners
     schemas = ASYNCAPI()["components"]["schemas"]
     assert schemas["RoomTitle"]["maxLength"] == domain.MAX_TITLE_LENGTH
     assert schemas["RoomKind"]["enum"] == [k.value for k in domain.RoomType]
     assert schemas["Role"]["enum"] == [r.value for r in domain.Role]
-    assert schemas["SignalPayload"]["x-max-json-bytes"] == Settings.max_signal_bytes
+    assert schemas["Sdp"]["maxLength"] == Settings.max_signal_bytes
+
+
+@pytest.mark.parametrize("may_publish", [True, False])
+def test_the_janus_credentials_are_the_documented_media_access(may_publish: bool) -> None:
+    limits = media_plane.Limits(max_publishers=12, max_listeners=400)
+    plane = JanusVideoRoom("http://127.0.0.1:1", "http://127.0.0.1:2", str, str, limits)
+    access = plane.credentials("r1", "u1", "c1=", may_publish)
+    # As the room view's `media` and as the pushed `media_credentials` (rooms.py `_sync_media`).
+    contract.check(contract.ASYNCAPI_URI, "/components/schemas/MediaAccess", access, "media")
+    contract.validate_server_message({"type": "media_credentials", "room_id": "r1", **access})
+    with pytest.raises(AssertionError, match="does not match"):
+        contract.validate_server_message(
+            {"type": "media_credentials", "room_id": "r1", **access, "kind": "ivs"}
+        )
 
 
 def test_the_connection_limits_are_the_ones_the_code_and_the_local_gateway_use() -> None:
@@ -847,11 +866,11 @@ def test_validate_messages_pick_the_schema_of_the_type_or_action() -> None:
         contract.validate_client_message({"action": "fly"})
     with pytest.raises(AssertionError, match="'user_id' is a required property"):
         contract.validate_client_message({"action": "invite_to_speak"})
-    big = {"sdp": "x" * Settings.max_signal_bytes}
-    with pytest.raises(AssertionError, match="bytes as JSON"):
-        contract.validate_client_message(
-            {"action": "signal", "to": "u1", "kind": "offer", "payload": big}
-        )
+    big = "x" * (Settings.max_signal_bytes + 1)
+    with pytest.raises(AssertionError, match="is too long"):
+        contract.validate_client_message({"action": "media_publish", "sdp": big})
+    with pytest.raises(AssertionError, match="does not match"):
+        contract.validate_client_message({"action": "media_answer", "handle": "01", "sdp": "v=0"})
 
 
 def test_validate_reply_checks_the_reply_type_and_the_action_codes() -> None:

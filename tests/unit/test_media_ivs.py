@@ -109,7 +109,7 @@ def test_a_member_who_may_publish_gets_a_publish_and_subscribe_token(ivs: Stubbe
     )
     assert ivs.stages.credentials(STAGE_ARN, "u1", "conn-1", may_publish=True) == {
         "kind": "ivs",
-        "stage_arn": STAGE_ARN,
+        "ice_servers": [],
         "token": "token-of-p1",
         "participant_id": "p1",
         "expires_at": EXPIRES.isoformat(),
@@ -127,6 +127,19 @@ def test_a_listener_gets_a_subscribe_only_token(ivs: StubbedIvs) -> None:
     answer = ivs.stages.credentials(STAGE_ARN, "u2", "conn-2", may_publish=False)
     assert answer["may_publish"] is False
     ivs.stubber.assert_no_pending_responses()
+
+
+def test_the_credentials_are_the_documented_media_access(ivs: StubbedIvs) -> None:
+    from tests.support import contract
+
+    ivs.expect(
+        "create_participant_token",
+        token("p1", ["SUBSCRIBE"]),
+        token_params("u1", ["SUBSCRIBE"], "0"),
+    )
+    access = ivs.stages.credentials(STAGE_ARN, "u1", "c", may_publish=False)
+    contract.check(contract.ASYNCAPI_URI, "/components/schemas/MediaAccess", access, "media")
+    contract.validate_server_message({"type": "media_credentials", "room_id": "r1", **access})
 
 
 def test_tokens_are_short_lived() -> None:

@@ -150,7 +150,7 @@ class IvsStages:
         expires = token.get("expirationTime") or self._clock() + timedelta(minutes=TOKEN_MINUTES)
         return {
             "kind": self.kind,
-            "stage_arn": ref,
+            "ice_servers": [],  # IVS's SDKs find their own way; the field is there on every plane
             "token": token["token"],
             "participant_id": token["participantId"],
             "expires_at": expires.astimezone(UTC).isoformat(),

@@ -44,6 +44,8 @@ NO_SUCH_HANDLE = 459
 ROOM_EXISTS = 427
 NO_SUCH_ROOM = 426
 NO_SUCH_FEED = 428  # also "no such user" for kick
+# An unparsable or unusable JSEP (Janus's 463-465), or a session or handle that is gone.
+CLIENT_FAULTS = frozenset({NO_SUCH_SESSION, NO_SUCH_HANDLE, 463, 464, 465})
 EVENT_WAIT_S = 5.0
 Http = Callable[[str, dict[str, Any] | None, float], Any]
 
@@ -310,10 +312,12 @@ class JanusVideoRoom:
         try:
             ack = self._call(f"/{session}/{handle}", body)
         except JanusError as exc:
-            if exc.code in (NO_SUCH_SESSION, NO_SUCH_HANDLE):
+            # The client's doing: a description Janus cannot use, a handle gone. Anything else
+            # (a wrong secret, a plugin error) is Salon's side, and retrying may help.
+            if exc.code in CLIENT_FAULTS:
                 raise MediaNegotiationError() from exc
-            # Janus refuses an unparsable SDP here (465 and the like): the client's fault.
-            raise MediaNegotiationError() from exc
+            logger.error("janus refused", extra={"janus_code": exc.code})
+            raise MediaUnavailableError() from exc
         transaction = ack.get("transaction")
         deadline = time.monotonic() + self._event_wait_s
         while time.monotonic() < deadline:
