@@ -17,14 +17,15 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
 import urllib.error
 import urllib.request
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+
+from local.stack import free_port
 
 JANUS = "/usr/bin/janus"
 LIBDIR = Path("/usr/lib/x86_64-linux-gnu/janus")
@@ -64,12 +65,6 @@ def _die_with_parent() -> None:
 
     pr_set_pdeathsig = 1
     ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
-
-
-def _free_port(host: str = LOCALHOST) -> int:
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass
@@ -165,14 +160,11 @@ class JanusProcess:
 
     def __init__(self, config: JanusConfig | None = None) -> None:
         config = config or JanusConfig()
-        self.config = JanusConfig(
-            host=config.host,
-            http_port=config.http_port or _free_port(config.host),
-            admin_port=config.admin_port or _free_port(config.host),
-            api_secret=config.api_secret,
-            admin_secret=config.admin_secret,
-            rtp_ports=config.rtp_ports,
-            debug_level=config.debug_level,
+        # Ports of 0 become free ports now: the app's settings must name them up front.
+        self.config = replace(
+            config,
+            http_port=config.http_port or free_port(config.host),
+            admin_port=config.admin_port or free_port(config.host),
         )
         self._folder: tempfile.TemporaryDirectory[str] | None = None
         self._process: subprocess.Popen[bytes] | None = None

@@ -532,12 +532,12 @@ class Sfu {
 
   /** Salon's rule: on stage and unmuted. The SFU enforces it whatever this page does. */
   mayPublish() {
-    const viewer = state.room && state.room.viewer;
-    return Boolean(viewer && viewer.role !== 'listener' && !viewer.muted);
+    return this.publishing(state.room && state.room.viewer);
   }
 
+  /** Whether someone (a stage entry, or the viewer) may send: on stage and unmuted. */
   publishing(entry) {
-    return entry && entry.role !== 'listener' && !entry.muted;
+    return Boolean(entry && entry.role !== 'listener' && !entry.muted);
   }
 
   inTurn(task) {

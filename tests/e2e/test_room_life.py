@@ -9,32 +9,11 @@ from typing import Any
 import pytest
 
 from tests.support.http import HttpClient
+from tests.support.media import OFFER
 from tests.support.wsclient import WsClient
 
 FOUNDER = "+14155550100"
 _numbers = itertools.count(3000)
-# A send-only audio offer Janus accepts (no browser behind it: the answer is all it gets).
-OFFER = "\r\n".join(
-    [
-        "v=0",
-        "o=- 4611731400430051336 2 IN IP4 127.0.0.1",
-        "s=-",
-        "t=0 0",
-        "a=group:BUNDLE 0",
-        "m=audio 9 UDP/TLS/RTP/SAVPF 111",
-        "c=IN IP4 127.0.0.1",
-        "a=candidate:1 1 udp 2122260223 127.0.0.1 50000 typ host",
-        "a=ice-ufrag:sAlN",
-        "a=ice-pwd:0123456789abcdefghijklmn",
-        "a=fingerprint:sha-256 " + ":".join(["AB"] * 32),
-        "a=setup:actpass",
-        "a=mid:0",
-        "a=sendonly",
-        "a=rtcp-mux",
-        "a=rtpmap:111 opus/48000/2",
-        "",
-    ]
-)
 
 
 def new_member(api: HttpClient, inviter_token: str, name: str) -> dict[str, Any]:

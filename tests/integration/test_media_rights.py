@@ -13,9 +13,9 @@ from chalice.test import Client
 
 from chalicelib.adapters.media import Limits
 from chalicelib.domain import rooms as domain
-from tests.integration.test_media_janus import OFFER, in_janus_room, open_room, ref_of, speaker_in
-from tests.support.crowd import Crowd
+from tests.support.crowd import Crowd, speaker_in
 from tests.support.fakes import RecordingConnections
+from tests.support.media import OFFER, in_janus_room, open_room, ref_of
 
 
 @pytest.fixture

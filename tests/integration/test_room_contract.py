@@ -21,6 +21,7 @@ from chalice.test import Client
 from tests.support import contract
 from tests.support.crowd import Crowd, Person
 from tests.support.fakes import RecordingConnections
+from tests.support.media import OFFER
 
 # Documented, but never sent: `create_room` answers its creator with `room` instead of
 # `room_created`, and a listener's arrival only moves the coalesced `audience_count`.
@@ -35,28 +36,6 @@ REPLY_AND_PUSHED = {"media_live"}
 # (and their schemas by the examples, tests/unit/test_contract.py).
 NEEDS_A_PEER = {"media_live", "media_subscribe", "media_answer"}
 NEEDS_A_PEER_TYPES = {"media_live", "media_offer", "media_started"}
-# A send-only audio offer Janus accepts (no peer behind it: its DTLS never comes up).
-OFFER = "\r\n".join(
-    [
-        "v=0",
-        "o=- 4611731400430051336 2 IN IP4 127.0.0.1",
-        "s=-",
-        "t=0 0",
-        "a=group:BUNDLE 0",
-        "m=audio 9 UDP/TLS/RTP/SAVPF 111",
-        "c=IN IP4 127.0.0.1",
-        "a=candidate:1 1 udp 2122260223 127.0.0.1 50000 typ host",
-        "a=ice-ufrag:sAlN",
-        "a=ice-pwd:0123456789abcdefghijklmn",
-        "a=fingerprint:sha-256 " + ":".join(["AB"] * 32),
-        "a=setup:actpass",
-        "a=mid:0",
-        "a=sendonly",
-        "a=rtcp-mux",
-        "a=rtpmap:111 opus/48000/2",
-        "",
-    ]
-)
 ANSWER = "v=0\r\no=- 9283746 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n"
 
 

@@ -14,7 +14,7 @@ from chalice.test import Client
 
 from chalicelib.domain import rooms as domain
 from chalicelib.domain.errors import SalonError
-from tests.support.crowd import Crowd, Person
+from tests.support.crowd import Crowd, Person, speaker_in
 from tests.support.events import ws_event
 from tests.support.fakes import RecordingConnections
 
@@ -113,14 +113,6 @@ def test_declining_tells_the_moderators(crowd: Crowd) -> None:
     fan.ok("decline_speaker_invite")
     assert host.events("invitation_declined")[-1]["user_id"] == fan.user_id
     assert fan.refused("accept_speaker_invite") == "no_invitation"
-
-
-def speaker_in(crowd: Crowd, room_id: str, host: Person, name: str) -> Person:
-    person = crowd.person(name)
-    person.ok("join_room", room_id=room_id)
-    host.ok("invite_to_speak", user_id=person.user_id)
-    person.ok("accept_speaker_invite")
-    return person
 
 
 def test_only_the_speaker_unmutes_themselves(crowd: Crowd) -> None:

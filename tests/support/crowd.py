@@ -93,3 +93,12 @@ class Crowd:
         for message in messages:
             self.svc.rooms.on_timer(message)
         return len(messages)
+
+
+def speaker_in(crowd: Crowd, room_id: str, host: Person, name: str) -> Person:
+    """A new member who joins the room and accepts the host's invitation to speak (muted)."""
+    person = crowd.person(name)
+    person.ok("join_room", room_id=room_id)
+    host.ok("invite_to_speak", user_id=person.user_id)
+    person.ok("accept_speaker_invite")
+    return person
