@@ -127,6 +127,45 @@ def edit_me() -> dict[str, Any]:
     return services().identity.update_profile(user_id, body(request(), schemas.EDIT_PROFILE))
 
 
+@route("/me", methods=["DELETE"])
+def delete_me() -> Response:
+    user_id = caller()
+    services().account.delete(user_id, body(request(), schemas.DELETE_ACCOUNT)["code"])
+    return Response(body="", status_code=204)
+
+
+@route("/me/deletion-code", methods=["POST"])
+def deletion_code() -> Response:
+    return Response(services().account.request_deletion_code(caller()), status_code=202)
+
+
+@route("/me/export", methods=["GET"])
+def export_me() -> dict[str, Any]:
+    return services().account.export(caller())
+
+
+@route("/reports", methods=["POST"])
+def report() -> Response:
+    user_id = caller()
+    fields = body(request(), schemas.REPORT)
+    return created(
+        services().safety.report(
+            user_id,
+            fields["target_kind"],
+            fields["target_id"],
+            fields["reason"],
+            fields.get("note", ""),
+        )
+    )
+
+
+@route("/me/reports", methods=["GET"])
+def my_reports() -> dict[str, Any]:
+    user_id = caller()
+    page = query(request(), schemas.PAGE)
+    return services().safety.my_reports(user_id, page.get("limit", 50), page.get("cursor"))
+
+
 @route("/me/blocks", methods=["GET"])
 def my_blocks() -> dict[str, Any]:
     user_id = caller()
@@ -415,6 +454,31 @@ def admin_reconcile(event: dict[str, Any], context: Any) -> dict[str, Any]:
 @admin(schemas.ADMIN_FEEDBACK)
 def admin_feedback_list(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return services().payments.feedback_list(event.get("limit", 100))
+
+
+@admin(schemas.ADMIN_REPORTS)
+def admin_reports(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """The report queue, oldest first (docs/runbook.md, "Reports")."""
+    return services().safety.queue(
+        event.get("status", "open"), event.get("limit", 50), event.get("cursor")
+    )
+
+
+@admin(schemas.ADMIN_REPORT)
+def admin_report_open(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return services().safety.open(event["report_id"])
+
+
+@admin(schemas.ADMIN_DECIDE)
+def admin_report_decide(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return services().safety.decide(
+        event["report_id"], event["decision"], event.get("user_id"), event.get("days")
+    )
+
+
+@admin(schemas.ADMIN_ROOM_LOG)
+def admin_moderation_log(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return services().safety.room_log(event["room_id"], event.get("cursor"))
 
 
 # --- WebSocket -------------------------------------------------------------------------------

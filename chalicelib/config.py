@@ -79,6 +79,21 @@ class Settings:
     # the same rule on either plane.
     janus_max_listeners: int = 300
     max_publishers: int = 12
+    # Per socket, two token buckets (docs/asyncapi.yaml, `rate_limited`): every action but the
+    # media ones, and the media actions (a listener entering a stage of 12 subscribes and
+    # answers 24 times at once). Each holds `burst` tokens and refills `per_second`.
+    ws_action_burst: int = 30
+    ws_actions_per_second: int = 5
+    ws_media_burst: int = 40
+    ws_media_per_second: int = 4
+    # Browsers send Origin with the WebSocket handshake: only these may connect (a handshake
+    # without one, from a native app, is let in). Empty: the web client's own, `app_url`.
+    allowed_origins: tuple[str, ...] = ()
+    reports_per_hour: int = 10
+    # What operators can read of a room's moderation log, in days after each entry.
+    moderation_log_days: int = 30
+    # A deleted member's username is held this long before anyone may take it.
+    username_quarantine_days: int = 30
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -147,7 +162,29 @@ class Settings:
             janus_admin_secret_parameter=env.get("SALON_JANUS_ADMIN_SECRET_PARAMETER", ""),
             janus_max_listeners=_int(env, "SALON_JANUS_MAX_LISTENERS", cls.janus_max_listeners),
             max_publishers=_int(env, "SALON_MAX_PUBLISHERS", cls.max_publishers),
+            ws_action_burst=_int(env, "SALON_WS_ACTION_BURST", cls.ws_action_burst),
+            ws_actions_per_second=_int(
+                env, "SALON_WS_ACTIONS_PER_SECOND", cls.ws_actions_per_second
+            ),
+            ws_media_burst=_int(env, "SALON_WS_MEDIA_BURST", cls.ws_media_burst),
+            ws_media_per_second=_int(env, "SALON_WS_MEDIA_PER_SECOND", cls.ws_media_per_second),
+            allowed_origins=tuple(
+                o.strip() for o in env.get("SALON_ALLOWED_ORIGINS", "").split(",") if o.strip()
+            ),
+            reports_per_hour=_int(env, "SALON_REPORTS_PER_HOUR", cls.reports_per_hour),
+            moderation_log_days=_int(env, "SALON_MODERATION_LOG_DAYS", cls.moderation_log_days),
+            username_quarantine_days=_int(
+                env, "SALON_USERNAME_QUARANTINE_DAYS", cls.username_quarantine_days
+            ),
         )
+
+    @property
+    def browser_origins(self) -> frozenset[str]:
+        """The Origins a browser may open a socket from."""
+        if self.allowed_origins:
+            return frozenset(self.allowed_origins)
+        scheme, _, rest = self.app_url.partition("://")
+        return frozenset({f"{scheme}://{rest.split('/', 1)[0]}"})
 
     def table_name(self, short_name: str) -> str:
         return f"{self.table_prefix}{short_name}"

@@ -97,6 +97,7 @@ ROLES: dict[str, Grants] = {
             "ledger",
             "phones",
             "relations",
+            "reports",
             "room_members",
             "rooms",
             "sessions",
@@ -108,6 +109,7 @@ ROLES: dict[str, Grants] = {
         ),
         writes=(
             "applications",
+            "beta_users",
             "creator_accounts",
             "customers",
             "feedback",
@@ -115,6 +117,7 @@ ROLES: dict[str, Grants] = {
             "phones",
             "rate_limits",
             "relations",
+            "reports",
             "sessions",
             "sign_in_codes",
             "stripe_events",
@@ -127,16 +130,20 @@ ROLES: dict[str, Grants] = {
         scans=("payouts",),
         secrets={**JWT, **RESTRICTED_KEY, **WEBHOOK_SECRETS},
         posts_to_sockets=True,
+        # DELETE /me closes the member's sockets ($disconnect then takes them out of rooms).
+        closes_sockets=True,
         sends_sms=True,
     ),
     "ws_connect": Grants(
         reads=("sessions", "users"),
-        writes=("connections",),
+        # A suspension for a period that has ended is lifted on the member's next sign-in.
+        writes=("connections", "users"),
         secrets=JWT,
     ),
     "ws_message": Grants(
-        reads=("connections", "relations", "room_members", "rooms", "users"),
-        writes=("connections", "room_members", "rooms"),
+        reads=("connections", "moderation_log", "relations", "room_members", "rooms", "users"),
+        # Every action spends from the socket's token buckets, on its connection row.
+        writes=("connections", "moderation_log", "room_members", "rooms"),
         # A raised hand is conditioned on the room's round of hands (closing hands starts one).
         checks=("room_members", "rooms"),
         secrets=JANUS,
@@ -186,6 +193,16 @@ ROLES: dict[str, Grants] = {
         reads=("applications", "enrollments"), writes=("enrollments",), scans=("payouts",)
     ),
     "admin_feedback_list": Grants(scans=("feedback",)),
+    # The report queue (docs/runbook.md, "Reports").
+    "admin_reports": Grants(reads=("reports",)),
+    "admin_report_open": Grants(reads=("moderation_log", "reports", "users")),
+    "admin_report_decide": Grants(
+        reads=("connections", "reports", "users"),
+        writes=("reports", "users"),
+        posts_to_sockets=True,
+        closes_sockets=True,
+    ),
+    "admin_moderation_log": Grants(reads=("moderation_log",)),
     # Read-only: the ledger for the period, each creator's Stripe account, and Stripe's own
     # lists of transfers, refunds and disputes (the restricted key cannot list transfers).
     "admin_reconcile": Grants(reads=("creator_accounts",), scans=("ledger",), secrets=PAYOUT_KEY),

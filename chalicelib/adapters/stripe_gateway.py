@@ -142,6 +142,28 @@ class StripeGateway:
         )
         return str(link.url)
 
+    def close_account(self, account_id: str) -> bool:
+        """Delete a connected account Salon manages (Express), as Stripe documents for a
+        platform that closes one. Stripe refuses while a live balance is not zero: False then,
+        and the account stays until it is paid out (docs/runbook.md)."""
+        import stripe
+
+        try:
+            self._call(lambda: self._stripe().v1.accounts.delete(account_id))
+        except stripe.InvalidRequestError:
+            return False
+        return True
+
+    def delete_customer(self, customer_id: str) -> None:
+        """Delete a sender's customer and, with it, their saved cards."""
+        import stripe
+
+        try:
+            self._call(lambda: self._stripe().v1.customers.delete(customer_id))
+        except stripe.InvalidRequestError as exc:
+            if getattr(exc, "http_status", None) != 404:
+                raise
+
     # --- payments ---------------------------------------------------------------------------
 
     def create_customer(self, user_id: str) -> str:

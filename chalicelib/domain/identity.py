@@ -231,6 +231,13 @@ class Profile:
     status: MemberStatus = MemberStatus.ACTIVE
     phone: str = ""
     invites_left: int = 0
+    suspended_until: datetime | None = None
+
+    def suspended(self, now: datetime) -> bool:
+        """Suspended now: indefinitely, or for a period that has not yet ended."""
+        if self.status is not MemberStatus.SUSPENDED:
+            return False
+        return self.suspended_until is None or now < self.suspended_until
 
     def public(self) -> dict[str, object]:
         return {

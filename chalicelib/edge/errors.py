@@ -27,6 +27,9 @@ def error_payload(error: SalonError) -> dict[str, Any]:
     field = error.details.get("field")
     if field is not None:
         payload["field"] = field
+    retry_after = error.details.get("retry_after")
+    if retry_after is not None:
+        payload["retry_after"] = retry_after
     return payload
 
 

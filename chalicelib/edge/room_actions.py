@@ -9,6 +9,7 @@ from chalicelib.edge.schemas import ID_PATTERN
 from chalicelib.edge.validation import Field
 from chalicelib.edge.websocket import Action, Context, Realtime
 from chalicelib.services.rooms import Rooms
+from chalicelib.services.safety import Safety
 
 ROOM_ID = Field("room_id", str, pattern=ID_PATTERN)
 USER_ID = Field("user_id", str, pattern=ID_PATTERN)
@@ -20,7 +21,9 @@ CURSOR = Field("cursor", str, required=False, max_length=2048)
 HANDLE = Field("handle", str, pattern=r"[1-9][0-9]{0,19}")
 
 
-def register_room_actions(realtime: Realtime, rooms: Rooms, max_signal_bytes: int) -> None:
+def register_room_actions(
+    realtime: Realtime, rooms: Rooms, safety: Safety, max_signal_bytes: int
+) -> None:
     def stage(name: str, op: Any, *fields: Field) -> None:
         """An action on the sender's room, with at most one target (`user_id`)."""
 
@@ -29,8 +32,12 @@ def register_room_actions(realtime: Realtime, rooms: Rooms, max_signal_bytes: in
 
         realtime.register(Action(name, fields, run))
 
-    def on(name: str, fields: tuple[Field, ...], run: Any) -> None:
-        realtime.register(Action(name, fields, run))
+    def on(name: str, fields: tuple[Field, ...], run: Any, bucket: str = "action") -> None:
+        realtime.register(Action(name, fields, run, bucket))
+
+    def media(name: str, fields: tuple[Field, ...], run: Any) -> None:
+        """A media action: it spends from the socket's media bucket, not its action bucket."""
+        on(name, fields, run, "media")
 
     on(
         "create_room",
@@ -40,6 +47,11 @@ def register_room_actions(realtime: Realtime, rooms: Rooms, max_signal_bytes: in
     on("join_room", (ROOM_ID,), lambda ctx, p: rooms.join(ctx.connection, p["room_id"]))
     on("leave_room", (), lambda ctx, p: rooms.leave(ctx.connection))
     on("list_audience", (CURSOR,), lambda ctx, p: rooms.audience(ctx.connection, p.get("cursor")))
+    on(
+        "moderation_log",
+        (CURSOR,),
+        lambda ctx, p: safety.room_log_for_moderator(ctx.connection, p.get("cursor")),
+    )
     stage("raise_hand", lambda room, who, at: domain.raise_hand(room, who, at))
     stage("lower_hand", lambda room, who, at: domain.lower_hand(room, who, at))
     stage("set_hands_allowed", domain.set_hands_allowed, Field("allowed", bool))
@@ -57,19 +69,19 @@ def register_room_actions(realtime: Realtime, rooms: Rooms, max_signal_bytes: in
     stage("end_room", lambda room, who, at: domain.end_room(room, who, at))
     # Audio goes through the SFU; SDP reaches it only through these, after Salon's check.
     sdp = Field("sdp", str, min_length=1, max_length=max_signal_bytes)
-    on("media_publish", (sdp,), lambda ctx, p: rooms.media_publish(ctx.connection, p["sdp"]))
-    on("media_live", (), lambda ctx, p: rooms.media_live(ctx.connection))
-    on(
+    media("media_publish", (sdp,), lambda ctx, p: rooms.media_publish(ctx.connection, p["sdp"]))
+    media("media_live", (), lambda ctx, p: rooms.media_live(ctx.connection))
+    media(
         "media_subscribe",
         (USER_ID,),
         lambda ctx, p: rooms.media_subscribe(ctx.connection, p["user_id"]),
     )
-    on(
+    media(
         "media_answer",
         (HANDLE, sdp),
         lambda ctx, p: rooms.media_answer(ctx.connection, p["handle"], p["sdp"]),
     )
-    on(
+    media(
         "media_unsubscribe",
         (HANDLE,),
         lambda ctx, p: rooms.media_unsubscribe(ctx.connection, p["handle"]),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from chalicelib.domain import moderation
 from chalicelib.domain.errors import NotFoundError
 from chalicelib.edge.validation import Field
 
@@ -78,6 +79,35 @@ ADMIN_RECONCILE = (
     Field("to", str, max_length=20, pattern=PERIOD_BOUND),
 )
 ADMIN_FEEDBACK = (Field("limit", int, required=False, minimum=1, maximum=500),)
+
+REPORT = (
+    Field("target_kind", str, choices=tuple(k.value for k in moderation.TargetKind)),
+    Field("target_id", str, pattern=ID_PATTERN),
+    Field("reason", str, choices=tuple(r.value for r in moderation.Reason)),
+    Field("note", str, required=False, max_length=moderation.MAX_NOTE_LENGTH),
+)
+DELETE_ACCOUNT = (CODE,)
+REPORT_ID = Field("report_id", str, pattern=ID_PATTERN)
+ADMIN_REPORTS = (
+    Field(
+        "status",
+        str,
+        required=False,
+        choices=tuple(s.value for s in moderation.ReportStatus),
+    ),
+    LIMIT,
+    CURSOR,
+)
+ADMIN_REPORT = (REPORT_ID,)
+ADMIN_DECIDE = (
+    REPORT_ID,
+    Field("decision", str, choices=tuple(d.value for d in moderation.Decision)),
+    # Whom a warning or suspension applies to: by default the reported member.
+    Field("user_id", str, required=False, pattern=ID_PATTERN),
+    # A suspension's length; without it a suspension is indefinite.
+    Field("days", int, required=False, minimum=1, maximum=moderation.MAX_SUSPENSION_DAYS),
+)
+ADMIN_ROOM_LOG = (Field("room_id", str, pattern=ID_PATTERN), CURSOR)
 
 
 class NoSuchPathError(NotFoundError):

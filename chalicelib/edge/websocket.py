@@ -14,11 +14,13 @@ from chalice.app import Response, WebsocketEvent
 
 from chalicelib.adapters.dynamo.connections import ConnectionRecord, ConnectionRepository
 from chalicelib.domain.errors import (
+    ForbiddenError,
     NotAuthenticatedError,
     PayloadTooLargeError,
     SalonError,
     ValidationError,
 )
+from chalicelib.domain.limits import Bucket
 from chalicelib.edge.errors import error_payload, http_status, internal_payload, ws_error
 from chalicelib.edge.validation import Field, parse_json_object, validate
 
@@ -60,6 +62,8 @@ class Action:
     name: str
     fields: tuple[Field, ...]
     handler: Handler
+    # Which of the socket's token buckets it spends from ("action" or "media").
+    bucket: str = "action"
 
 
 class UnknownActionError(ValidationError):
@@ -72,6 +76,11 @@ class NotConnectedError(NotAuthenticatedError):
     default_message = "This connection is not signed in; reconnect with a fresh token."
 
 
+class OriginNotAllowedError(ForbiddenError):
+    code = "origin_not_allowed"
+    default_message = "Sockets may be opened only from Salon's own web pages."
+
+
 class Realtime:
     def __init__(
         self,
@@ -81,7 +90,11 @@ class Realtime:
         clock: Callable[[], datetime],
         max_message_bytes: int,
         on_disconnect: Callable[[ConnectionRecord], None] | None = None,
+        buckets: Mapping[str, Bucket] | None = None,
+        origins: frozenset[str] | None = None,
     ) -> None:
+        self._buckets = dict(buckets or {})
+        self._origins = origins
         self._on_disconnect = on_disconnect
         self._auth = authenticator
         self._connections = connections
@@ -98,8 +111,13 @@ class Realtime:
     def actions(self) -> Mapping[str, Action]:
         return self._actions
 
-    def connect(self, connection_id: str, query: Mapping[str, str] | None) -> str:
-        """Admit a connection that carries a valid access token; raise otherwise."""
+    def connect(
+        self, connection_id: str, query: Mapping[str, str] | None, origin: str | None = None
+    ) -> str:
+        """Admit a connection that carries a valid access token, from an allowed browser
+        origin (native apps send none); raise otherwise."""
+        if origin is not None and self._origins is not None and origin not in self._origins:
+            raise OriginNotAllowedError()
         token = (query or {}).get("token")
         if not token:
             raise NotAuthenticatedError("Connect with ?token=<access token>.")
@@ -163,6 +181,9 @@ class Realtime:
         connection = self._connections.get(connection_id, now)
         if connection is None:
             raise NotConnectedError()
+        bucket = self._buckets.get(action.bucket)
+        if bucket is not None:
+            self._connections.spend(connection, bucket, now)
         reply = action.handler(Context(connection, now), payload)
         # Actions whose effect is told to the room by events still get an answer of their own,
         # so that a client knows its request was done (and can match it by `ref`).
@@ -194,8 +215,14 @@ def _readable_ref(raw: bytes) -> str | None:
 def admit(realtime: Realtime, event: WebsocketEvent) -> Response | None:
     """`$connect`: a Response that refuses the handshake, or None to accept it."""
     raw = event.to_dict()
+    headers = {str(k).lower(): v for k, v in (raw.get("headers") or {}).items()}
+    origin = headers.get("origin")
     try:
-        realtime.connect(event.connection_id, raw.get("queryStringParameters"))
+        realtime.connect(
+            event.connection_id,
+            raw.get("queryStringParameters"),
+            origin if isinstance(origin, str) else None,
+        )
     except SalonError as error:
         return Response(body={"error": error_payload(error)}, status_code=http_status(error))
     return None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import cached_property, lru_cache
 from typing import Any
 
@@ -15,6 +15,7 @@ from chalicelib.adapters.dynamo.identity import IdentityRepository
 from chalicelib.adapters.dynamo.money import MoneyRepository
 from chalicelib.adapters.dynamo.program import ProgramRepository
 from chalicelib.adapters.dynamo.rooms import RoomRepository
+from chalicelib.adapters.dynamo.safety import SafetyRepository
 from chalicelib.adapters.media import Limits, MediaPlane
 from chalicelib.adapters.secrets import (
     janus_admin_secret,
@@ -28,13 +29,16 @@ from chalicelib.adapters.stripe_gateway import StripeGateway
 from chalicelib.adapters.timers import Timers
 from chalicelib.adapters.tokens import TokenIssuer
 from chalicelib.config import Settings, settings
+from chalicelib.domain.limits import Bucket
 from chalicelib.edge.room_actions import register_room_actions
 from chalicelib.edge.websocket import Realtime
+from chalicelib.services.account import Account
 from chalicelib.services.identity import Identity
 from chalicelib.services.payments import Payments
 from chalicelib.services.program import Pacer, Program
 from chalicelib.services.reconcile import Reconciliation
 from chalicelib.services.rooms import Rooms
+from chalicelib.services.safety import Safety
 
 
 def utc_now() -> datetime:
@@ -72,8 +76,17 @@ class Services:
             utc_now,
             self.settings.max_ws_message_bytes,
             on_disconnect=self.rooms.disconnected,
+            buckets={
+                "action": Bucket(
+                    "action", self.settings.ws_action_burst, self.settings.ws_actions_per_second
+                ),
+                "media": Bucket(
+                    "media", self.settings.ws_media_burst, self.settings.ws_media_per_second
+                ),
+            },
+            origins=self.settings.browser_origins,
         )
-        register_room_actions(realtime, self.rooms, self.settings.max_signal_bytes)
+        register_room_actions(realtime, self.rooms, self.safety, self.settings.max_signal_bytes)
         return realtime
 
     @cached_property
@@ -92,6 +105,40 @@ class Services:
             clock=utc_now,
             new_id=new_id,
             media=self.media,
+            moderation_log=self.safety_repo,
+        )
+
+    @cached_property
+    def account(self) -> Account:
+        return Account(
+            identity=self.identity,
+            connections=self.connections,
+            poster=self.poster,
+            money=MoneyRepository(),
+            program=ProgramRepository(),
+            safety=self.safety_repo,
+            stripe=self.stripe,
+            settings=self.settings,
+            clock=utc_now,
+        )
+
+    @cached_property
+    def safety_repo(self) -> SafetyRepository:
+        return SafetyRepository(timedelta(days=self.settings.moderation_log_days))
+
+    @cached_property
+    def safety(self) -> Safety:
+        return Safety(
+            repo=self.safety_repo,
+            people=self.identity.repo,
+            identity=self.identity,
+            rooms=RoomRepository(),
+            connections=self.connections,
+            poster=self.poster,
+            settings=self.settings,
+            clock=utc_now,
+            new_id=new_id,
+            drop_user=lambda user_id: self.realtime.drop_user(user_id),
         )
 
     @cached_property

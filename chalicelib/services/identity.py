@@ -55,8 +55,8 @@ class Identity:
     def start_sign_in(self, raw_phone: str, source_ip: str) -> dict[str, Any]:
         phone = normalize_phone(raw_phone)
         now = self.clock()
-        self._limit(f"sign-in:phone:{phone}", now, self.settings.sign_in_starts_per_phone_per_hour)
-        self._limit(
+        self.limit(f"sign-in:phone:{phone}", now, self.settings.sign_in_starts_per_phone_per_hour)
+        self.limit(
             f"sign-in:ip:{address_group(source_ip)}",
             now,
             self.settings.sign_in_starts_per_ip_per_hour,
@@ -72,7 +72,7 @@ class Identity:
         logger.info("sign-in code sent")  # never the code, never the number
         return {"phone": phone, "expires_in": ttl}
 
-    def _limit(self, what: str, now: datetime, per_hour: int) -> None:
+    def limit(self, what: str, now: datetime, per_hour: int) -> None:
         """Count one start in this hour's window of `what`, stored under a keyed hash: the
         limits table never holds a phone number or an address."""
         window = now.replace(minute=0, second=0, microsecond=0)
@@ -80,6 +80,50 @@ class Identity:
         hits = self.repo.hit(f"{key}:{window:%Y%m%d%H}", window + timedelta(hours=2))
         if hits > per_hour:
             raise RateLimitedError("Too many codes requested; try again within the hour.")
+
+    def send_confirmation_code(self, user_id: str) -> dict[str, Any]:
+        """Text the member a fresh code that confirms a grave step (deleting the account):
+        a stolen access token alone cannot take it. Counted like sign-in codes."""
+        profile = self._active(user_id)
+        now = self.clock()
+        self.limit(
+            f"sign-in:phone:{profile.phone}", now, self.settings.sign_in_starts_per_phone_per_hour
+        )
+        code = new_code()
+        ttl = self.settings.sign_in_code_ttl_s
+        self.repo.put_code(
+            self._code_ref(profile.phone),
+            code_digest(self.code_key(), profile.phone, code),
+            now + timedelta(seconds=ttl),
+        )
+        self.sms.send(
+            profile.phone,
+            f"{code} is your Salon code to delete your account. It expires in {ttl // 60} "
+            "minutes. If you did not ask for it, ignore this message.",
+        )
+        return {"expires_in": ttl}
+
+    def confirm_code(self, user_id: str, code: str) -> None:
+        """Spend the member's pending code once, or refuse (wrong, expired, locked, used)."""
+        phone = self.repo.profile(user_id).phone
+        ref = self._code_ref(phone)
+        max_attempts = self.settings.sign_in_max_attempts
+        now = self.clock()
+        pending = self.repo.code(ref)
+        if pending is None or pending.expires_at <= now or pending.used_at is not None:
+            raise CodeExpiredError()
+        if pending.attempts >= max_attempts:
+            raise CodeLockedError()
+        if not self.repo.count_attempt(ref, pending.digest, max_attempts):
+            raise CodeLockedError()
+        if not same_digest(code_digest(self.code_key(), phone, code), pending.digest):
+            left = max_attempts - pending.attempts - 1
+            raise WrongCodeError(f"That code is not right; {left} attempts left.")
+        if not self.repo.consume_code(ref, pending.digest, now):
+            raise CodeExpiredError()  # a parallel request spent it first
+
+    def code_ref(self, phone: str) -> str:
+        return self._code_ref(phone)
 
     def _code_ref(self, phone: str) -> str:
         return keyed_digest(self.code_key(), "sign-in-code", phone)
@@ -271,8 +315,10 @@ class Identity:
 
     def _active(self, user_id: str) -> Profile:
         profile = self.repo.profile(user_id)
-        if profile.status is MemberStatus.SUSPENDED:
+        if profile.suspended(self.clock()):
             raise SuspendedError()
+        if profile.status is MemberStatus.SUSPENDED:  # a suspension for a period has ended
+            self.repo.set_status(user_id, MemberStatus.ACTIVE)
         return profile
 
     # --- invitations --------------------------------------------------------------------
@@ -396,6 +442,11 @@ class Identity:
         self.sms.send(phone, "You're in: Salon has a place for you. Sign in with this number.")
         return {"phone": phone, "status": PhoneStatus.INVITED.value}
 
-    def set_status(self, user_id: str, status: MemberStatus) -> dict[str, Any]:
-        self.repo.set_status(user_id, status)
-        return {"user_id": user_id, "status": status.value}
+    def set_status(
+        self, user_id: str, status: MemberStatus, until: datetime | None = None
+    ) -> dict[str, Any]:
+        self.repo.set_status(user_id, status, until)
+        answer: dict[str, Any] = {"user_id": user_id, "status": status.value}
+        if until is not None:
+            answer["suspended_until"] = until.isoformat()
+        return answer

@@ -20,7 +20,6 @@ from chalicelib.adapters.dynamo.money import Entry, MoneyRepository, Tip
 from chalicelib.adapters.stripe_gateway import Payment, StripeGateway
 from chalicelib.config import Settings
 from chalicelib.domain.errors import NotFoundError, UnavailableError
-from chalicelib.domain.identity import MemberStatus
 from chalicelib.domain.money import (
     CURRENCY,
     EntryKind,
@@ -190,7 +189,7 @@ class Payments:
         if sender_id == creator_id:
             raise SelfTipError(field="creator_id")
         creator = self.people.profile(creator_id)  # member_not_found for nobody
-        if creator.status is MemberStatus.SUSPENDED or not self.send_money_enabled(creator_id):
+        if creator.suspended(self.clock()) or not self.send_money_enabled(creator_id):
             raise SendMoneyOffError()
 
     def send(

@@ -28,11 +28,13 @@ from chalicelib.adapters.dynamo.rooms import (
     RoomRepository,
     RoomSummary,
 )
+from chalicelib.adapters.dynamo.safety import SafetyRepository
 from chalicelib.adapters.media import MediaPlane, MediaUnavailableError, SignalingRelay
 from chalicelib.adapters.timers import Timers
 from chalicelib.config import Settings
 from chalicelib.domain import rooms as domain
 from chalicelib.domain.errors import ForbiddenError, NotFoundError, ValidationError
+from chalicelib.domain.moderation import log_entries
 from chalicelib.domain.rooms import Event, Room, RoomType, Scope
 
 logger = logging.getLogger("salon.rooms")
@@ -85,6 +87,7 @@ class Rooms:
     clock: Callable[[], datetime]
     new_id: Callable[[], str]
     media: MediaPlane
+    moderation_log: SafetyRepository
 
     # --- entering and leaving -------------------------------------------------------------
 
@@ -514,6 +517,9 @@ class Rooms:
                 continue
             self._sync_media(loaded)
             self._publish(loaded, events)
+            entries = log_entries(events)
+            if entries:
+                self.moderation_log.log(entries, self.new_id())
             return loaded, events
         raise RoomChangedError()
 

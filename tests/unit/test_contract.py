@@ -51,6 +51,8 @@ REQUEST_FIELDS: dict[tuple[str, str], Sequence[Field]] = {
     ("POST", "/tips"): schemas.TIP,
     ("POST", "/feedback"): schemas.FEEDBACK,
     ("POST", "/creator-program/applications"): schemas.APPLICATION,
+    ("POST", "/reports"): schemas.REPORT,
+    ("DELETE", "/me"): schemas.DELETE_ACCOUNT,
 }
 # Bodies read raw, not field by field: Stripe signs the exact bytes (app.py `_stripe_event`).
 RAW_BODIES: frozenset[tuple[str, str]] = frozenset(
@@ -64,6 +66,7 @@ QUERY_FIELDS: dict[tuple[str, str], Sequence[Field]] = {
     ("GET", "/tips/quote"): schemas.QUOTE,
     ("GET", "/me/tips"): schemas.PAGE,
     ("GET", "/me/earnings"): schemas.PAGE,
+    ("GET", "/me/reports"): schemas.PAGE,
 }
 # Where the room errors live: every SalonError subclass defined in these is a room code.
 ROOM_ERROR_MODULES = (domain, room_service, room_store, media_plane)
@@ -83,6 +86,10 @@ ADMIN_FIELDS: dict[str, Sequence[Field]] = {
     "admin_program_end": schemas.ADMIN_END_ENROLLMENT,
     "admin_run_payouts": schemas.ADMIN_RUN_PAYOUTS,
     "admin_reconcile": schemas.ADMIN_RECONCILE,
+    "admin_reports": schemas.ADMIN_REPORTS,
+    "admin_report_open": schemas.ADMIN_REPORT,
+    "admin_report_decide": schemas.ADMIN_DECIDE,
+    "admin_moderation_log": schemas.ADMIN_ROOM_LOG,
 }
 
 JSON_TYPES = {str: "string", int: "integer", bool: "boolean", dict: "object", list: "array"}

@@ -10,7 +10,7 @@ import base64
 import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from pynamodb.exceptions import (
@@ -53,6 +53,8 @@ from chalicelib.domain.identity import (
 )
 
 FOLLOWS = "follows#"
+# The holder of a deleted member's username while it is quarantined (never a phone number).
+QUARANTINED = "quarantined"
 BLOCKS = "blocks#"
 # Each failed try means another reservation of the same number won in between, so ten tries
 # see ten concurrent reservations of one number through.
@@ -127,6 +129,7 @@ def _profile(row: UserModel) -> Profile:
         status=MemberStatus(row.status),
         phone=row.phone,
         invites_left=int(row.invites_left or 0),
+        suspended_until=row.suspended_until,
     )
 
 
@@ -341,6 +344,10 @@ class IdentityRepository:
             return True
         if claim.user_id is not None:
             return False
+        if claim.phone == QUARANTINED:
+            until = claim.quarantined_until
+            if until is not None and until > datetime.now(UTC):
+                return False  # a deleted member's name, still held
         holder = self.phone(claim.phone)
         if holder is not None and holder.reserved_username == username:
             return False
@@ -438,10 +445,15 @@ class IdentityRepository:
             raise
         return self.profile(user_id).invites_left
 
-    def set_status(self, user_id: str, status: MemberStatus) -> None:
+    def set_status(self, user_id: str, status: MemberStatus, until: datetime | None = None) -> None:
+        """Set a member's standing; a suspension `until` a time ends by itself then."""
+        until_action = (
+            UserModel.suspended_until.set(until) if until else UserModel.suspended_until.remove()
+        )
         try:
             UserModel(user_id).update(
-                actions=[UserModel.status.set(status.value)], condition=UserModel.user_id.exists()
+                actions=[UserModel.status.set(status.value), until_action],
+                condition=UserModel.user_id.exists(),
             )
         except UpdateError as error:
             if condition_failed(error):
@@ -558,6 +570,60 @@ class IdentityRepository:
                 raise
 
     # --- the social graph -----------------------------------------------------------------
+
+    def sessions_of(self, user_id: str) -> list[str]:
+        return [row.session_id for row in SessionModel.by_user.query(user_id)]
+
+    def delete_session(self, session_id: str) -> None:
+        SessionModel(session_id).delete()
+
+    def delete_code(self, ref: str) -> None:
+        SignInCodeModel(ref).delete()
+
+    # --- erasure (services/account.py) ------------------------------------------------------
+
+    def invited_numbers(self, user_id: str) -> list[str]:
+        return [row.phone for row in PhoneModel.by_inviter.query(user_id)]
+
+    def forget_inviter(self, phone: str, user_id: str) -> None:
+        """A number the deleted member invited keeps its invitation, not who gave it."""
+        try:
+            PhoneModel(phone).update(
+                actions=[PhoneModel.invited_by.remove()],
+                condition=PhoneModel.invited_by == user_id,
+            )
+        except UpdateError as error:
+            if not condition_failed(error):
+                raise
+
+    def quarantine_username(self, username: str, user_id: str, until: datetime) -> None:
+        """Hold a deleted member's name, tied to nobody, until `until`; then it is free."""
+        try:
+            UsernameModel(username).update(
+                actions=[
+                    UsernameModel.user_id.remove(),
+                    UsernameModel.phone.set(QUARANTINED),
+                    UsernameModel.quarantined_until.set(until),
+                    UsernameModel.ttl.set(until),
+                ],
+                condition=UsernameModel.user_id == user_id,
+            )
+        except UpdateError as error:
+            if not condition_failed(error):
+                raise
+
+    def delete_phone(self, phone: str, user_id: str) -> None:
+        try:
+            PhoneModel(phone).delete(condition=PhoneModel.user_id == user_id)
+        except DeleteError as error:
+            if not condition_failed(error):
+                raise
+
+    def delete_member(self, user_id: str) -> None:
+        UserModel(user_id).delete()
+
+    def remove_block_of(self, blocker_id: str, blocked_id: str) -> None:
+        RelationModel(blocker_id, BLOCKS + blocked_id).delete()
 
     def relation_exists(self, user_id: str, edge: str) -> bool:
         try:

@@ -43,9 +43,21 @@ class UserModel(Model):
     invited_by = UnicodeAttribute(null=True)
     invites_left = NumberAttribute(default=0)
     status = UnicodeAttribute(default="active")
+    # A suspension for a period ends by itself at this time (none: until reinstated).
+    suspended_until = UTCDateTimeAttribute(null=True)
     followers_count = NumberAttribute(default=0)
     following_count = NumberAttribute(default=0)
     created_at = UTCDateTimeAttribute()
+
+
+class InvitedByIndex(GlobalSecondaryIndex["PhoneModel"]):
+    """The numbers a member invited (their data export lists them)."""
+
+    class Meta:
+        index_name = "by_inviter"
+        projection = KeysOnlyProjection()
+
+    invited_by = UnicodeAttribute(hash_key=True)
 
 
 class PhoneModel(Model):
@@ -61,6 +73,7 @@ class PhoneModel(Model):
     user_id = UnicodeAttribute(null=True)
     reserved_username = UnicodeAttribute(null=True)
     waitlisted_at = UTCDateTimeAttribute(null=True)
+    by_inviter = InvitedByIndex()
 
 
 class UsernameModel(Model):
@@ -71,8 +84,12 @@ class UsernameModel(Model):
 
     username = UnicodeAttribute(hash_key=True)
     user_id = UnicodeAttribute(null=True)
+    # The holder's number; QUARANTINED once its member deleted their account.
     phone = UnicodeAttribute()
     claimed_at = UTCDateTimeAttribute()
+    # A deleted member's name is held until then, and then released (docs/architecture.md).
+    quarantined_until = UTCDateTimeAttribute(null=True)
+    ttl = TTLAttribute(null=True)
 
 
 class SignInCodeModel(Model):
@@ -102,6 +119,16 @@ class RateLimitModel(Model):
     ttl = TTLAttribute()
 
 
+class UserSessionsIndex(GlobalSecondaryIndex["SessionModel"]):
+    """A member's sessions, to end them all when the account is deleted."""
+
+    class Meta:
+        index_name = "by_user"
+        projection = KeysOnlyProjection()
+
+    user_id = UnicodeAttribute(hash_key=True)
+
+
 class SessionModel(Model):
     """A signed-in device: its rotating refresh secret (hashed) and whether it was revoked."""
 
@@ -116,6 +143,7 @@ class SessionModel(Model):
     rotated_at = UTCDateTimeAttribute(null=True)
     revoked = BooleanAttribute(default=False)
     ttl = TTLAttribute()
+    by_user = UserSessionsIndex()
 
 
 class InverseIndex(GlobalSecondaryIndex["RelationModel"]):
@@ -165,6 +193,13 @@ class ConnectionModel(Model):
     connected_at = UTCDateTimeAttribute()
     room_id = UnicodeAttribute(null=True)
     ttl = TTLAttribute()
+    # The socket's token buckets (docs/asyncapi.yaml, `rate_limited`): tokens left and when
+    # they were counted, one pair for actions and one for media actions. On the row, so every
+    # Lambda that handles this socket's messages spends from the same buckets.
+    action_tokens = NumberAttribute(null=True)
+    action_at = NumberAttribute(null=True)
+    media_tokens = NumberAttribute(null=True)
+    media_at = NumberAttribute(null=True)
     by_user = UserConnectionsIndex()
 
 
@@ -489,6 +524,65 @@ class PayoutRunModel(Model):
     finished_at = UTCDateTimeAttribute(null=True)
 
 
+class ReportsByReporterIndex(GlobalSecondaryIndex["ReportModel"]):
+    """The reports a member made, newest first: their outcomes and their data export."""
+
+    class Meta:
+        index_name = "by_reporter"
+        projection = AllProjection()
+
+    reporter_id = UnicodeAttribute(hash_key=True)
+    created_at = UTCDateTimeAttribute(range_key=True)
+
+
+class ReportsByStatusIndex(GlobalSecondaryIndex["ReportModel"]):
+    """The operators' queue: reports by status, oldest first."""
+
+    class Meta:
+        index_name = "by_status"
+        projection = AllProjection()
+
+    status = UnicodeAttribute(hash_key=True)
+    created_at = UTCDateTimeAttribute(range_key=True)
+
+
+class ReportModel(Model):
+    """A member's report of another member or of a room, and the operator's decision."""
+
+    class Meta(_Meta):
+        table_name = _settings.table_name("reports")
+
+    report_id = UnicodeAttribute(hash_key=True)
+    reporter_id = UnicodeAttribute()
+    target_kind = UnicodeAttribute()  # member | room
+    target_id = UnicodeAttribute()
+    reason = UnicodeAttribute()
+    note = UnicodeAttribute(default="")
+    status = UnicodeAttribute()  # open | decided
+    created_at = UTCDateTimeAttribute()
+    decision = UnicodeAttribute(null=True)  # dismiss | warn | suspend
+    suspended_days = NumberAttribute(null=True)  # none with `suspend`: indefinitely
+    acted_on = UnicodeAttribute(null=True)  # the member the decision applied to
+    decided_at = UTCDateTimeAttribute(null=True)
+    by_reporter = ReportsByReporterIndex()
+    by_status = ReportsByStatusIndex()
+
+
+class ModerationLogModel(Model):
+    """What a room's moderators did, and when: never audio, SDP or what was said. Expires."""
+
+    class Meta(_Meta):
+        table_name = _settings.table_name("moderation_log")
+
+    room_id = UnicodeAttribute(hash_key=True)
+    entry_key = UnicodeAttribute(range_key=True)  # <at, ISO>#<id>: in order
+    actor_id = UnicodeAttribute()
+    action = UnicodeAttribute()
+    target_id = UnicodeAttribute(null=True)
+    at = UTCDateTimeAttribute()
+    ttl = TTLAttribute()
+
+
 ALL_MODELS: tuple[type[Model], ...] = (
     UserModel,
     PhoneModel,
@@ -511,4 +605,6 @@ ALL_MODELS: tuple[type[Model], ...] = (
     EnrollmentModel,
     PayoutModel,
     PayoutRunModel,
+    ReportModel,
+    ModerationLogModel,
 )

@@ -473,3 +473,8 @@ class MoneyRepository:
 
     def mark_seen(self, event_id: str, event_type: str, at: datetime) -> None:
         StripeEventModel(event_id, type=event_type, processed_at=at, ttl=at + EVENT_MEMORY).save()
+
+    # --- erasure (services/account.py) ----------------------------------------------------
+
+    def delete_customer(self, user_id: str) -> None:
+        CustomerModel(user_id).delete()

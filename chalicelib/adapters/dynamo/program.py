@@ -394,3 +394,7 @@ class ProgramRepository:
                 stripe_amount_cents=amount_cents,
             )
         )
+
+    def delete_application(self, user_id: str) -> None:
+        """A deleted member's pitch and links go; enrollments and payouts are money records."""
+        ApplicationModel(user_id).delete()

@@ -1,0 +1,193 @@
+"""A member's account as a whole: deleting it (confirmed by a fresh code) and exporting
+everything Salon holds about them.
+
+Erasure is one list of steps (`Account.erasure_steps`), run in order; each removes one kind of
+personal data and is safe to run again, so a deletion that failed halfway is finished by
+asking again. A new kind of personal data gets its step here, and its table a check in
+tests/integration/test_account_lifecycle.py (the scan of every table).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from chalicelib.adapters.connections import Connections
+from chalicelib.adapters.dynamo.connections import ConnectionRepository
+from chalicelib.adapters.dynamo.identity import BLOCKS, FOLLOWS, Page
+from chalicelib.adapters.dynamo.money import MoneyRepository
+from chalicelib.adapters.dynamo.program import ProgramRepository
+from chalicelib.adapters.dynamo.safety import SafetyRepository
+from chalicelib.adapters.stripe_gateway import StripeGateway
+from chalicelib.config import Settings
+from chalicelib.domain.identity import Profile
+from chalicelib.services.identity import Identity
+
+logger = logging.getLogger("salon.account")
+
+PAGE = 100
+ErasureStep = Callable[[Profile, datetime], None]
+
+
+@dataclass
+class Account:
+    identity: Identity
+    connections: ConnectionRepository
+    poster: Connections
+    money: MoneyRepository
+    program: ProgramRepository
+    safety: SafetyRepository
+    stripe: StripeGateway
+    settings: Settings
+    clock: Callable[[], datetime]
+
+    # --- deletion ---------------------------------------------------------------------------
+
+    def request_deletion_code(self, user_id: str) -> dict[str, Any]:
+        return self.identity.send_confirmation_code(user_id)
+
+    def delete(self, user_id: str, code: str) -> None:
+        """Erase the member, once their fresh code checks out."""
+        self.identity.confirm_code(user_id, code)
+        profile = self.identity.repo.profile(user_id)
+        now = self.clock()
+        for name, step in self.erasure_steps():
+            step(profile, now)
+            logger.info("erasure step done", extra={"user_id": user_id, "step": name})
+        logger.info("account deleted", extra={"user_id": user_id})
+
+    def erasure_steps(self) -> list[tuple[str, ErasureStep]]:
+        """What deleting an account removes, in order: first what lets them act (sessions,
+        sockets, rooms), then what others see, then the records that name them, the profile
+        last (a deletion that stops halfway can be asked for again). The ledger, tips,
+        enrollments and payouts stay, keyed by the user id alone: money records must be kept,
+        and once the profile is gone that random id names nobody."""
+        return [
+            ("sessions", self._end_sessions),
+            ("sockets", self._close_sockets),
+            ("follows", self._drop_follows),
+            ("blocks", self._drop_blocks),
+            ("invitations", self._forget_invitations),
+            ("payments", self._close_payments),
+            ("creator_program", self._drop_application),
+            ("sign_in_code", self._drop_code),
+            ("username", self._quarantine_username),
+            ("phone", self._drop_phone),
+            ("profile", self._drop_profile),
+        ]
+
+    def _end_sessions(self, profile: Profile, now: datetime) -> None:
+        for session_id in self.identity.repo.sessions_of(profile.user_id):
+            self.identity.repo.delete_session(session_id)
+
+    def _close_sockets(self, profile: Profile, now: datetime) -> None:
+        """Close every socket, as suspension does: each one's `$disconnect` takes the member
+        out of their room, and when the reconnect grace ends (they cannot come back: their
+        sessions are gone) the leave rules hand moderation over or end the room."""
+        for connection_id in self.connections.for_user(profile.user_id):
+            self.poster.close(connection_id)
+
+    def _drop_follows(self, profile: Profile, now: datetime) -> None:
+        repo = self.identity.repo
+        for other in _all(lambda c: repo.outgoing(profile.user_id, FOLLOWS, PAGE, c)):
+            repo.unfollow(profile.user_id, other)
+        for other in _all(lambda c: repo.incoming(profile.user_id, FOLLOWS, PAGE, c)):
+            repo.unfollow(other, profile.user_id)
+
+    def _drop_blocks(self, profile: Profile, now: datetime) -> None:
+        repo = self.identity.repo
+        for other in _all(lambda c: repo.outgoing(profile.user_id, BLOCKS, PAGE, c)):
+            repo.unblock(profile.user_id, other)
+        for other in _all(lambda c: repo.incoming(profile.user_id, BLOCKS, PAGE, c)):
+            repo.remove_block_of(other, profile.user_id)
+
+    def _forget_invitations(self, profile: Profile, now: datetime) -> None:
+        for phone in self.identity.repo.invited_numbers(profile.user_id):
+            self.identity.repo.forget_inviter(phone, profile.user_id)
+
+    def _close_payments(self, profile: Profile, now: datetime) -> None:
+        """The Stripe customer (saved cards) goes; a creator's connected account is deleted
+        (kept, with Send Money off, while Stripe still holds a balance for it)."""
+        customer = self.money.customer(profile.user_id)
+        if customer is not None:
+            self.stripe.delete_customer(customer[0])
+            self.money.delete_customer(profile.user_id)
+        self.money.remove_from_beta(profile.user_id)
+        account = self.money.creator(profile.user_id)
+        if account is not None:
+            self.money.set_send_money(profile.user_id, False)
+            if not self.stripe.close_account(account.stripe_account_id):
+                logger.warning(
+                    "connected account kept until its balance is paid out",
+                    extra={"user_id": profile.user_id},
+                )
+
+    def _drop_application(self, profile: Profile, now: datetime) -> None:
+        self.program.delete_application(profile.user_id)
+
+    def _drop_code(self, profile: Profile, now: datetime) -> None:
+        self.identity.repo.delete_code(self.identity.code_ref(profile.phone))
+
+    def _quarantine_username(self, profile: Profile, now: datetime) -> None:
+        until = now + timedelta(days=self.settings.username_quarantine_days)
+        self.identity.repo.quarantine_username(profile.username, profile.user_id, until)
+
+    def _drop_phone(self, profile: Profile, now: datetime) -> None:
+        self.identity.repo.delete_phone(profile.phone, profile.user_id)
+
+    def _drop_profile(self, profile: Profile, now: datetime) -> None:
+        self.identity.repo.delete_member(profile.user_id)
+
+    # --- export -----------------------------------------------------------------------------
+
+    def export(self, user_id: str) -> dict[str, Any]:
+        """Everything Salon holds about the member (GDPR Articles 15 and 20), as one document."""
+        repo = self.identity.repo
+        me = self.identity.me(user_id)
+        tips_sent: list[dict[str, Any]] = []
+        cursor: str | None = None
+        while True:
+            tips, cursor = self.money.tips_sent(user_id, PAGE, cursor)
+            tips_sent.extend(t.to_dict() for t in tips)
+            if cursor is None:
+                break
+        received: list[dict[str, Any]] = []
+        while True:
+            entries, cursor = self.money.earnings(user_id, PAGE, cursor)
+            received.extend(e.to_dict() for e in entries)
+            if cursor is None:
+                break
+        reports: list[dict[str, Any]] = []
+        while True:
+            made, cursor = self.safety.reports_by(user_id, PAGE, cursor)
+            reports.extend(r.for_reporter() for r in made)
+            if cursor is None:
+                break
+        return {
+            "exported_at": self.clock().isoformat(),
+            "profile": me,
+            "following": list(_all(lambda c: repo.outgoing(user_id, FOLLOWS, PAGE, c))),
+            "followers": list(_all(lambda c: repo.incoming(user_id, FOLLOWS, PAGE, c))),
+            "blocks": list(_all(lambda c: repo.outgoing(user_id, BLOCKS, PAGE, c))),
+            "invitations": repo.invited_numbers(user_id),
+            "tips_sent": tips_sent,
+            "tips_received": received,
+            "creator_program": {
+                "application": self.program.application(user_id),
+                "stipends": [p.to_dict() for p in self.program.payouts_of(user_id)],
+            },
+            "reports_made": reports,
+        }
+
+
+def _all(page: Callable[[str | None], Page]) -> Iterator[str]:
+    cursor: str | None = None
+    while True:
+        got = page(cursor)
+        yield from got.items
+        if got.cursor is None:
+            return
+        cursor = got.cursor

@@ -1,0 +1,214 @@
+"""Deleting an account (confirmed by a fresh code) and exporting what Salon holds."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import boto3
+import stripe
+from chalice.test import Client
+
+from chalicelib.adapters.dynamo.models import ALL_MODELS
+from local.outbox import latest_code
+from tests.integration.test_send_money import (
+    beta_sender,
+    call,
+    confirm_with_card,
+    creator_with_send_money,
+    deliver,
+    tip,
+)
+from tests.support.crowd import Crowd, Person
+from tests.support.fakes import RecordingConnections
+from tests.support.reconcile import assert_reconciled
+from tests.support.stripe_local import WebhookInbox
+
+
+def delete_me(client: Client, person: Person, code: str | None) -> Any:
+    payload = {} if code is None else {"code": code}
+    return call(client, "delete", "/me", person, payload)
+
+
+def phone_of(svc: Any, person: Person) -> str:
+    return str(svc.identity.repo.profile(person.user_id).phone)
+
+
+def ask_code(client: Client, person: Person) -> None:
+    answer = call(client, "post", "/me/deletion-code", person)
+    assert answer.status_code == 202, answer.json_body
+
+
+def every_item() -> list[tuple[str, str]]:
+    """Every item of every DynamoDB table there is (not only the ones Salon's models name),
+    as (table, its JSON)."""
+    dynamodb = boto3.client("dynamodb", region_name="us-east-1")
+    tables = dynamodb.list_tables()["TableNames"]
+    assert len(tables) >= len(ALL_MODELS)
+    found = []
+    for table in tables:
+        for page in dynamodb.get_paginator("scan").paginate(TableName=table):
+            found.extend((table, json.dumps(item, default=str)) for item in page["Items"])
+    return found
+
+
+def test_deleting_needs_a_fresh_code_sent_to_the_members_phone(
+    client: Client, svc: Any, sockets: RecordingConnections
+) -> None:
+    crowd = Crowd(client, svc, sockets)
+    ada = crowd.person("ada")
+    missing = delete_me(client, ada, None)
+    assert (missing.status_code, missing.json_body["error"]["code"]) == (400, "invalid_request")
+    never_asked = delete_me(client, ada, "123456")
+    # The sign-in code was spent signing in: a stolen token alone has no code to give.
+    assert (never_asked.status_code, never_asked.json_body["error"]["code"]) == (
+        410,
+        "code_expired",
+    )
+    ask_code(client, ada)
+    code = latest_code(phone_of(svc, ada))
+    wrong = "000000" if code != "000000" else "111111"
+    refused = delete_me(client, ada, wrong)
+    assert (refused.status_code, refused.json_body["error"]["code"]) == (401, "wrong_code")
+    assert call(client, "get", "/me", ada).status_code == 200  # nothing happened
+    assert delete_me(client, ada, code).status_code == 204
+    gone = call(client, "get", "/me", ada)
+    assert (gone.status_code, gone.json_body["error"]["code"]) == (401, "session_revoked")
+    assert ada.connection_id in sockets.closed
+
+
+def test_deletion_leaves_no_phone_name_or_token_in_any_table_and_tips_still_reconcile(
+    paying_crowd: Crowd,
+    client: Client,
+    emulator: str,
+    inbox: WebhookInbox,
+    sdk: stripe.StripeClient,
+    sockets: RecordingConnections,
+) -> None:
+    crowd, svc = paying_crowd, paying_crowd.svc
+    creator = creator_with_send_money(crowd, client, emulator, inbox)
+    fan = beta_sender(crowd, client, "zebulonquix")
+    friend = crowd.person("friend")
+    # A life on Salon: follows both ways, a block each way, an invitation, a report, a room.
+    crowd.follow(fan, friend)
+    crowd.follow(friend, fan)
+    crowd.follow(fan, creator)
+    enemy = crowd.person("enemy")
+    assert call(client, "put", f"/users/{enemy.user_id}/block", fan).status_code == 200
+    assert call(client, "put", f"/users/{fan.user_id}/block", enemy).status_code == 200
+    svc.identity.repo.grant_invites(fan.user_id, 1)
+    assert call(client, "post", "/invites", fan, {"phone": "+14155557777"}).status_code == 201
+    report = {"target_kind": "member", "target_id": enemy.user_id, "reason": "spam"}
+    assert call(client, "post", "/reports", fan, report).status_code == 201
+    room = fan.ok("create_room", title="Fan club", kind="social")["room_id"]
+    friend.ok("join_room", room_id=room)
+    # Money: the fan tips the creator.
+    first = tip(client, fan, creator, 700)
+    assert first.status_code == 201, first.json_body
+    confirm_with_card(sdk, first.json_body, "4242424242424242")
+    inbox.wait_for("payment_intent.succeeded")
+    deliver(client, inbox.take())
+    assert_reconciled(svc)
+
+    phone = phone_of(svc, fan)
+    name = "Zebulonquix"
+    tokens = [fan.token]
+    assert any(phone in item for _, item in every_item())
+    assert any(name in item for _, item in every_item())
+
+    ask_code(client, fan)
+    assert delete_me(client, fan, latest_code(phone)).status_code == 204
+    # The gateway tells Salon each closed socket is gone; the reconnect grace then ends.
+    fan.disconnect()
+    svc.rooms.clock = lambda: datetime.now(UTC) + timedelta(seconds=60)
+    assert crowd.fire("expire") == 1
+
+    leftovers = [
+        (table, item)
+        for table, item in every_item()
+        if phone in item or name in item or any(t in item for t in tokens)
+    ]
+    assert leftovers == []
+    assert_reconciled(svc)
+    # The ledger still has the tip, under the id that now names nobody.
+    earned = call(client, "get", "/me/earnings", creator).json_body
+    assert [e["amount_cents"] for e in earned["items"]] == [700]
+    # Others' counts and lists no longer hold the deleted member.
+    assert (
+        call(client, "get", f"/users/{friend.user_id}", creator).json_body["followers_count"] == 0
+    )
+    lost = call(client, "get", f"/users/{fan.user_id}", friend)
+    assert (lost.status_code, lost.json_body["error"]["code"]) == (404, "member_not_found")
+    # The room they moderated alone ended when they were gone.
+    assert friend.events("room_ended")
+
+
+def test_a_deleted_members_username_is_held_for_the_quarantine_then_released(
+    client: Client, svc: Any, sockets: RecordingConnections
+) -> None:
+    crowd = Crowd(client, svc, sockets)
+    ada = crowd.person("ada")
+    ask_code(client, ada)
+    assert delete_me(client, ada, latest_code(phone_of(svc, ada))).status_code == 204
+    taken = client.lambda_.invoke(
+        "admin_create_founder",
+        {"phone": "+14155558888", "name": "New Ada", "username": "ada", "invites": 0},
+    ).payload
+    assert taken["error"]["code"] == "username_taken"
+    # When the quarantine has passed, the name is free for someone else.
+    from chalicelib.adapters.dynamo.models import UsernameModel
+
+    row = UsernameModel.get("ada")
+    row.update(actions=[UsernameModel.quarantined_until.set(row.claimed_at)])
+    invited = crowd.person("bob")
+    svc.identity.repo.grant_invites(invited.user_id, 1)
+    call(client, "post", "/invites", invited, {"phone": "+14155558889"})
+    from tests.support.flows import post, verify
+
+    answer = verify(client, "+14155558889")
+    joined = post(
+        client,
+        "/auth/sign-up",
+        {"sign_up_token": answer["sign_up_token"], "name": "Ada Two", "username": "ada"},
+    )
+    assert joined.status_code == 201, joined.json_body
+
+
+def test_the_export_holds_profile_follows_blocks_invitations_tips_and_reports(
+    client: Client, svc: Any, sockets: RecordingConnections
+) -> None:
+    crowd = Crowd(client, svc, sockets)
+    ada, bob, cy = crowd.person("ada"), crowd.person("bob"), crowd.person("cyd")
+    crowd.follow(ada, bob)
+    crowd.follow(cy, ada)
+    call(client, "put", f"/users/{cy.user_id}/block", ada)
+    svc.identity.repo.grant_invites(ada.user_id, 1)
+    call(client, "post", "/invites", ada, {"phone": "+14155556666"})
+    call(
+        client,
+        "post",
+        "/reports",
+        ada,
+        {
+            "target_kind": "member",
+            "target_id": bob.user_id,
+            "reason": "harassment",
+            "note": "shouting",
+        },
+    )
+    export = call(client, "get", "/me/export", ada)
+    assert export.status_code == 200, export.json_body
+    body = export.json_body
+    assert body["profile"]["username"] == "ada"
+    assert body["profile"]["phone"] == phone_of(svc, ada)
+    assert body["following"] == [bob.user_id]
+    assert body["followers"] == []  # cy's follow ended with the block
+    assert body["blocks"] == [cy.user_id]
+    assert body["invitations"] == ["+14155556666"]
+    assert body["tips_sent"] == [] and body["tips_received"] == []
+    assert body["creator_program"] == {"application": None, "stipends": []}
+    assert [(r["target_id"], r["note"]) for r in body["reports_made"]] == [
+        (bob.user_id, "shouting")
+    ]
+    assert "reporter_id" not in json.dumps(body)
