@@ -91,6 +91,7 @@ from chalicelib.adapters.stripe_gateway import AccountState
 from chalicelib.config import settings as env_settings
 from chalicelib.domain.program import Enrollment, month_of, transfer_group
 from chalicelib.services.container import Services
+from local import moto_atomic
 from local.stripe import Settings as EmulatorSettings
 from local.stripe import reset as reset_emulator
 from local.stripe import serve_in_thread
@@ -587,6 +588,9 @@ def measure(args: argparse.Namespace, emulator: str) -> Result:
     meter = Meter()
     cheap_tx = contextlib.nullcontext() if args.moto_table_copy else item_level_transaction_backup()
     indexed = contextlib.nullcontext() if args.emulator_as_is else indexed_transfer_reversals()
+    # The run pays in parallel: moto answers one request at a time, as DynamoDB applies each
+    # atomically (local/moto_atomic.py).
+    moto_atomic.install()
     with mock_aws(), cheap_tx, indexed, metered(meter):
         create_tables()
         boto3.client("sqs", region_name="us-east-1").create_queue(QueueName=QUEUE_NAME)
