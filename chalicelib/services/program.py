@@ -25,6 +25,7 @@ from chalicelib.adapters.dynamo.program import ProgramRepository
 from chalicelib.adapters.stripe_gateway import StripeGateway, TransferRefusedError
 from chalicelib.adapters.timers import Timers
 from chalicelib.config import Settings
+from chalicelib.domain import notifications as push
 from chalicelib.domain.errors import RateLimitedError, UnavailableError, ValidationError
 from chalicelib.domain.money import CURRENCY
 from chalicelib.domain.program import (
@@ -36,6 +37,7 @@ from chalicelib.domain.program import (
     parse_month,
     transfer_group,
 )
+from chalicelib.services.notifications import Notifier
 
 logger = logging.getLogger("salon.program")
 
@@ -84,6 +86,7 @@ class Program:
     new_id: Callable[[], str]
     pacer: Pacer = field(default_factory=lambda: Pacer(20.0))
     page_size: int = 50
+    notifier: Notifier | None = None
 
     # --- members ----------------------------------------------------------------------------
 
@@ -281,6 +284,7 @@ class Program:
         # Another run (or the transfer's webhook) may have completed the same transfer first:
         # then this run did not pay it, and its record does not count it.
         if self.repo.complete(user_id, month, amount, transfer_id, self.clock(), run_id):
+            self._paid(user_id, amount, month)
             return PAID, None
         return ALREADY_PAID, None
 
@@ -291,13 +295,18 @@ class Program:
         meta = transfer.get("metadata") or {}
         if meta.get("kind") != "stipend":
             return
-        self.repo.complete(
+        user_id, month, amount = (
             str(meta["salon_user_id"]),
             str(meta["month"]),
             int(transfer["amount"]),
-            str(transfer["id"]),
-            self.clock(),
         )
+        if self.repo.complete(user_id, month, amount, str(transfer["id"]), self.clock()):
+            self._paid(user_id, amount, month)
+
+    def _paid(self, user_id: str, amount_cents: int, month: str) -> None:
+        """Whoever completed the payout (a run, or the webhook) tells the creator, once."""
+        if self.notifier is not None:
+            self.notifier.send(user_id, push.stipend_paid(amount_cents, CURRENCY, month))
 
     def transfer_reversed(self, transfer: dict[str, Any]) -> None:
         """Record every reversal Stripe now has of a stipend transfer, each once by its id and
