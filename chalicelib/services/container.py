@@ -110,6 +110,7 @@ class Services:
             queue=self.notifications_queue,
             settings=self.settings,
             clock=utc_now,
+            new_id=new_id,
         )
 
     @cached_property

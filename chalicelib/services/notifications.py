@@ -14,12 +14,12 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from chalicelib.adapters.dynamo.identity import FOLLOWS, IdentityRepository
-from chalicelib.adapters.dynamo.push import Device, PushRepository
+from chalicelib.adapters.dynamo.push import Device, MemberState, PushRepository
 from chalicelib.adapters.push import PushGateway
 from chalicelib.adapters.timers import Timers
 from chalicelib.config import Settings
@@ -28,6 +28,9 @@ from chalicelib.domain.errors import ConflictError
 from chalicelib.domain.notifications import Platform, Push, PushKind
 
 logger = logging.getLogger("salon.notifications")
+
+NAME_CACHE_S = 60
+NAME_CACHE_SIZE = 1000
 
 
 class TooManyDevicesError(ConflictError):
@@ -95,6 +98,9 @@ class Notifications:
     queue: Timers
     settings: Settings
     clock: Callable[[], datetime]
+    new_id: Callable[[], str]
+    # Names of people talking, for a minute: a fan-out to 10,000 names the same few people.
+    _names: dict[str, tuple[datetime, str]] = field(default_factory=dict)
 
     # --- REST -------------------------------------------------------------------------------
 
@@ -152,10 +158,17 @@ class Notifications:
         else:
             logger.warning("unknown notification message", extra={"push_message": str(kind)})
 
-    def deliver(self, user_id: str, push: Push, from_id: str | None = None) -> str:
+    def deliver(
+        self,
+        user_id: str,
+        push: Push,
+        from_id: str | None = None,
+        known: MemberState | None = None,
+    ) -> str:
         """Send one push to every device of a member, unless their settings, the hour's cap or
-        a block say no. Answers what happened (for logs and tests)."""
-        prefs = self.repo.preferences(user_id)
+        a block say no. Answers what happened (for logs and tests). `known`: the member's
+        settings and count just read, saving the read."""
+        prefs = known.preferences if known else self.repo.preferences(user_id)
         now = self.clock()
         # A burst was filtered by kind when it was collected (room started or on stage).
         if not push.kind.collapses and not prefs.receives(push.kind):
@@ -168,7 +181,7 @@ class Notifications:
         if not devices:
             return "no_device"
         if not self.repo.take_quota(
-            user_id, domain.hour_window(now), self.settings.push_cap_per_hour
+            user_id, domain.hour_window(now), self.settings.push_cap_per_hour, known
         ):
             return "capped"
         for device in devices:
@@ -192,29 +205,34 @@ class Notifications:
             return
         blocked = self.people.blocked_either_way(actor, followers)
         prefs = self.repo.preferences_of(followers)
-        now = self.clock()
+        page_id = self.new_id()
         starts = []
         for follower in followers:
             if follower in blocked or not prefs.get(follower, domain.Preferences()).receives(kind):
                 continue
-            if self.repo.add_to_burst(
-                follower, actor, str(message["room_id"]), str(message["title"]), now
-            ):
+            room_id, title = str(message["room_id"]), str(message["title"])
+            if self.repo.add_to_burst(follower, actor, room_id, title, f"{page_id}:{follower}"):
                 starts.append({"kind": "burst", "to": follower})
         self.queue.many(self.settings.push_collapse_s, starts)
 
     def _send_burst(self, user_id: str) -> None:
-        burst = self.repo.take_burst(user_id)
+        burst, state = self.repo.take_burst(user_id)
         if burst is None:
             return
         # Someone who blocked (or was blocked) since the burst began is left out of it.
         actors = sorted(burst.actor_ids - self.people.blocked_either_way(user_id, burst.actor_ids))
         if not actors:
             return
-        first = self.people.profiles(actors[:1]).get(actors[0])
-        self.deliver(
-            user_id,
-            domain.talking(
-                len(actors), first.name if first else "Someone", burst.room_id, burst.title
-            ),
-        )
+        talking = domain.talking(len(actors), self._name(actors[0]), burst.room_id, burst.title)
+        self.deliver(user_id, talking, known=state)
+
+    def _name(self, user_id: str) -> str:
+        now = self.clock()
+        cached = self._names.get(user_id)
+        if cached is None or (now - cached[0]).total_seconds() > NAME_CACHE_S:
+            profile = self.people.profiles([user_id]).get(user_id)
+            cached = (now, profile.name if profile else "Someone")
+            if len(self._names) > NAME_CACHE_SIZE:
+                self._names.clear()
+            self._names[user_id] = cached
+        return cached[1]

@@ -17,9 +17,11 @@ from chalicelib.domain import notifications as push
 from deploy.wiring import Template
 from local.outbox import create_push_applications, disable_device, pushes
 from tests.support.crowd import Crowd, Person
+from tests.support.events import sqs_event
 from tests.support.fakes import ManualTimers, RecordingConnections
 
 CAP = 4
+NOTIFICATIONS = "salon-notifications"
 
 
 @pytest.fixture
@@ -73,10 +75,7 @@ def drain(crowd: Crowd) -> int:
         batch = [m for _, m in queue.pending]
         queue.pending.clear()
         for message in batch:
-            event = crowd.client.events.generate_sqs_event(
-                message_bodies=[json.dumps(message)], queue_name="salon-notifications"
-            )
-            crowd.client.lambda_.invoke("notifications", event)
+            crowd.client.lambda_.invoke("notifications", sqs_event([message], NOTIFICATIONS))
             handled += 1
     return handled
 
@@ -320,7 +319,7 @@ def test_a_burst_of_followed_people_talking_is_one_push(crowd: Crowd) -> None:
     for delay, message in list(queue.pending):
         if message["kind"] == "fanout":
             queue.pending.remove((delay, message))
-            crowd.svc.notifications.on_message(message)
+            crowd.client.lambda_.invoke("notifications", sqs_event([message], NOTIFICATIONS))
     assert [d for d, m in queue.pending] == [crowd.svc.settings.push_collapse_s]
     drain(crowd)
     [shown] = pushes(phone)

@@ -518,9 +518,9 @@ class PushMemberModel(Model):
     window = NumberAttribute(null=True)  # epoch hour the count is for
     sent = NumberAttribute(null=True)
     burst_actors = UnicodeSetAttribute(null=True)
-    burst_room_id = UnicodeAttribute(null=True)
+    burst_id = UnicodeAttribute(null=True)  # set by the first of a burst
+    burst_room_id = UnicodeAttribute(null=True)  # the first's room: where the push leads
     burst_title = UnicodeAttribute(null=True)
-    burst_since = UTCDateTimeAttribute(null=True)
 
 
 ALL_MODELS: tuple[type[Model], ...] = (

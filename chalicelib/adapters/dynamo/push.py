@@ -7,13 +7,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from pynamodb.constants import ALL_OLD
 from pynamodb.exceptions import DeleteError, UpdateError
 
 from chalicelib.adapters.dynamo.models import PushDeviceModel, PushMemberModel
 from chalicelib.adapters.dynamo.tx import condition_failed
 from chalicelib.domain.notifications import Platform, Preferences, PushKind
-
-BURST_ATTEMPTS = 3
 
 
 @dataclass(frozen=True)
@@ -22,6 +21,14 @@ class Device:
     device_id: str
     platform: Platform
     endpoint_arn: str
+
+
+@dataclass(frozen=True)
+class MemberState:
+    """A member's settings and the hour their push count is for, as last read."""
+
+    preferences: Preferences
+    window: int | None
 
 
 @dataclass(frozen=True)
@@ -114,89 +121,66 @@ class PushRepository:
 
     # --- the hourly cap ---------------------------------------------------------------------
 
-    def take_quota(self, user_id: str, window: int, cap: int) -> bool:
-        """Count one push against the member's hour; False when the hour's cap is reached.
-        Each step is one conditional update, so parallel pushes cannot exceed the cap."""
-        member = PushMemberModel(user_id)
-        try:
-            member.update(
-                actions=[PushMemberModel.sent.add(1)],
-                condition=(PushMemberModel.window == window) & (PushMemberModel.sent < cap),
-            )
-            return True
-        except UpdateError as error:
-            if not condition_failed(error):
-                raise
-        try:  # a new hour (or the first push ever) starts the count again
-            member.update(
-                actions=[PushMemberModel.window.set(window), PushMemberModel.sent.set(1)],
-                condition=PushMemberModel.window.does_not_exist()
-                | (PushMemberModel.window < window),
-            )
-            return cap > 0
-        except UpdateError as error:
-            if not condition_failed(error):
-                raise
-            return False
-
-    # --- bursts -----------------------------------------------------------------------------
-
-    def add_to_burst(
-        self, user_id: str, actor_id: str, room_id: str, title: str, at: datetime
+    def take_quota(
+        self, user_id: str, window: int, cap: int, known: MemberState | None = None
     ) -> bool:
-        """Collect one followed person talking; True when this starts the burst (the caller
-        then schedules its one push)."""
+        """Count one push against the member's hour; False when the hour's cap is reached.
+        Each step is one conditional update, so parallel pushes cannot exceed the cap; the
+        state just read (`known`) says which step to try first."""
         member = PushMemberModel(user_id)
-        for _ in range(BURST_ATTEMPTS):
+        same_hour = (PushMemberModel.window == window) & (PushMemberModel.sent < cap)
+        new_hour = PushMemberModel.window.does_not_exist() | (PushMemberModel.window < window)
+        steps: list[tuple[list[Any], Any]] = [
+            ([PushMemberModel.sent.add(1)], same_hour),
+            ([PushMemberModel.window.set(window), PushMemberModel.sent.set(1)], new_hour),
+        ]
+        if known is not None and known.window != window:
+            steps.reverse()
+        for actions, condition in steps:
             try:
-                member.update(
-                    actions=[PushMemberModel.burst_actors.add({actor_id})],
-                    condition=PushMemberModel.burst_since.exists(),
-                )
-                return False
-            except UpdateError as error:
-                if not condition_failed(error):
-                    raise
-            try:
-                member.update(
-                    actions=[
-                        PushMemberModel.burst_actors.set({actor_id}),
-                        PushMemberModel.burst_room_id.set(room_id),
-                        PushMemberModel.burst_title.set(title),
-                        PushMemberModel.burst_since.set(at),
-                    ],
-                    condition=PushMemberModel.burst_since.does_not_exist(),
-                )
-                return True
+                member.update(actions=actions, condition=condition)
+                return cap > 0
             except UpdateError as error:
                 if not condition_failed(error):
                     raise
         return False
 
-    def take_burst(self, user_id: str) -> Burst | None:
-        """The burst collected so far, cleared; someone added meanwhile is never lost: the
-        clear is conditioned on the set read."""
-        for _ in range(BURST_ATTEMPTS):
-            try:
-                row = PushMemberModel.get(user_id, consistent_read=True)
-            except PushMemberModel.DoesNotExist:
-                return None
-            if row.burst_since is None:
-                return None
-            actors = set(row.burst_actors or ())
-            try:
-                PushMemberModel(user_id).update(
-                    actions=[
-                        PushMemberModel.burst_actors.remove(),
-                        PushMemberModel.burst_room_id.remove(),
-                        PushMemberModel.burst_title.remove(),
-                        PushMemberModel.burst_since.remove(),
-                    ],
-                    condition=PushMemberModel.burst_actors == actors,
-                )
-            except UpdateError as error:
-                if not condition_failed(error):
-                    raise
-                continue
-            return Burst(frozenset(actors), row.burst_room_id or "", row.burst_title or "")
-        return None
+    # --- bursts -----------------------------------------------------------------------------
+
+    def add_to_burst(
+        self, user_id: str, actor_id: str, room_id: str, title: str, token: str
+    ) -> bool:
+        """Collect one followed person talking, in one update; True when this starts the
+        burst (the caller then schedules its one push). `token` is unique to this call: the
+        burst is new if it is the one the item now holds."""
+        answer = PushMemberModel(user_id).update(
+            actions=[
+                PushMemberModel.burst_actors.add({actor_id}),
+                PushMemberModel.burst_id.set(PushMemberModel.burst_id | token),
+                PushMemberModel.burst_room_id.set(PushMemberModel.burst_room_id | room_id),
+                PushMemberModel.burst_title.set(PushMemberModel.burst_title | title),
+            ]
+        )
+        return str(answer["Attributes"]["burst_id"]["S"]) == token
+
+    def take_burst(self, user_id: str) -> tuple[Burst | None, MemberState]:
+        """The burst collected so far, cleared in the same update that reads it (so nobody
+        added meanwhile is lost), with the member's settings and count as they were."""
+        answer = PushMemberModel._get_connection().update_item(
+            user_id,
+            actions=[
+                PushMemberModel.burst_actors.remove(),
+                PushMemberModel.burst_id.remove(),
+                PushMemberModel.burst_room_id.remove(),
+                PushMemberModel.burst_title.remove(),
+            ],
+            return_values=ALL_OLD,
+        )
+        row = PushMemberModel.from_raw_data(answer.get("Attributes") or {"user_id": {"S": user_id}})
+        state = MemberState(_preferences(row), None if row.window is None else int(row.window))
+        if not row.burst_id:
+            return None, state
+        burst = Burst(
+            frozenset(row.burst_actors or ()), row.burst_room_id or "", row.burst_title or ""
+        )
+        return burst, state
