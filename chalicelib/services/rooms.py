@@ -402,6 +402,9 @@ class Rooms:
         moderators = {m for r in rooms for m in r.moderator_ids}
         follows_me, blocked_me = self.people.edges_to(user_id, moderators)
         visible = [r for r in rooms if self._may_enter(r, user_id, follows_me, blocked_me)]
+        # A room that removed the caller would refuse them (removed_from_room): not offered.
+        removed = self.repo.removed_from(user_id, [r.room_id for r in visible])
+        visible = [r for r in visible if r.room_id not in removed]
         ranked = sorted(
             visible,
             key=lambda r: (
