@@ -14,12 +14,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from chalicelib.adapters.dynamo.models import ALL_MODELS
+from deploy.template import push_application_arn
 
 READ = ("dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query")
 WRITE = ("dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem")
 # A transaction's condition on another table's row is checked with this action on that table.
 CHECK = ("dynamodb:ConditionCheckItem",)
 SCAN = ("dynamodb:Scan",)
+# Puts and deletes of up to 25 rows per request (PynamoDB's batch_write).
+BATCH_WRITE = ("dynamodb:BatchWriteItem",)
 # The IVS real-time calls chalicelib/adapters/media/ivs.py makes, all on Salon's account's stages
 # (every one has the stage as its resource; CreateStage with tags also authorizes TagResource).
 # tests/integration/test_media_ivs_grants.py derives this set from the adapter's calls.
@@ -56,6 +59,7 @@ class Grants:
     writes: tuple[str, ...] = ()
     checks: tuple[str, ...] = ()
     scans: tuple[str, ...] = ()
+    batch_writes: tuple[str, ...] = ()
     # secret setting -> its parameter's name under /salon/<stage>/
     secrets: dict[str, str] = field(default_factory=dict)
     posts_to_sockets: bool = False
@@ -64,6 +68,11 @@ class Grants:
     sends_sms: bool = False
     # Opens, closes and grants rights on the media plane's IVS stages (when the plane is IVS).
     runs_stages: bool = False
+    # Causes pushes: queues them for the notifications worker.
+    queues_notifications: bool = False
+    # SNS mobile push calls: on the stage's platform applications (CreatePlatformEndpoint) or
+    # on their endpoints (the rest).
+    push: tuple[str, ...] = ()
 
 
 JWT = {"SALON_JWT_SECRET": PARAMETERS["SALON_JWT_SECRET"]}
@@ -83,7 +92,11 @@ PAYOUTS = Grants(
     secrets=PAYOUT_KEY,
     # A run near its time limit hands over through the timers queue (payout_continue).
     queues_timers=True,
+    # A stipend paid is pushed to its creator.
+    queues_notifications=True,
 )
+PUSH_APPLICATION = "sns:CreatePlatformEndpoint"
+ENDPOINTS = ("sns:SetEndpointAttributes", "sns:DeleteEndpoint")
 # Keyed by handler (the attribute of app.py each Lambda runs; "app" is the REST API).
 ROLES: dict[str, Grants] = {
     "app": Grants(
@@ -96,6 +109,8 @@ ROLES: dict[str, Grants] = {
             "enrollments",
             "ledger",
             "phones",
+            "push_devices",
+            "push_members",
             "relations",
             "reports",
             "room_members",
@@ -115,6 +130,8 @@ ROLES: dict[str, Grants] = {
             "feedback",
             "ledger",
             "phones",
+            "push_devices",
+            "push_members",
             "rate_limits",
             "relations",
             "reports",
@@ -133,6 +150,9 @@ ROLES: dict[str, Grants] = {
         # DELETE /me closes the member's sockets ($disconnect then takes them out of rooms).
         closes_sockets=True,
         sends_sms=True,
+        # A tip received is pushed to its creator; devices are registered and unregistered.
+        queues_notifications=True,
+        push=(PUSH_APPLICATION, *ENDPOINTS),
     ),
     "ws_connect": Grants(
         reads=("sessions", "users"),
@@ -150,10 +170,13 @@ ROLES: dict[str, Grants] = {
         posts_to_sockets=True,
         queues_timers=True,
         runs_stages=True,
+        # Pings, and followed people starting a room or going on stage.
+        queues_notifications=True,
     ),
     "ws_disconnect": Grants(
         reads=("connections", "room_members", "rooms"),
-        writes=("connections", "room_members"),
+        # A speaker's socket going is saved on the room item too (its copy of the stage).
+        writes=("connections", "room_members", "rooms"),
         secrets=JANUS,
         posts_to_sockets=True,
         queues_timers=True,
@@ -164,10 +187,21 @@ ROLES: dict[str, Grants] = {
         reads=tuple(sorted({"connections", "room_members", "rooms", "users", *PAYOUTS.reads})),
         writes=tuple(sorted({"connections", "room_members", "rooms", *PAYOUTS.writes})),
         scans=PAYOUTS.scans,
+        # An ended room's membership is deleted in batches (the cleanup timer).
+        batch_writes=("room_members",),
         secrets={**PAYOUT_KEY, **JANUS},
         posts_to_sockets=True,
         queues_timers=True,
         runs_stages=True,
+        queues_notifications=True,
+    ),
+    # The push worker: settings, blocks and devices, then SNS; it queues the next page of a
+    # fan-out and each follower's collapsed push.
+    "notifications": Grants(
+        reads=("push_devices", "push_members", "relations", "users"),
+        writes=("push_devices", "push_members"),
+        queues_notifications=True,
+        push=("sns:Publish", "sns:DeleteEndpoint"),
     ),
     "payouts_monthly": PAYOUTS,
     "payouts_catch_up": PAYOUTS,
@@ -260,6 +294,7 @@ def statements(grants: Grants, stage: str, table_ids: dict[str, str], ws_stage: 
     allow("WriteTables", WRITE, tables(grants.writes, index=False))
     allow("CheckTables", CHECK, tables(grants.checks, index=False))
     allow("ScanTables", SCAN, tables(grants.scans, index=False))
+    allow("BatchWriteTables", BATCH_WRITE, tables(grants.batch_writes, index=False))
     allow(
         "ReadSecrets",
         ("ssm:GetParameter",),
@@ -281,6 +316,23 @@ def statements(grants: Grants, stage: str, table_ids: dict[str, str], ws_stage: 
         allow("QueueTimers", ("sqs:SendMessage",), [{"Fn::GetAtt": ["TimersQueue", "Arn"]}])
     if grants.runs_stages:
         allow("RunStages", IVS_STAGES, [_sub("ivs:${AWS::Region}:${AWS::AccountId}:stage/*")])
+    if grants.queues_notifications:
+        allow(
+            "QueueNotifications",
+            ("sqs:SendMessage",),
+            [{"Fn::GetAtt": ["NotificationsQueue", "Arn"]}],
+        )
+    applications = [push_application_arn(p, stage) for p in ("APNS", "GCM")]
+    endpoints = [
+        _sub(f"sns:${{AWS::Region}}:${{AWS::AccountId}}:endpoint/{p}/salon-{stage}-{p.lower()}/*")
+        for p in ("APNS", "GCM")
+    ]
+    on_applications = tuple(a for a in grants.push if a == PUSH_APPLICATION)
+    on_endpoints = tuple(a for a in grants.push if a != PUSH_APPLICATION)
+    if on_applications:
+        allow("PushEndpoints", on_applications, applications)
+    if on_endpoints:
+        allow("Push", on_endpoints, endpoints)
     if grants.sends_sms:
         # SMS to a phone number has no resource ARN to name.
         allow("SignInCodesBySms", ("sns:Publish",), ["*"])

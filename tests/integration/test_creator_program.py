@@ -19,7 +19,8 @@ from chalicelib.adapters.dynamo.models import LedgerEntryModel, PayoutModel
 from chalicelib.adapters.dynamo.program import ProgramRepository
 from chalicelib.adapters.stripe_gateway import StripeGateway
 from chalicelib.domain.program import Enrollment
-from chalicelib.services.program import Pacer, Program
+from chalicelib.services.program import BACKOFF_S, Pacer, Program
+from tests.support.events import sqs_event
 from tests.support.reconcile import assert_reconciled
 from tests.support.stripe_local import emulator_post
 
@@ -380,7 +381,8 @@ def test_a_run_backs_off_when_stripe_answers_429_and_still_pays(
     emulator_post(emulator, "/_test/rate_limit?count=3")
     report = program.run(MONTH, None, forever)
     assert report["paid"] == 2
-    assert pauses[:1] == [0.5]  # backed off after the first 429
+    # Backed off after the first 429: the next slot any worker gets is half a second later.
+    assert any(p == pytest.approx(BACKOFF_S[0], abs=0.05) for p in pauses)
     assert_paid_exactly_once(emulator, ids)
 
 
@@ -428,3 +430,79 @@ def test_a_hand_over_delivered_twice_is_done_once(
         continuations += 1
     assert continuations == 2
     assert (report["paid"], report["already_paid"], report["invocations"]) == (60, 0, 3)
+
+
+class SlowStripe(StripeGateway):
+    """Stripe with latency: each transfer waits until `overlap` of them are in flight at once
+    (or a short timeout), and records the most seen in flight."""
+
+    def __init__(self, real: StripeGateway, overlap: int) -> None:
+        self.__dict__.update(real.__dict__)
+        self.lock = threading.Lock()
+        self.in_flight = self.most = 0
+        self.crowd = threading.Barrier(overlap)
+
+    def transfer(self, params: dict[str, Any], idempotency_key: str) -> str:
+        with self.lock:
+            self.in_flight += 1
+            self.most = max(self.most, self.in_flight)
+        try:
+            self.crowd.wait(timeout=2)
+        except threading.BrokenBarrierError:
+            pass
+        try:
+            return super().transfer(params, idempotency_key)
+        finally:
+            with self.lock:
+                self.in_flight -= 1
+
+
+def test_parallel_workers_pay_each_creator_exactly_once(program: Program, emulator: str) -> None:
+    ids = creators(program, emulator, 24)
+    slow = SlowStripe(program.stripe, overlap=4)
+    parallel = dataclasses.replace(program, stripe=slow, workers=8)
+    report = parallel.run(MONTH, None, forever)
+    assert (report["paid"], report["failed"]) == (24, 0)
+    assert slow.most >= 4  # the transfers really overlapped
+    assert parallel.pacer.calls == 24  # one Stripe request per creator, through the one pacer
+    assert_paid_exactly_once(emulator, ids)
+    assert_reconciled(program)
+
+
+# --- the functions only a schedule or a queue starts, through their handlers as AWS runs them
+# (so the IAM replay checks their roles: calling the service directly would bypass it)
+def scheduled_event() -> dict[str, Any]:
+    return {
+        "version": "0",
+        "id": "53dc4d37-cffa-4f76-80c9-8b7d4a4d2eaa",
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "account": "123456789012",
+        "time": "2026-12-01T06:00:00Z",
+        "region": "us-east-1",
+        "resources": ["arn:aws:events:us-east-1:123456789012:rule/payouts_monthly"],
+        "detail": {},
+    }
+
+
+def test_the_monthly_run_and_its_catch_up_pay_each_creator_once_through_their_functions(
+    client: Client, program: Program, emulator: str
+) -> None:
+    program.clock = lambda: datetime(2026, 12, 1, 6, tzinfo=UTC)
+    assert MONTH == "2026-12"
+    ids = creators(program, emulator, 3)
+    client.lambda_.invoke("payouts_monthly", scheduled_event())
+    assert_paid_exactly_once(emulator, ids)
+    client.lambda_.invoke("payouts_catch_up", scheduled_event())
+    assert_paid_exactly_once(emulator, ids)
+
+
+def test_a_run_handed_over_is_finished_by_the_timers_function(
+    client: Client, program: Program, emulator: str, timers: Any
+) -> None:
+    ids = creators(program, emulator, 30)
+    report = program.run(MONTH, None, Budget(pages=2))
+    assert report["status"] != "done"
+    (message,) = timers.take("payout_continue")
+    client.lambda_.invoke("timers", sqs_event([message]))
+    assert_paid_exactly_once(emulator, ids)
