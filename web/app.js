@@ -101,6 +101,11 @@ const MESSAGES = {
   application_decided: 'That application was approved or rejected already.',
   not_enrolled: 'This member is not in the creator program.',
   invalid_month: 'Months are written YYYY-MM.',
+  // Trust and safety
+  cannot_report_yourself: 'You cannot report yourself.',
+  report_not_found: 'There is no such report.',
+  report_already_decided: 'That report has been decided already.',
+  origin_not_allowed: 'This page may not open a connection to Salon. Open Salon from its own address.',
 };
 // Codes whose server message is more precise than ours: it replaces ours (attempts left, the
 // bank's reason) or follows it (the limits).
@@ -487,7 +492,7 @@ class Realtime {
   }
 }
 
-const REPLY_TYPES = ['room', 'left', 'audience', 'ack', 'pong', 'error', 'media_answer', 'media_live', 'media_offer', 'media_started', 'media_unsubscribed'];
+const REPLY_TYPES = ['room', 'left', 'audience', 'ack', 'pong', 'error', 'media_answer', 'media_live', 'media_offer', 'media_started', 'media_unsubscribed', 'moderation_log'];
 const realtime = new Realtime();
 
 function connectionBanner(text) {
@@ -1162,6 +1167,10 @@ async function onEvent(message) {
   const inThisRoom = room && (!message.room_id || message.room_id === room.id);
   const who = (userId) => displayName(state.profiles.get(userId));
   switch (message.type) {
+    case 'report_decided':
+    case 'warning':
+      safetyNotice(message);
+      return;
     case 'media_live':
       if (inThisRoom) {
         sfu.onLive(message.user_id);
@@ -1611,6 +1620,7 @@ async function viewProfile(userId) {
         blocked ? null : follow, person.send_money && !blocked ? tip : null, state.room && !blocked ? ping : null, block),
       blocked ? h('p', {class: 'muted'}, 'You blocked this member.') : null,
       status),
+    ...(mine ? [] : [reportForm('member', person.user_id, displayName(person))]),
   ];
 }
 
@@ -1690,7 +1700,7 @@ function viewRoom() {
     h('h2', {}, 'In this room'),
     h('ul', {id: 'room-notices', class: 'notices', 'aria-label': 'Room notices'}),
     tools);
-  tools.append(roomTools());
+  tools.append(roomTools(), moderationLogPanel(), reportForm('room', state.room.id, 'this room'));
   setTimeout(renderRoom);
   return [wrapper];
 }
@@ -1733,6 +1743,8 @@ function renderRoom() {
   const me = sfu.myId();
   const iModerate = viewer.role === 'moderator';
   const onStage = viewer.role !== 'listener';
+  const modlog = $('#moderation-log');
+  if (modlog) modlog.hidden = !iModerate;
 
   // Head: title, kind, count, leave and end.
   const leave = h('button', {type: 'button', class: 'secondary'}, 'Leave quietly');
@@ -1973,7 +1985,113 @@ async function viewEarnings(sub) {
 
 async function viewMe() {
   if (!state.me) return [loading()];
-  return [...await viewProfile(state.me.user_id), ...viewEditProfile(), ...await viewBlocked()];
+  return [...await viewProfile(state.me.user_id), ...viewEditProfile(), ...await viewBlocked(), ...viewAccount()];
+}
+
+// --- Trust and safety: reports, the moderation log, the account's data and its deletion ------------
+
+const REPORT_REASONS = {
+  harassment: 'Harassment or bullying',
+  hate: 'Hate speech',
+  spam: 'Spam or scams',
+  impersonation: 'Pretending to be someone else',
+  sexual_content: 'Sexual content',
+  violence: 'Violence or threats',
+  self_harm: 'Self-harm',
+  underage: 'Someone under age',
+  other: 'Something else',
+};
+const OUTCOMES = {
+  dismiss: 'Salon looked at your report and took no action.',
+  warn: 'Salon looked at your report and warned the member.',
+  suspend: 'Salon looked at your report and suspended the member.',
+};
+const LOGGED = {
+  remove_member: 'removed', mute: 'muted', move_to_audience: 'moved to the audience',
+  make_moderator: 'made a moderator', unmake_moderator: 'took moderation from', end_room: 'ended the room',
+};
+
+/** Report a member or a room (POST /reports): a reason and an optional note. Nobody reported
+ * ever learns who reported them. */
+function reportForm(kind, targetId, label) {
+  const status = h('p', {class: 'status', role: 'status'});
+  const reason = h('select', {name: 'reason', required: true},
+    ...Object.entries(REPORT_REASONS).map(([value, text]) => h('option', {value}, text)));
+  const note = h('textarea', {name: 'note', maxlength: 1000, rows: 2, placeholder: 'What happened (optional)'});
+  const send = h('button', {type: 'submit', class: 'danger'}, 'Send report');
+  const form = h('form', {class: 'report-form', 'aria-label': `Report ${label}`},
+    h('label', {}, 'Reason', reason), h('label', {}, 'Details', note), send, status);
+  form.addEventListener('submit', act(send, async () => {
+    await api('POST', '/reports', {target_kind: kind, target_id: targetId, reason: reason.value, note: note.value.trim()});
+    note.value = '';
+    say(status, 'Reported. Salon’s team will look at it and tell you the outcome; they never tell who reported.');
+  }, status));
+  return h('details', {class: 'card report', dataset: {reportKind: kind}},
+    h('summary', {}, kind === 'room' ? 'Report this room' : `Report ${label}`), form);
+}
+
+/** The room's moderation log, for its moderators (the `moderation_log` action). */
+function moderationLogPanel() {
+  const list = h('ul', {class: 'notices', 'aria-label': 'Moderation log'});
+  const status = h('p', {class: 'status', role: 'status'});
+  const load = h('button', {type: 'button', class: 'secondary small'}, 'Refresh');
+  const show = async () => {
+    const page = await realtime.send('moderation_log');
+    const who = async (userId) => (userId ? displayName(await profileOf(userId)) : '');
+    const items = await Promise.all(page.items.map(async (e) => h('li', {dataset: {action: e.action}},
+      h('time', {datetime: e.at}, new Date(e.at).toLocaleTimeString()), ' ',
+      `${await who(e.actor_id)} ${LOGGED[e.action] || e.action}${e.target_id ? ' ' + await who(e.target_id) : ''}`)));
+    list.replaceChildren(...(items.length ? items : [h('li', {class: 'muted'}, 'Nothing yet.')]));
+  };
+  load.addEventListener('click', act(load, show, status));
+  const panel = h('details', {class: 'card', id: 'moderation-log', hidden: true},
+    h('summary', {}, 'Moderation log'),
+    h('p', {class: 'muted small'}, 'What the room’s moderators did, and when. Only moderators see it.'),
+    list, load, status);
+  panel.addEventListener('toggle', () => { if (panel.open) show().catch((error) => showError(error, status)); });
+  return panel;
+}
+
+function safetyNotice(message) {
+  if (message.type === 'warning') {
+    toast(`A warning from Salon: a report about you (${REPORT_REASONS[message.reason] || message.reason}) was upheld. Please keep to the community rules.`, {kind: 'error', timeout: 15000});
+  } else {
+    toast(OUTCOMES[message.outcome] || 'Your report was decided.', {timeout: 12000});
+  }
+}
+
+/** Your data (GET /me/export) and deleting your account (a texted code, then DELETE /me). */
+function viewAccount() {
+  const status = h('p', {class: 'status', role: 'status'});
+  const exportButton = h('button', {type: 'button', class: 'secondary'}, 'Download my data');
+  exportButton.addEventListener('click', act(exportButton, async () => {
+    const data = await api('GET', '/me/export');
+    const link = h('a', {href: URL.createObjectURL(new Blob([JSON.stringify(data, null, 2)], {type: 'application/json'})), download: 'salon-export.json'}, 'salon-export.json');
+    link.click();
+    say(status, 'Your data is in salon-export.json.');
+  }, status));
+  const code = h('input', {name: 'code', inputmode: 'numeric', autocomplete: 'one-time-code', pattern: '[0-9]{6}', maxlength: 6, placeholder: '6-digit code'});
+  const confirmBox = h('div', {class: 'row', hidden: true}, h('label', {class: 'grow'}, 'Code from the text message', code));
+  const ask = h('button', {type: 'button', class: 'secondary'}, 'Text me a code to delete my account');
+  const destroy = h('button', {type: 'button', class: 'danger', hidden: true}, 'Delete my account forever');
+  ask.addEventListener('click', act(ask, async () => {
+    await api('POST', '/me/deletion-code');
+    confirmBox.hidden = false;
+    destroy.hidden = false;
+    code.focus();
+    say(status, 'We texted you a code. Enter it to delete your account.');
+  }, status));
+  destroy.addEventListener('click', act(destroy, async () => {
+    if (!/^[0-9]{6}$/.test(code.value.trim())) throw new SalonError('invalid_request', 'Enter the 6 digits of the text message.', 'code');
+    if (!confirm('Delete your account? Your profile, follows, blocks and phone number are erased, and this cannot be undone.')) return;
+    await api('DELETE', '/me', {code: code.value.trim()});
+    endSession('Your account was deleted.');
+  }, status));
+  return [h('section', {class: 'card', 'aria-label': 'Your account'},
+    h('h2', {}, 'Your account'),
+    h('p', {class: 'muted small'}, 'Download everything Salon holds about you, or delete your account. Deleting needs a code texted to your phone; your username is held for 30 days, then released.'),
+    h('div', {class: 'controls'}, exportButton, ask),
+    confirmBox, destroy, status)];
 }
 
 // --- Routing -----------------------------------------------------------------------------------------

@@ -43,6 +43,9 @@ class Account:
     stripe: StripeGateway
     settings: Settings
     clock: Callable[[], datetime]
+    # Removes a member's push devices, their SNS endpoints and push settings
+    # (Notifications.forget): the device tokens live only in SNS.
+    forget_push: Callable[[str], None]
 
     # --- deletion ---------------------------------------------------------------------------
 
@@ -71,6 +74,7 @@ class Account:
             ("follows", self._drop_follows),
             ("blocks", self._drop_blocks),
             ("invitations", self._forget_invitations),
+            ("push_devices", lambda profile, now: self.forget_push(profile.user_id)),
             ("payments", self._close_payments),
             ("creator_program", self._drop_application),
             ("sign_in_code", self._drop_code),

@@ -154,6 +154,7 @@ class Services:
             stripe=self.stripe,
             settings=self.settings,
             clock=utc_now,
+            forget_push=lambda user_id: self.notifications.forget(user_id),
         )
 
     @cached_property

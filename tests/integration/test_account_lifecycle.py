@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -12,6 +13,7 @@ from chalice.test import Client
 
 from chalicelib.adapters.dynamo.models import ALL_MODELS
 from local.outbox import latest_code
+from tests.integration import test_push
 from tests.integration.test_send_money import (
     beta_sender,
     call,
@@ -21,9 +23,12 @@ from tests.integration.test_send_money import (
     tip,
 )
 from tests.support.crowd import Crowd, Person
-from tests.support.fakes import RecordingConnections
+from tests.support.fakes import ManualTimers, RecordingConnections
+from tests.support.flows import post, verify
 from tests.support.reconcile import assert_reconciled
 from tests.support.stripe_local import WebhookInbox
+
+applications = test_push.applications  # the SNS platform applications, as a fixture
 
 
 def delete_me(client: Client, person: Person, code: str | None) -> Any:
@@ -38,6 +43,20 @@ def phone_of(svc: Any, person: Person) -> str:
 def ask_code(client: Client, person: Person) -> None:
     answer = call(client, "post", "/me/deletion-code", person)
     assert answer.status_code == 202, answer.json_body
+
+
+def endpoints_for(token: str) -> list[str]:
+    """The SNS endpoints that hold a device token, on every platform application."""
+    sns = boto3.client("sns", region_name="us-east-1")
+    found = []
+    for app in sns.list_platform_applications()["PlatformApplications"]:
+        arn = app["PlatformApplicationArn"]
+        for endpoint in sns.list_endpoints_by_platform_application(PlatformApplicationArn=arn)[
+            "Endpoints"
+        ]:
+            if endpoint["Attributes"].get("Token") == token:
+                found.append(endpoint["EndpointArn"])
+    return found
 
 
 def every_item() -> list[tuple[str, str]]:
@@ -85,8 +104,15 @@ def test_deletion_leaves_no_phone_name_or_token_in_any_table_and_tips_still_reco
     inbox: WebhookInbox,
     sdk: stripe.StripeClient,
     sockets: RecordingConnections,
+    applications: dict[str, str],
 ) -> None:
     crowd, svc = paying_crowd, paying_crowd.svc
+    svc.settings = dataclasses.replace(
+        svc.settings,
+        push_apns_application_arn=applications["apns"],
+        push_fcm_application_arn=applications["fcm"],
+    )
+    svc.__dict__["notifications_queue"] = ManualTimers()
     creator = creator_with_send_money(crowd, client, emulator, inbox)
     fan = beta_sender(crowd, client, "zebulonquix")
     friend = crowd.person("friend")
@@ -101,6 +127,8 @@ def test_deletion_leaves_no_phone_name_or_token_in_any_table_and_tips_still_reco
     assert call(client, "post", "/invites", fan, {"phone": "+14155557777"}).status_code == 201
     report = {"target_kind": "member", "target_id": enemy.user_id, "reason": "spam"}
     assert call(client, "post", "/reports", fan, report).status_code == 201
+    device_token = test_push.device(crowd, fan)
+    assert endpoints_for(device_token)
     room = fan.ok("create_room", title="Fan club", kind="social")["room_id"]
     friend.ok("join_room", room_id=room)
     # Money: the fan tips the creator.
@@ -113,7 +141,8 @@ def test_deletion_leaves_no_phone_name_or_token_in_any_table_and_tips_still_reco
 
     phone = phone_of(svc, fan)
     name = "Zebulonquix"
-    tokens = [fan.token]
+    again = verify(client, phone)  # a second device: its tokens must go too
+    tokens = [fan.token, again["access_token"], again["refresh_token"], device_token]
     assert any(phone in item for _, item in every_item())
     assert any(name in item for _, item in every_item())
 
@@ -130,6 +159,7 @@ def test_deletion_leaves_no_phone_name_or_token_in_any_table_and_tips_still_reco
         if phone in item or name in item or any(t in item for t in tokens)
     ]
     assert leftovers == []
+    assert endpoints_for(device_token) == []  # nor in SNS: its endpoint was deleted
     assert_reconciled(svc)
     # The ledger still has the tip, under the id that now names nobody.
     earned = call(client, "get", "/me/earnings", creator).json_body
@@ -164,8 +194,6 @@ def test_a_deleted_members_username_is_held_for_the_quarantine_then_released(
     invited = crowd.person("bob")
     svc.identity.repo.grant_invites(invited.user_id, 1)
     call(client, "post", "/invites", invited, {"phone": "+14155558889"})
-    from tests.support.flows import post, verify
-
     answer = verify(client, "+14155558889")
     joined = post(
         client,

@@ -26,6 +26,9 @@ from tests.support.media import OFFER
 # Documented, but never sent: `create_room` answers its creator with `room` instead of
 # `room_created`, and a listener's arrival only moves the coalesced `audience_count`.
 NEVER_SENT = {"room_created", "member_joined"}
+# Sent when an operator decides a report, not by anything in a room: driven and checked
+# against the contract by tests/integration/test_trust_and_safety.py.
+OPERATORS_DECIDE = {"report_decided", "warning"}
 # Sent unasked, yet not room events: every other message that is not an event is a reply.
 PUSHED = {"audience_count", "media_credentials", "room_ping"}
 # Both: the reply to a speaker's own `media_live`, and pushed to everyone else.
@@ -288,6 +291,13 @@ def removals_and_guests(wire: Wire, c: Cast) -> None:
     assert c.fan.events("member_removed")[-1]["user_id"] == c.shy.user_id
     assert c.shy.events("member_removed")[-1]["role"] == "speaker"
 
+    # What the moderators did is in the room's log, for them only.
+    log = wire.ok(c.host, "moderation_log")["items"]
+    removed = [e["target_id"] for e in log if e["action"] == "remove_member"]
+    assert removed == [c.troll.user_id, c.shy.user_id]
+    wire.refused(c.fan, "moderation_log", "not_a_moderator")
+    wire.refused(c.outsider, "moderation_log", "not_in_a_room")
+
 
 def audio(wire: Wire, c: Cast) -> None:
     # Only someone on stage and unmuted may send: nothing else reaches the SFU.
@@ -433,7 +443,7 @@ def test_a_whole_room_life_speaks_the_documented_protocol(wire: Wire) -> None:
     assert wire.done == actions - NEEDS_A_PEER, "every action done at least once"
     assert set(wire.refusals) == actions, "every action refused at least once"
     seen = wire.check_everything_received()
-    expected = set(contract.server_types()) - NEVER_SENT - NEEDS_A_PEER_TYPES
+    expected = set(contract.server_types()) - NEVER_SENT - NEEDS_A_PEER_TYPES - OPERATORS_DECIDE
     assert seen == expected, "every documented message, sent"
 
 

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from chalice.test import Client
 
+from tests.support import contract
 from tests.support.crowd import Crowd, Person, speaker_in
 from tests.support.fakes import RecordingConnections
 from tests.support.flows import verify
@@ -57,7 +58,9 @@ def test_a_report_reaches_the_operator_and_the_decision_reaches_the_reporter(
         {"report_id": made.json_body["report_id"], "decision": "suspend", "days": 7},
     )
     assert (decided["decision"], decided["suspended_days"]) == ("suspend", 7)
-    assert ada.events("report_decided")[-1]["outcome"] == "suspend"
+    told = ada.events("report_decided")[-1]
+    assert told["outcome"] == "suspend"
+    contract.validate_server_message(told)
     # Suspension closes the troll's sockets and refuses their token.
     assert troll.connection_id in sockets.closed
     refused = call(client, "get", "/me", troll)
@@ -94,6 +97,7 @@ def test_a_warning_tells_the_member_and_not_who_reported(client: Client, crowd: 
     made = report(client, ada, "member", troll.user_id).json_body
     admin(client, "admin_report_decide", {"report_id": made["report_id"], "decision": "warn"})
     warning = troll.events("warning")[-1]
+    contract.validate_server_message(warning)
     assert warning["reason"] == "harassment"
     assert ada.user_id not in json.dumps(warning)
     assert ada.events("report_decided")[-1]["outcome"] == "warn"
@@ -151,6 +155,7 @@ def test_the_moderation_log_records_what_moderators_did_to_others(
     host.ok("remove_member", user_id=listener.user_id)
 
     log = host.ok("moderation_log")
+    contract.validate_server_message(log)
     assert log["type"] == "moderation_log"
     assert [(e["actor_id"], e["action"], e["target_id"]) for e in log["items"]] == [
         (host.user_id, "mute", loud.user_id),
