@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
+import pytest
 import stripe
 from chalice.test import Client
 
@@ -240,3 +241,31 @@ def test_the_export_holds_profile_follows_blocks_invitations_tips_and_reports(
         (bob.user_id, "shouting")
     ]
     assert "reporter_id" not in json.dumps(body)
+
+
+def test_a_creator_who_deletes_their_account_has_the_connected_account_deleted_and_tips_reconcile(
+    paying_crowd: Crowd,
+    client: Client,
+    emulator: str,
+    inbox: WebhookInbox,
+    sdk: stripe.StripeClient,
+) -> None:
+    crowd, svc = paying_crowd, paying_crowd.svc
+    creator = creator_with_send_money(crowd, client, emulator, inbox)
+    fan = beta_sender(crowd, client)
+    paid = tip(client, fan, creator, 900)
+    confirm_with_card(sdk, paid.json_body, "4242424242424242")
+    inbox.wait_for("payment_intent.succeeded")
+    deliver(client, inbox.take())
+    account_id = svc.payments.repo.creator(creator.user_id).stripe_account_id
+
+    ask_code(client, creator)
+    assert delete_me(client, creator, latest_code(phone_of(svc, creator))).status_code == 204
+    with pytest.raises(stripe.InvalidRequestError):
+        svc.stripe._stripe().v1.accounts.retrieve(account_id)  # deleted at Stripe
+    kept = svc.payments.repo.creator(creator.user_id)
+    assert kept is not None and kept.send_money is False  # the ledger still names the account
+    assert svc.payments.repo.balance(creator.user_id) == 900
+    assert_reconciled(svc)
+    refused = tip(client, fan, creator, 500)
+    assert refused.status_code == 404, refused.json_body
