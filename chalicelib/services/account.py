@@ -13,17 +13,18 @@ import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from chalicelib.adapters.connections import Connections
 from chalicelib.adapters.dynamo.connections import ConnectionRepository
 from chalicelib.adapters.dynamo.identity import BLOCKS, FOLLOWS, Page
-from chalicelib.adapters.dynamo.money import MoneyRepository
+from chalicelib.adapters.dynamo.money import Entry, MoneyRepository, Tip
 from chalicelib.adapters.dynamo.program import ProgramRepository
 from chalicelib.adapters.dynamo.safety import SafetyRepository
 from chalicelib.adapters.stripe_gateway import StripeGateway
 from chalicelib.config import Settings
 from chalicelib.domain.identity import Profile
+from chalicelib.domain.moderation import Report
 from chalicelib.services.identity import Identity
 
 logger = logging.getLogger("salon.account")
@@ -151,25 +152,9 @@ class Account:
         """Everything Salon holds about the member (GDPR Articles 15 and 20), as one document."""
         repo = self.identity.repo
         me = self.identity.me(user_id)
-        tips_sent: list[dict[str, Any]] = []
-        cursor: str | None = None
-        while True:
-            tips, cursor = self.money.tips_sent(user_id, PAGE, cursor)
-            tips_sent.extend(t.to_dict() for t in tips)
-            if cursor is None:
-                break
-        received: list[dict[str, Any]] = []
-        while True:
-            entries, cursor = self.money.earnings(user_id, PAGE, cursor)
-            received.extend(e.to_dict() for e in entries)
-            if cursor is None:
-                break
-        reports: list[dict[str, Any]] = []
-        while True:
-            made, cursor = self.safety.reports_by(user_id, PAGE, cursor)
-            reports.extend(r.for_reporter() for r in made)
-            if cursor is None:
-                break
+        tips_sent = _pages(lambda c: self.money.tips_sent(user_id, PAGE, c), Tip.to_dict)
+        received = _pages(lambda c: self.money.earnings(user_id, PAGE, c), Entry.to_dict)
+        reports = _pages(lambda c: self.safety.reports_by(user_id, PAGE, c), Report.for_reporter)
         return {
             "exported_at": self.clock().isoformat(),
             "profile": me,
@@ -185,6 +170,22 @@ class Account:
             },
             "reports_made": reports,
         }
+
+
+T = TypeVar("T")
+
+
+def _pages(
+    page: Callable[[str | None], tuple[list[T], str | None]], convert: Callable[[T], Any]
+) -> list[Any]:
+    """Every item of a paged read, converted."""
+    found: list[Any] = []
+    cursor: str | None = None
+    while True:
+        items, cursor = page(cursor)
+        found.extend(convert(item) for item in items)
+        if cursor is None:
+            return found
 
 
 def _all(page: Callable[[str | None], Page]) -> Iterator[str]:

@@ -61,6 +61,12 @@ class Identity:
             now,
             self.settings.sign_in_starts_per_ip_per_hour,
         )
+        ttl = self._send_code(phone, now, "is your Salon code.")
+        logger.info("sign-in code sent")  # never the code, never the number
+        return {"phone": phone, "expires_in": ttl}
+
+    def _send_code(self, phone: str, now: datetime, what: str, after: str = "") -> int:
+        """Store a new code for the number (replacing any other) and text it; its TTL."""
         code = new_code()
         ttl = self.settings.sign_in_code_ttl_s
         self.repo.put_code(
@@ -68,9 +74,8 @@ class Identity:
             code_digest(self.code_key(), phone, code),
             now + timedelta(seconds=ttl),
         )
-        self.sms.send(phone, f"{code} is your Salon code. It expires in {ttl // 60} minutes.")
-        logger.info("sign-in code sent")  # never the code, never the number
-        return {"phone": phone, "expires_in": ttl}
+        self.sms.send(phone, f"{code} {what} It expires in {ttl // 60} minutes.{after}")
+        return ttl
 
     def limit(self, what: str, now: datetime, per_hour: int) -> None:
         """Count one start in this hour's window of `what`, stored under a keyed hash: the
@@ -89,17 +94,11 @@ class Identity:
         self.limit(
             f"sign-in:phone:{profile.phone}", now, self.settings.sign_in_starts_per_phone_per_hour
         )
-        code = new_code()
-        ttl = self.settings.sign_in_code_ttl_s
-        self.repo.put_code(
-            self._code_ref(profile.phone),
-            code_digest(self.code_key(), profile.phone, code),
-            now + timedelta(seconds=ttl),
-        )
-        self.sms.send(
+        ttl = self._send_code(
             profile.phone,
-            f"{code} is your Salon code to delete your account. It expires in {ttl // 60} "
-            "minutes. If you did not ask for it, ignore this message.",
+            now,
+            "is your Salon code to delete your account.",
+            " If you did not ask for it, ignore this message.",
         )
         return {"expires_in": ttl}
 
