@@ -86,6 +86,13 @@ def test_a_message_is_authorized_on_its_queue() -> None:
     assert calls == [("sqs:SendMessage", "arn:aws:sqs:us-east-1:123456789012:salon-dev-timers")]
 
 
+def test_a_batch_of_messages_is_authorized_as_sending_a_message() -> None:
+    calls = authorize(
+        "sqs", "SendMessageBatch", {"QueueUrl": "http://h:1/123456789012/salon-dev-timers"}
+    )
+    assert calls == [("sqs:SendMessage", "arn:aws:sqs:us-east-1:123456789012:salon-dev-timers")]
+
+
 def test_an_ivs_stage_call_is_authorized_on_its_stage() -> None:
     stage = "arn:aws:ivs:us-east-1:123456789012:stage/AbCdEf012345"
     assert authorize("ivs-realtime", "DisconnectParticipant", {"stageArn": stage}) == [
