@@ -86,11 +86,13 @@ def test_a_message_is_authorized_on_its_queue() -> None:
     assert calls == [("sqs:SendMessage", "arn:aws:sqs:us-east-1:123456789012:salon-dev-timers")]
 
 
-def test_a_batch_of_messages_is_authorized_as_sending_a_message() -> None:
-    calls = authorize(
-        "sqs", "SendMessageBatch", {"QueueUrl": "http://h:1/123456789012/salon-dev-timers"}
-    )
-    assert calls == [("sqs:SendMessage", "arn:aws:sqs:us-east-1:123456789012:salon-dev-timers")]
+def test_an_sqs_batch_is_authorized_as_its_single_action() -> None:
+    """SQS has no SendMessageBatch permission: SendMessage grants both (the SQS guide,
+    "Amazon SQS batch actions")."""
+    queue = {"QueueUrl": "http://h:1/123456789012/q"}
+    arn = "arn:aws:sqs:us-east-1:123456789012:q"
+    assert authorize("sqs", "SendMessageBatch", queue) == [("sqs:SendMessage", arn)]
+    assert authorize("sqs", "DeleteMessageBatch", queue) == [("sqs:DeleteMessage", arn)]
 
 
 def test_an_ivs_stage_call_is_authorized_on_its_stage() -> None:
