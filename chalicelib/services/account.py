@@ -115,7 +115,7 @@ class Account:
 
     def _close_payments(self, profile: Profile, now: datetime) -> None:
         """The Stripe customer (saved cards) goes; a creator's connected account is deleted
-        (kept, with Send Money off, while Stripe still holds a balance for it)."""
+        (kept while Stripe still holds a balance for it) and takes no more tips or stipends."""
         customer = self.money.customer(profile.user_id)
         if customer is not None:
             self.stripe.delete_customer(customer[0])
@@ -123,7 +123,7 @@ class Account:
         self.money.remove_from_beta(profile.user_id)
         account = self.money.creator(profile.user_id)
         if account is not None:
-            self.money.set_send_money(profile.user_id, False)
+            self.money.close_account(profile.user_id)
             if not self.stripe.close_account(account.stripe_account_id):
                 logger.warning(
                     "connected account kept until its balance is paid out",

@@ -265,6 +265,7 @@ def test_a_creator_who_deletes_their_account_has_the_connected_account_deleted_a
         svc.stripe._stripe().v1.accounts.retrieve(account_id)  # deleted at Stripe
     kept = svc.payments.repo.creator(creator.user_id)
     assert kept is not None and kept.send_money is False  # the ledger still names the account
+    assert kept.payouts_enabled is False  # a stipend run skips it
     assert svc.payments.repo.balance(creator.user_id) == 900
     assert_reconciled(svc)
     refused = tip(client, fan, creator, 500)

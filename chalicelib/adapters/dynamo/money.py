@@ -478,3 +478,15 @@ class MoneyRepository:
 
     def delete_customer(self, user_id: str) -> None:
         CustomerModel(user_id).delete()
+
+    def close_account(self, user_id: str) -> None:
+        """A deleted creator's account takes no tips and gets no payouts (a stipend run skips
+        it: `payouts_not_enabled`); the row stays, for the ledger's reconciliation."""
+        CreatorAccountModel(user_id).update(
+            actions=[
+                CreatorAccountModel.send_money.set(False),
+                CreatorAccountModel.charges_enabled.set(False),
+                CreatorAccountModel.payouts_enabled.set(False),
+            ],
+            condition=CreatorAccountModel.user_id.exists(),
+        )
