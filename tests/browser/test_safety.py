@@ -67,15 +67,15 @@ def test_a_room_report_reaches_the_operator_and_the_outcome_shows_to_the_reporte
 def test_a_member_is_reported_from_their_profile(
     api: HttpClient, founder: Member, open_page: Any
 ) -> None:
-    tom = new_member(api, founder, "tom_troll", "Tom Troll")
-    page = open_page(founder, hash_=f"#user/{tom.user_id}")
-    page.get_by_text("Report Tom Troll").click()
-    form = page.get_by_role("form", name="Report Tom Troll")
+    tim = new_member(api, founder, "tim_target", "Tim Target")
+    page = open_page(founder, hash_=f"#user/{tim.user_id}")
+    page.get_by_text("Report Tim Target").click()
+    form = page.get_by_role("form", name="Report Tim Target")
     form.get_by_label("Reason").select_option("harassment")
     form.get_by_role("button", name="Send report").click()
     expect(form.get_by_text("Reported.")).to_be_visible()
     report = decide_latest(api, "warn")
-    assert (report["target_id"], report["reason"]) == (tom.user_id, "harassment")
+    assert (report["target_id"], report["reason"]) == (tim.user_id, "harassment")
     expect(page.get_by_text("warned the member")).to_be_visible()
 
 
