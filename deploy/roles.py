@@ -67,6 +67,8 @@ class Grants:
     sends_sms: bool = False
     # Opens, closes and grants rights on the media plane's IVS stages (when the plane is IVS).
     runs_stages: bool = False
+    # Signs photo upload forms (S3 checks the signer may PutObject), checks and deletes photos.
+    manages_photos: bool = False
 
 
 JWT = {"SALON_JWT_SECRET": PARAMETERS["SALON_JWT_SECRET"]}
@@ -131,6 +133,7 @@ ROLES: dict[str, Grants] = {
         secrets={**JWT, **RESTRICTED_KEY, **WEBHOOK_SECRETS},
         posts_to_sockets=True,
         sends_sms=True,
+        manages_photos=True,
     ),
     "ws_connect": Grants(
         reads=("sessions", "users"),
@@ -270,6 +273,9 @@ def statements(grants: Grants, stage: str, table_ids: dict[str, str], ws_stage: 
         allow("QueueTimers", ("sqs:SendMessage",), [{"Fn::GetAtt": ["TimersQueue", "Arn"]}])
     if grants.runs_stages:
         allow("RunStages", IVS_STAGES, [_sub("ivs:${AWS::Region}:${AWS::AccountId}:stage/*")])
+    if grants.manages_photos:
+        photos = {"Fn::Join": ["", [{"Fn::GetAtt": ["PhotosBucket", "Arn"]}, "/photos/*"]]}
+        allow("ManagePhotos", ("s3:PutObject", "s3:GetObject", "s3:DeleteObject"), [photos])
     if grants.sends_sms:
         # SMS to a phone number has no resource ARN to name.
         allow("SignInCodesBySms", ("sns:Publish",), ["*"])

@@ -221,6 +221,10 @@ def authorizations(
             f"arn:aws:execute-api:{region}:{ACCOUNT}:{api_id}/{stage}/{method}"
             f"/@connections/{params.get('ConnectionId', '')}",
         )
+    elif service_name == "s3" and "Key" in params:
+        # HeadObject is authorized as GetObject (there is no s3:HeadObject action).
+        action = {"HeadObject": "GetObject"}.get(operation, operation)
+        yield f"s3:{action}", f"arn:aws:s3:::{params['Bucket']}/{params['Key']}"
     elif service_name == "ivs-realtime":
         yield from _ivs_realtime(operation, params, region)
     else:

@@ -129,6 +129,9 @@ class LocalStack:
             "SALON_STRIPE_WEBHOOK_SECRET": STRIPE_WEBHOOK_SECRET,
             "SALON_STRIPE_CONNECT_WEBHOOK_SECRET": STRIPE_CONNECT_WEBHOOK_SECRET,
             "SALON_APP_URL": f"http://{c.host}:{c.rest_port}",
+            # Photos are read straight from the embedded S3 (path-style, as boto3 posts them).
+            "SALON_PHOTOS_URL": f"http://{c.host}:{c.aws_port}/"
+            + str(deployed.get("SALON_PHOTOS_BUCKET", "")),
             "POWERTOOLS_TRACE_DISABLED": "1",
             "POWERTOOLS_METRICS_NAMESPACE": "SalonLocal",
         }
@@ -174,9 +177,10 @@ class LocalStack:
         self._moto.start()
 
         import app as app_module
-        from local.tables import create_tables
+        from local.tables import create_photos_bucket, create_tables
 
         tables = create_tables()
+        create_photos_bucket()
         app = app_module.app
         _register_local_routes(app)
         self._start_rest(app)

@@ -16,6 +16,7 @@ from chalicelib.adapters.dynamo.money import MoneyRepository
 from chalicelib.adapters.dynamo.program import ProgramRepository
 from chalicelib.adapters.dynamo.rooms import RoomRepository
 from chalicelib.adapters.media import Limits, MediaPlane
+from chalicelib.adapters.photos import PhotoStore
 from chalicelib.adapters.secrets import (
     janus_admin_secret,
     janus_api_secret,
@@ -28,10 +29,12 @@ from chalicelib.adapters.stripe_gateway import StripeGateway
 from chalicelib.adapters.timers import Timers
 from chalicelib.adapters.tokens import TokenIssuer
 from chalicelib.config import Settings, settings
+from chalicelib.domain.photos import PhotoRules
 from chalicelib.edge.room_actions import register_room_actions
 from chalicelib.edge.websocket import Realtime
 from chalicelib.services.identity import Identity
 from chalicelib.services.payments import Payments
+from chalicelib.services.photos import Photos
 from chalicelib.services.program import Pacer, Program
 from chalicelib.services.reconcile import Reconciliation
 from chalicelib.services.rooms import Rooms
@@ -75,6 +78,16 @@ class Services:
         )
         register_room_actions(realtime, self.rooms, self.settings.max_signal_bytes)
         return realtime
+
+    @cached_property
+    def photos(self) -> Photos:
+        s = self.settings
+        return Photos(
+            PhotoStore(s.photos_bucket, s.photos_url, s.region),
+            self.identity.repo,
+            PhotoRules(max_bytes=s.photo_max_bytes, upload_ttl_s=s.photo_upload_ttl_s),
+            new_id,
+        )
 
     @cached_property
     def timers(self) -> Timers:
