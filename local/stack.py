@@ -129,9 +129,8 @@ class LocalStack:
             "SALON_STRIPE_WEBHOOK_SECRET": STRIPE_WEBHOOK_SECRET,
             "SALON_STRIPE_CONNECT_WEBHOOK_SECRET": STRIPE_CONNECT_WEBHOOK_SECRET,
             "SALON_APP_URL": f"http://{c.host}:{c.rest_port}",
-            # Photos are read straight from the embedded S3 (path-style, as boto3 posts them).
-            "SALON_PHOTOS_URL": f"http://{c.host}:{c.aws_port}/"
-            + str(deployed.get("SALON_PHOTOS_BUCKET", "")),
+            # The bucket's public read, served by the REST server (local/webclient.py).
+            "SALON_PHOTOS_URL": f"http://{c.host}:{c.rest_port}/_local/photos",
             "POWERTOOLS_TRACE_DISABLED": "1",
             "POWERTOOLS_METRICS_NAMESPACE": "SalonLocal",
         }
