@@ -60,6 +60,8 @@ class Settings:
     stripe_requests_per_second: int = 20
     # A payout run hands over to a new invocation when less than this is left.
     payout_handover_ms: int = 60_000
+    # Creators a payout run pays at once (one shared Stripe rate limit).
+    payout_workers: int = 16
     connection_ttl_s: int = 3 * 3600
     invites_per_member: int = 2
     sign_in_code_ttl_s: int = 10 * 60
@@ -84,6 +86,15 @@ class Settings:
     # the same rule on either plane.
     janus_max_listeners: int = 300
     max_publishers: int = 12
+    # Push (docs/architecture.md, "Notifications"): its own queue, the SNS platform
+    # applications, at most this many pushes a member an hour, followed people talking within
+    # this many seconds of the first collapsed into one push.
+    notifications_queue_url: str = ""
+    push_apns_application_arn: str = ""
+    push_fcm_application_arn: str = ""
+    push_cap_per_hour: int = 10
+    push_collapse_s: int = 60
+    push_fanout_page: int = 250
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -134,6 +145,7 @@ class Settings:
                 env, "SALON_STRIPE_REQUESTS_PER_SECOND", cls.stripe_requests_per_second
             ),
             payout_handover_ms=_int(env, "SALON_PAYOUT_HANDOVER_MS", cls.payout_handover_ms),
+            payout_workers=_int(env, "SALON_PAYOUT_WORKERS", cls.payout_workers),
             connection_ttl_s=_int(env, "SALON_CONNECTION_TTL_S", cls.connection_ttl_s),
             invites_per_member=_int(env, "SALON_INVITES_PER_MEMBER", cls.invites_per_member),
             sign_in_code_ttl_s=_int(env, "SALON_SIGN_IN_CODE_TTL_S", cls.sign_in_code_ttl_s),
@@ -156,6 +168,12 @@ class Settings:
             janus_admin_secret_parameter=env.get("SALON_JANUS_ADMIN_SECRET_PARAMETER", ""),
             janus_max_listeners=_int(env, "SALON_JANUS_MAX_LISTENERS", cls.janus_max_listeners),
             max_publishers=_int(env, "SALON_MAX_PUBLISHERS", cls.max_publishers),
+            notifications_queue_url=env.get("SALON_NOTIFICATIONS_QUEUE_URL", ""),
+            push_apns_application_arn=env.get("SALON_PUSH_APNS_APPLICATION_ARN", ""),
+            push_fcm_application_arn=env.get("SALON_PUSH_FCM_APPLICATION_ARN", ""),
+            push_cap_per_hour=_int(env, "SALON_PUSH_CAP_PER_HOUR", cls.push_cap_per_hour),
+            push_collapse_s=_int(env, "SALON_PUSH_COLLAPSE_S", cls.push_collapse_s),
+            push_fanout_page=_int(env, "SALON_PUSH_FANOUT_PAGE", cls.push_fanout_page),
         )
 
     def table_name(self, short_name: str) -> str:

@@ -210,6 +210,10 @@ def authorizations(
         yield f"sqs:{operation}", f"arn:aws:sqs:{region}:{ACCOUNT}:{queue}"
     elif service_name == "sns" and operation == "Publish":
         yield "sns:Publish", str(params.get("TopicArn") or params.get("TargetArn") or "*")
+    elif service_name == "sns" and "PlatformApplicationArn" in params:
+        yield f"sns:{operation}", str(params["PlatformApplicationArn"])
+    elif service_name == "sns" and "EndpointArn" in params:
+        yield f"sns:{operation}", str(params["EndpointArn"])
     elif service_name == "apigatewaymanagementapi":
         url = urlsplit(endpoint_url)
         host = url.hostname or ""

@@ -76,7 +76,6 @@ const MESSAGES = {
   media_unavailable: 'Audio is not available right now. Try again in a moment.',
   media_relay_unsupported: 'This room’s audio needs the Salon app.',
   not_following: 'You can only ping people you follow.',
-  user_offline: 'That person is not connected right now.',
   invalid_room_title: 'A room title needs 1 to 100 characters.',
   invalid_capacity: 'Salon refused the room’s capacity (a server setting).',
   invalid_page_size: 'Salon refused the page size (a server setting).',

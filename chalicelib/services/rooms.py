@@ -31,9 +31,11 @@ from chalicelib.adapters.dynamo.rooms import (
 from chalicelib.adapters.media import MediaPlane, MediaUnavailableError, SignalingRelay
 from chalicelib.adapters.timers import Timers
 from chalicelib.config import Settings
+from chalicelib.domain import notifications as push
 from chalicelib.domain import rooms as domain
 from chalicelib.domain.errors import ForbiddenError, NotFoundError, ValidationError
 from chalicelib.domain.rooms import Event, Room, RoomType, Scope
+from chalicelib.services.notifications import Notifier
 
 logger = logging.getLogger("salon.rooms")
 
@@ -69,11 +71,6 @@ class MediaRelayUnsupportedError(ForbiddenError):
     default_message = "This room's audio is reached with the credentials in the room view."
 
 
-class UserOfflineError(NotFoundError):
-    code = "user_offline"
-    default_message = "That person is not connected right now."
-
-
 @dataclass
 class Rooms:
     repo: RoomRepository
@@ -85,6 +82,7 @@ class Rooms:
     clock: Callable[[], datetime]
     new_id: Callable[[], str]
     media: MediaPlane
+    notifier: Notifier
 
     # --- entering and leaving -------------------------------------------------------------
 
@@ -110,6 +108,10 @@ class Rooms:
             raise
         self.connections.set_room(who.connection_id, room.room_id)
         logger.info("room created", extra={"room_id": room.room_id})
+        if room.kind is RoomType.OPEN:
+            self.notifier.followers_talking(
+                who.user_id, push.PushKind.ROOM_STARTED, room_id, room.title
+            )
         return self._view(self.repo.load(room_id, [who.user_id]), who.user_id, who.connection_id)
 
     def join(self, who: ConnectionRecord, room_id: str) -> dict[str, Any]:
@@ -121,13 +123,14 @@ class Rooms:
                 followed_by_moderator=bool(followers), blocked_by_moderator=bool(blockers)
             )
             loaded.pending_connections[who.user_id] = who.connection_id
+            # The socket's room is saved with the membership, in the same transaction.
+            loaded.socket_room = (who.connection_id, room_id)
             return domain.join(loaded.room, who.user_id, entry, self.clock())
 
         loaded, _ = self._apply(room_id, who.user_id, (), enter)
         # Only once the new room has let them in do they leave the one they were in.
         if who.room_id and who.room_id != room_id:
             self._leave_current(who)
-        self.connections.set_room(who.connection_id, room_id)
         return self._view(loaded, who.user_id, who.connection_id)
 
     def leave(self, who: ConnectionRecord) -> dict[str, Any]:
@@ -336,9 +339,11 @@ class Rooms:
                 "name": sender.name if sender else None,
             },
         }
-        delivered = [c for c in self.connections.for_user(user_id) if self.poster.post(c, message)]
-        if not delivered:
-            raise UserOfflineError(field="user_id")
+        for connection_id in self.connections.for_user(user_id):
+            self.poster.post(connection_id, message)
+        # Their phone too, connected or not: the socket may be a tab nobody is looking at.
+        name = (sender.name if sender else None) or "Someone"
+        self.notifier.send(user_id, push.ping(name, room_id, loaded.room.title), who.user_id)
 
     def announce_if_on_stage(self, user_id: str, message: dict[str, Any]) -> None:
         """Tell the room when something happens to someone on its stage (a tip, say)."""
@@ -462,16 +467,21 @@ class Rooms:
                 loaded.room.media_ref, viewer_id, connection_id, viewer.publishing
             )
         audience, cursor = self.repo.audience_page(room_id, domain.DEFAULT_PAGE_SIZE, None)
-        view["audience"] = self._people(audience)
+        hands = (
+            self.repo.raised_hands(room_id, loaded.room.hands_round)
+            if "raised_hands" in view
+            else []
+        )
+        # Everyone the view names, in one read of their profiles.
+        stage_ids = [s["user_id"] for s in view["stage"]]
+        people = {
+            p["user_id"]: p for p in self._people([*audience, *stage_ids, *(u for u, _ in hands)])
+        }
+        view["audience"] = [people[uid] for uid in audience if uid in people]
         view["audience_cursor"] = cursor
         view["audience_has_more"] = cursor is not None
-        stage_people = {
-            p["user_id"]: p for p in self._people([s["user_id"] for s in view["stage"]])
-        }
-        view["stage"] = [{**s, **stage_people.get(s["user_id"], {})} for s in view["stage"]]
+        view["stage"] = [{**s, **people.get(s["user_id"], {})} for s in view["stage"]]
         if "raised_hands" in view:
-            hands = self.repo.raised_hands(room_id, loaded.room.hands_round)
-            people = {p["user_id"]: p for p in self._people([uid for uid, _ in hands])}
             view["raised_hands"] = [
                 {**people.get(uid, {"user_id": uid}), "raised_at": at} for uid, at in hands
             ]
@@ -539,6 +549,10 @@ class Rooms:
             # Scope.COUNT_ONLY: nobody hears of it one by one; the count goes out coalesced.
             for uid in audience.user_ids:
                 to_user[uid].append(message)
+            if isinstance(event, domain.InvitationAccepted) and room.kind is RoomType.OPEN:
+                self.notifier.followers_talking(
+                    event.user_id, push.PushKind.ON_STAGE, room.room_id, room.title
+                )
             if isinstance(event, domain.RoomEnded):
                 self.timers.after(CLEANUP_DELAY_S, {"kind": "cleanup", "room_id": room.room_id})
         reached: set[str] = set()

@@ -212,6 +212,10 @@ class RoomModel(Model):
     media_ref = UnicodeAttribute(null=True)
     invited = UnicodeSetAttribute(null=True)
     listener_count = NumberAttribute(default=0)
+    # A copy of each on-stage member's row (JSON: user id -> the row as DynamoDB stores it),
+    # written in the same transaction as the rows: an action reads the room, its stage and the
+    # people it touches in one request (docs/benchmarks.md, "request budgets").
+    stage = UnicodeAttribute(null=True)
     # Bumped by every change to the fields above (not by listener counts): optimistic locking.
     revision = NumberAttribute(default=0)
     live = UnicodeAttribute(null=True)
@@ -491,6 +495,40 @@ class PayoutRunModel(Model):
     finished_at = UTCDateTimeAttribute(null=True)
 
 
+class PushDeviceModel(Model):
+    """A member's device that receives push: its SNS endpoint, keyed by a digest of the token
+    (the token itself lives only in SNS)."""
+
+    class Meta(_Meta):
+        table_name = _settings.table_name("push_devices")
+
+    user_id = UnicodeAttribute(hash_key=True)
+    device_id = UnicodeAttribute(range_key=True)
+    platform = UnicodeAttribute()
+    endpoint_arn = UnicodeAttribute()
+    registered_at = UTCDateTimeAttribute()
+
+
+class PushMemberModel(Model):
+    """A member's push settings, how many pushes this hour (the cap), and the burst of
+    followed people talking being collected into one push."""
+
+    class Meta(_Meta):
+        table_name = _settings.table_name("push_members")
+
+    user_id = UnicodeAttribute(hash_key=True)
+    muted = UnicodeSetAttribute(null=True)
+    quiet_from = UnicodeAttribute(null=True)
+    quiet_to = UnicodeAttribute(null=True)
+    time_zone = UnicodeAttribute(null=True)
+    window = NumberAttribute(null=True)  # epoch hour the count is for
+    sent = NumberAttribute(null=True)
+    burst_actors = UnicodeSetAttribute(null=True)
+    burst_id = UnicodeAttribute(null=True)  # set by the first of a burst
+    burst_room_id = UnicodeAttribute(null=True)  # the first's room: where the push leads
+    burst_title = UnicodeAttribute(null=True)
+
+
 ALL_MODELS: tuple[type[Model], ...] = (
     UserModel,
     PhoneModel,
@@ -513,4 +551,6 @@ ALL_MODELS: tuple[type[Model], ...] = (
     EnrollmentModel,
     PayoutModel,
     PayoutRunModel,
+    PushDeviceModel,
+    PushMemberModel,
 )
