@@ -305,6 +305,8 @@ def statements(grants: Grants, stage: str, table_ids: dict[str, str], ws_stage: 
     if grants.manages_photos:
         photos = {"Fn::Join": ["", [{"Fn::GetAtt": ["PhotosBucket", "Arn"]}, "/photos/*"]]}
         allow("ManagePhotos", ("s3:PutObject", "s3:GetObject", "s3:DeleteObject"), [photos])
+        # Without it S3 answers a HeadObject of a key never uploaded 403, not 404.
+        allow("FindPhotos", ("s3:ListBucket",), [{"Fn::GetAtt": ["PhotosBucket", "Arn"]}])
     if grants.queues_notifications:
         allow(
             "QueueNotifications",

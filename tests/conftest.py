@@ -65,7 +65,7 @@ def _stage_names(arn: str, function: Function) -> str:
     run_prefix, bucket = settings().table_prefix, settings().photos_bucket
     return arn.replace(
         f":table/{run_prefix}", f":table/{function.environment['SALON_TABLE_PREFIX']}"
-    ).replace(f":::{bucket}/", f":::{function.environment['SALON_PHOTOS_BUCKET']}/")
+    ).replace(f":::{bucket}", f":::{function.environment['SALON_PHOTOS_BUCKET']}")
 
 
 @pytest.fixture(scope="session")
