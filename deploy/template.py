@@ -144,6 +144,16 @@ def photos_bucket(stage: str) -> dict[str, Any]:
                             "id": "CKV_AWS_18",
                             "comment": "Public profile photos; reads are not worth access logs.",
                         },
+                        {
+                            "id": "CKV_AWS_54",
+                            "comment": "The bucket policy makes photos/* readable by anyone on "
+                            "purpose (profile photos); ACLs stay blocked.",
+                        },
+                        {
+                            "id": "CKV_AWS_56",
+                            "comment": "Public reads of photos/* through the bucket policy are "
+                            "the point (profile photos); ACLs stay blocked.",
+                        },
                     ]
                 }
             },
