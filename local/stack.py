@@ -164,15 +164,14 @@ class LocalStack:
             from local import aws_calls
 
             aws_calls.install(Path(record_to), local_api_id=API_ID)
-        from moto.server import ThreadedMotoServer
-
         from local import moto_atomic
+        from local.s3_post_policy import MotoServer  # moto, with S3's POST policy checks
 
         moto_atomic.install()
 
         # The embedded AWS's per-request access log would drown the app's own logs.
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
-        self._moto = ThreadedMotoServer(ip_address=c.host, port=c.aws_port, verbose=False)
+        self._moto = MotoServer(ip_address=c.host, port=c.aws_port, verbose=False)
         self._moto.start()
 
         import app as app_module

@@ -372,6 +372,14 @@ def test_a_member_uploads_a_photo_that_shows_on_their_profile_the_stage_and_the_
     expect(page.get_by_text("Something in that request is not right.")).to_be_visible()
     assert api.get("/me", pia.token).body["photo_url"] == url
 
+    # Nor does one over the size cap (the page says so before S3 would refuse it).
+    page.get_by_label("Photo", exact=True).set_input_files(
+        files=[{"name": "big.png", "mimeType": "image/png", "buffer": b"\0" * (5 * 2**20 + 1)}]
+    )
+    page.get_by_role("button", name="Upload photo").click()
+    expect(page.get_by_text("Photos are JPEG, PNG or WebP images of at most 5 MB.")).to_be_visible()
+    assert api.get("/me", pia.token).body["photo_url"] == url
+
     page.get_by_role("button", name="Remove photo").click()
     expect(page.locator("section.card .avatar img")).to_have_count(0)
     assert api.get("/me", pia.token).body["photo_url"] == ""
