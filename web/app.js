@@ -102,8 +102,6 @@ const MESSAGES = {
   application_decided: 'That application was approved or rejected already.',
   not_enrolled: 'This member is not in the creator program.',
   invalid_month: 'Months are written YYYY-MM.',
-  // Notifications
-  too_many_devices: 'This account has too many devices registered for notifications. Remove one first.',
   // Profile photos
   invalid_photo: 'Photos are JPEG, PNG or WebP images of at most 5 MB.',
 };
