@@ -434,7 +434,7 @@ def _register_local_routes(app: Any) -> None:
         return {"token": token, "disabled": disable_device(token)}
 
 
-JSON_HEADER = "-H 'Content-Type: application/json'"  # the API reads JSON only (415 otherwise)
+JSON_HEADER = "-H 'Content-Type: application/json'"  # as the README writes every JSON request
 
 
 def banner(info: dict[str, Any]) -> str:
