@@ -68,6 +68,8 @@ class Grants:
     sends_sms: bool = False
     # Opens, closes and grants rights on the media plane's IVS stages (when the plane is IVS).
     runs_stages: bool = False
+    # Signs photo upload forms (S3 checks the signer may PutObject), checks and deletes photos.
+    manages_photos: bool = False
     # Causes pushes: queues them for the notifications worker.
     queues_notifications: bool = False
     # SNS mobile push calls: on the stage's platform applications (CreatePlatformEndpoint) or
@@ -145,6 +147,7 @@ ROLES: dict[str, Grants] = {
         secrets={**JWT, **RESTRICTED_KEY, **WEBHOOK_SECRETS},
         posts_to_sockets=True,
         sends_sms=True,
+        manages_photos=True,
         # A tip received is pushed to its creator; devices are registered and unregistered.
         queues_notifications=True,
         push=(PUSH_APPLICATION, *ENDPOINTS),
@@ -299,6 +302,11 @@ def statements(grants: Grants, stage: str, table_ids: dict[str, str], ws_stage: 
         allow("QueueTimers", ("sqs:SendMessage",), [{"Fn::GetAtt": ["TimersQueue", "Arn"]}])
     if grants.runs_stages:
         allow("RunStages", IVS_STAGES, [_sub("ivs:${AWS::Region}:${AWS::AccountId}:stage/*")])
+    if grants.manages_photos:
+        photos = {"Fn::Join": ["", [{"Fn::GetAtt": ["PhotosBucket", "Arn"]}, "/photos/*"]]}
+        allow("ManagePhotos", ("s3:PutObject", "s3:GetObject", "s3:DeleteObject"), [photos])
+        # Without it S3 answers a HeadObject of a key never uploaded 403, not 404.
+        allow("FindPhotos", ("s3:ListBucket",), [{"Fn::GetAtt": ["PhotosBucket", "Arn"]}])
     if grants.queues_notifications:
         allow(
             "QueueNotifications",

@@ -46,6 +46,8 @@ REQUEST_FIELDS: dict[tuple[str, str], Sequence[Field]] = {
     ("POST", "/auth/refresh"): schemas.REFRESH,
     ("PUT", "/waitlist/username"): schemas.RESERVE,
     ("PATCH", "/me"): schemas.EDIT_PROFILE,
+    ("POST", "/me/photo/uploads"): schemas.PHOTO_UPLOAD,
+    ("PUT", "/me/photo"): schemas.PHOTO,
     ("POST", "/invites"): schemas.INVITE,
     ("PUT", "/creator/send-money"): schemas.ENABLED,
     ("POST", "/tips"): schemas.TIP,

@@ -40,6 +40,8 @@ class UserModel(Model):
     name = UnicodeAttribute()
     bio = UnicodeAttribute(default="")
     photo_url = UnicodeAttribute(default="")
+    # The S3 key of the photo Salon holds (photo_url shows it); none for an outside URL.
+    photo_key = UnicodeAttribute(null=True)
     invited_by = UnicodeAttribute(null=True)
     invites_left = NumberAttribute(default=0)
     status = UnicodeAttribute(default="active")
