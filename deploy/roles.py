@@ -20,6 +20,8 @@ WRITE = ("dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem")
 # A transaction's condition on another table's row is checked with this action on that table.
 CHECK = ("dynamodb:ConditionCheckItem",)
 SCAN = ("dynamodb:Scan",)
+# Puts and deletes of up to 25 rows per request (PynamoDB's batch_write).
+BATCH_WRITE = ("dynamodb:BatchWriteItem",)
 # The IVS real-time calls chalicelib/adapters/media/ivs.py makes, all on Salon's account's stages
 # (every one has the stage as its resource; CreateStage with tags also authorizes TagResource).
 # tests/integration/test_media_ivs_grants.py derives this set from the adapter's calls.
@@ -56,6 +58,7 @@ class Grants:
     writes: tuple[str, ...] = ()
     checks: tuple[str, ...] = ()
     scans: tuple[str, ...] = ()
+    batch_writes: tuple[str, ...] = ()
     # secret setting -> its parameter's name under /salon/<stage>/
     secrets: dict[str, str] = field(default_factory=dict)
     posts_to_sockets: bool = False
@@ -158,6 +161,8 @@ ROLES: dict[str, Grants] = {
         reads=tuple(sorted({"connections", "room_members", "rooms", "users", *PAYOUTS.reads})),
         writes=tuple(sorted({"connections", "room_members", "rooms", *PAYOUTS.writes})),
         scans=PAYOUTS.scans,
+        # An ended room's membership is deleted in batches (the cleanup timer).
+        batch_writes=("room_members",),
         secrets={**PAYOUT_KEY, **JANUS},
         posts_to_sockets=True,
         queues_timers=True,
@@ -244,6 +249,7 @@ def statements(grants: Grants, stage: str, table_ids: dict[str, str], ws_stage: 
     allow("WriteTables", WRITE, tables(grants.writes, index=False))
     allow("CheckTables", CHECK, tables(grants.checks, index=False))
     allow("ScanTables", SCAN, tables(grants.scans, index=False))
+    allow("BatchWriteTables", BATCH_WRITE, tables(grants.batch_writes, index=False))
     allow(
         "ReadSecrets",
         ("ssm:GetParameter",),

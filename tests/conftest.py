@@ -90,5 +90,6 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         terminalreporter.write_line(
             f"IAM replay: {replay.checked} calls checked against their function's policy, "
             f"{replay.untagged} made outside any function; statements no call needed: "
-            f"{sum(len(v) for v in unused.values())} (see {REPLAY_REPORT})"
+            f"{sum(len(v) for v in unused.values())}; functions no call came from: "
+            f"{', '.join(replay.never_run()) or 'none'} (see {REPLAY_REPORT})"
         )

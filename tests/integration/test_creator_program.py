@@ -20,6 +20,7 @@ from chalicelib.adapters.dynamo.program import ProgramRepository
 from chalicelib.adapters.stripe_gateway import StripeGateway
 from chalicelib.domain.program import Enrollment
 from chalicelib.services.program import BACKOFF_S, Pacer, Program
+from tests.support.events import sqs_event
 from tests.support.reconcile import assert_reconciled
 from tests.support.stripe_local import emulator_post
 
@@ -466,3 +467,42 @@ def test_parallel_workers_pay_each_creator_exactly_once(program: Program, emulat
     assert parallel.pacer.calls == 24  # one Stripe request per creator, through the one pacer
     assert_paid_exactly_once(emulator, ids)
     assert_reconciled(program)
+
+
+# --- the functions only a schedule or a queue starts, through their handlers as AWS runs them
+# (so the IAM replay checks their roles: calling the service directly would bypass it)
+def scheduled_event() -> dict[str, Any]:
+    return {
+        "version": "0",
+        "id": "53dc4d37-cffa-4f76-80c9-8b7d4a4d2eaa",
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "account": "123456789012",
+        "time": "2026-12-01T06:00:00Z",
+        "region": "us-east-1",
+        "resources": ["arn:aws:events:us-east-1:123456789012:rule/payouts_monthly"],
+        "detail": {},
+    }
+
+
+def test_the_monthly_run_and_its_catch_up_pay_each_creator_once_through_their_functions(
+    client: Client, program: Program, emulator: str
+) -> None:
+    program.clock = lambda: datetime(2026, 12, 1, 6, tzinfo=UTC)
+    assert MONTH == "2026-12"
+    ids = creators(program, emulator, 3)
+    client.lambda_.invoke("payouts_monthly", scheduled_event())
+    assert_paid_exactly_once(emulator, ids)
+    client.lambda_.invoke("payouts_catch_up", scheduled_event())
+    assert_paid_exactly_once(emulator, ids)
+
+
+def test_a_run_handed_over_is_finished_by_the_timers_function(
+    client: Client, program: Program, emulator: str, timers: Any
+) -> None:
+    ids = creators(program, emulator, 30)
+    report = program.run(MONTH, None, Budget(pages=2))
+    assert report["status"] != "done"
+    (message,) = timers.take("payout_continue")
+    client.lambda_.invoke("timers", sqs_event([message]))
+    assert_paid_exactly_once(emulator, ids)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from typing import Any
@@ -43,3 +44,24 @@ def ws_event(
         event["body"] = body
         event["requestContext"]["messageId"] = uuid.uuid4().hex
     return event
+
+
+def sqs_event(bodies: list[dict[str, Any]], queue: str = "salon-timers") -> dict[str, Any]:
+    """An SQS batch as Lambda's event source mapping delivers it."""
+    arn = f"arn:aws:sqs:us-east-1:123456789012:{queue}"
+    return {
+        "Records": [
+            {
+                "messageId": uuid.uuid4().hex,
+                "receiptHandle": uuid.uuid4().hex,
+                "body": json.dumps(body),
+                "attributes": {"ApproximateReceiveCount": "1"},
+                "messageAttributes": {},
+                "md5OfBody": "",
+                "eventSource": "aws:sqs",
+                "eventSourceARN": arn,
+                "awsRegion": "us-east-1",
+            }
+            for body in bodies
+        ]
+    }

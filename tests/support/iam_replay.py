@@ -150,6 +150,13 @@ class Replay:
                 report[role] = lines
         return report
 
+    def never_run(self) -> list[str]:
+        """The functions no recorded call came from: whatever their code calls, the replay has
+        not checked (a test that calls the service directly, not the handler, bypasses it)."""
+        return sorted(
+            f.logical_id for f in self._functions.values() if f.logical_id not in self.seen
+        )
+
     def write_report(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(
@@ -158,6 +165,7 @@ class Replay:
                     "checked_calls": self.checked,
                     "calls_outside_any_function": self.untagged,
                     "statements_no_call_needed": self.unused(),
+                    "functions_never_run": self.never_run(),
                     "calls_by_function": {
                         name: sorted(f"{a} {r}" for a, r in calls)
                         for name, calls in sorted(self.seen.items())
