@@ -563,7 +563,7 @@ class Rooms:
                     if not (target in reached and message in to_everyone):
                         self._send([target], message)
         if count_changed:
-            self._count_changed(room.room_id)
+            self._count_changed(room.room_id, room.audience_count)
 
     def _send(self, connection_ids: list[str], message: dict[str, Any]) -> None:
         gone = self.poster.post_many(connection_ids, message)
@@ -571,10 +571,10 @@ class Rooms:
             # A 410 means the client is gone for good; its row would otherwise linger.
             self.connections.remove(connection_id)
 
-    def _count_changed(self, room_id: str) -> None:
+    def _count_changed(self, room_id: str, audience: int) -> None:
         if self.repo.claim_count_flush(room_id):
             self.timers.after(
-                self.settings.audience_count_interval_s,
+                domain.audience_count_interval_s(audience, self.settings.audience_count_interval_s),
                 {"kind": "flush_count", "room_id": room_id},
             )
 
