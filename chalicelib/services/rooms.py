@@ -41,6 +41,10 @@ SAVE_ATTEMPTS = 3
 CLEANUP_DELAY_S = 60
 MEDIA_RETRY_S = 2
 MEDIA_OPS = ("close_room", "revoke_publish", "evict")
+# The hallway reads the newest live rooms besides those where people one follows speak, and
+# the follows in pages this big (a relation row is ~100 bytes; a Query page holds 1 MB).
+HALLWAY_NEWEST = 100
+FOLLOWS_PAGE = 1000
 Op = Callable[[Room], list[Event]]
 
 
@@ -393,8 +397,15 @@ class Rooms:
 
     def hallway(self, user_id: str, limit: int, cursor: str | None) -> dict[str, Any]:
         """Live rooms the caller may enter: most followed people on stage first, then size."""
-        rooms = self.repo.live_rooms()
-        following = set(self._following(user_id))
+        # Bounded, whatever the number of live rooms: the rooms the people one follows are on
+        # stage in (their `on_stage_in`, read in batches of 100), and the newest live rooms.
+        followed = self._following(user_id)
+        speaking_in = {r for rooms in self.people.stages_of(followed).values() for r in rooms}
+        found = {r.room_id: r for r in self.repo.summaries(speaking_in)}
+        for summary in self.repo.live_rooms(HALLWAY_NEWEST):
+            found.setdefault(summary.room_id, summary)
+        rooms = list(found.values())
+        following = set(followed)
         moderators = {m for r in rooms for m in r.moderator_ids}
         follows_me, blocked_me = self.people.edges_to(user_id, moderators)
         visible = [r for r in rooms if self._may_enter(r, user_id, follows_me, blocked_me)]
@@ -442,7 +453,7 @@ class Rooms:
         ids: list[str] = []
         cursor: str | None = None
         while True:
-            page = self.people.outgoing(user_id, FOLLOWS, 100, cursor)
+            page = self.people.outgoing(user_id, FOLLOWS, FOLLOWS_PAGE, cursor)
             ids += page.items
             if not page.cursor:
                 return ids
