@@ -26,8 +26,9 @@ from chalicelib.edge.http import bearer_token, body, query, router, source_ip
 from chalicelib.services.container import services, utc_now
 from chalicelib.services.reconcile import parse_period
 
-# The deployment template points this handler at its own queue (deploy/template.py).
+# The deployment template points these handlers at their own queues (deploy/template.py).
 TIMERS_QUEUE = "salon-timers"
+NOTIFICATIONS_QUEUE = "salon-notifications"
 
 app = Chalice(app_name="salon")
 app.experimental_feature_flags.update(["WEBSOCKETS"])
@@ -192,6 +193,45 @@ def following(user_id: str) -> dict[str, Any]:
     return services().identity.following(
         schemas.path_id(user_id), page.get("limit", 50), page.get("cursor")
     )
+
+
+# --- push notifications ----------------------------------------------------------------------
+
+
+@route("/me/devices", methods=["POST"])
+def register_device() -> Response:
+    user_id = caller()
+    fields = body(request(), schemas.DEVICE)
+    return created(services().notifications.register(user_id, fields["platform"], fields["token"]))
+
+
+@route("/me/devices", methods=["GET"])
+def my_devices() -> dict[str, Any]:
+    return services().notifications.devices(caller())
+
+
+@route("/me/devices/{device_id}", methods=["DELETE"])
+def unregister_device(device_id: str) -> Response:
+    services().notifications.unregister(caller(), schemas.path_id(device_id))
+    return Response(body="", status_code=204)
+
+
+@route("/me/notification-settings", methods=["GET"])
+def notification_settings() -> dict[str, Any]:
+    return services().notifications.preferences(caller())
+
+
+@route("/me/notification-settings", methods=["PATCH"])
+def change_notification_settings() -> dict[str, Any]:
+    user_id = caller()
+    changes = body(request(), schemas.PUSH_SETTINGS, nullable=("quiet_hours",))
+    return services().notifications.change_preferences(user_id, changes)
+
+
+@app.on_sqs_message(queue=NOTIFICATIONS_QUEUE, batch_size=10, name="notifications")
+def notifications(event: SQSEvent) -> None:
+    for record in event:
+        services().notifications.on_message(json.loads(record.body))
 
 
 # --- rooms ---------------------------------------------------------------------------------

@@ -81,6 +81,15 @@ class Settings:
     # the same rule on either plane.
     janus_max_listeners: int = 300
     max_publishers: int = 12
+    # Push (docs/architecture.md, "Notifications"): its own queue, the SNS platform
+    # applications, at most this many pushes a member an hour, followed people talking within
+    # this many seconds of the first collapsed into one push.
+    notifications_queue_url: str = ""
+    push_apns_application_arn: str = ""
+    push_fcm_application_arn: str = ""
+    push_cap_per_hour: int = 10
+    push_collapse_s: int = 60
+    push_fanout_page: int = 250
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -150,6 +159,12 @@ class Settings:
             janus_admin_secret_parameter=env.get("SALON_JANUS_ADMIN_SECRET_PARAMETER", ""),
             janus_max_listeners=_int(env, "SALON_JANUS_MAX_LISTENERS", cls.janus_max_listeners),
             max_publishers=_int(env, "SALON_MAX_PUBLISHERS", cls.max_publishers),
+            notifications_queue_url=env.get("SALON_NOTIFICATIONS_QUEUE_URL", ""),
+            push_apns_application_arn=env.get("SALON_PUSH_APNS_APPLICATION_ARN", ""),
+            push_fcm_application_arn=env.get("SALON_PUSH_FCM_APPLICATION_ARN", ""),
+            push_cap_per_hour=_int(env, "SALON_PUSH_CAP_PER_HOUR", cls.push_cap_per_hour),
+            push_collapse_s=_int(env, "SALON_PUSH_COLLAPSE_S", cls.push_collapse_s),
+            push_fanout_page=_int(env, "SALON_PUSH_FANOUT_PAGE", cls.push_fanout_page),
         )
 
     def table_name(self, short_name: str) -> str:

@@ -263,11 +263,12 @@ def _role_of(function: dict[str, Any]) -> str:
 
 
 def _dead_letters(resources: dict[str, Any], stage: str) -> None:
-    resources["TimersDeadLetterQueue"] = _queue(f"salon-{stage}-timers-dead-letters")
-    resources["TimersQueue"]["Properties"]["RedrivePolicy"] = {
-        "deadLetterTargetArn": {"Fn::GetAtt": ["TimersDeadLetterQueue", "Arn"]},
-        "maxReceiveCount": TIMERS_MAX_RECEIVES,
-    }
+    for name in ("Timers", "Notifications"):
+        resources[f"{name}DeadLetterQueue"] = _queue(f"salon-{stage}-{name.lower()}-dead-letters")
+        resources[f"{name}Queue"]["Properties"]["RedrivePolicy"] = {
+            "deadLetterTargetArn": {"Fn::GetAtt": [f"{name}DeadLetterQueue", "Arn"]},
+            "maxReceiveCount": TIMERS_MAX_RECEIVES,
+        }
     resources["AsyncDeadLetterQueue"] = _queue(f"salon-{stage}-async-dead-letters")
     roles = set()
     for name in asynchronous_functions(resources):
@@ -355,7 +356,7 @@ def _alarms(resources: dict[str, Any], stage: str) -> dict[str, Any]:
                 1,
                 300,
             )
-    for queue in ("TimersDeadLetterQueue", "AsyncDeadLetterQueue"):
+    for queue in ("TimersDeadLetterQueue", "NotificationsDeadLetterQueue", "AsyncDeadLetterQueue"):
         alarms[f"{queue}Alarm"] = _alarm(
             f"salon-{stage}: messages waiting in {queue} (docs/runbook.md).",
             "AWS/SQS",
@@ -413,7 +414,13 @@ def _dashboard(resources: dict[str, Any], stage: str) -> dict[str, Any]:
         for k, r in sorted(resources.items())
         if r["Type"] == ALARM
     ]
-    queues = ["TimersDeadLetterQueue", "AsyncDeadLetterQueue", "TimersQueue"]
+    queues = [
+        "TimersDeadLetterQueue",
+        "NotificationsDeadLetterQueue",
+        "AsyncDeadLetterQueue",
+        "TimersQueue",
+        "NotificationsQueue",
+    ]
     body = {
         "widgets": [
             {

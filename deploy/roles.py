@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from chalicelib.adapters.dynamo.models import ALL_MODELS
+from deploy.template import push_application_arn
 
 READ = ("dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query")
 WRITE = ("dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem")
@@ -67,6 +68,11 @@ class Grants:
     sends_sms: bool = False
     # Opens, closes and grants rights on the media plane's IVS stages (when the plane is IVS).
     runs_stages: bool = False
+    # Causes pushes: queues them for the notifications worker.
+    queues_notifications: bool = False
+    # SNS mobile push calls: on the stage's platform applications (CreatePlatformEndpoint) or
+    # on their endpoints (the rest).
+    push: tuple[str, ...] = ()
 
 
 JWT = {"SALON_JWT_SECRET": PARAMETERS["SALON_JWT_SECRET"]}
@@ -86,7 +92,11 @@ PAYOUTS = Grants(
     secrets=PAYOUT_KEY,
     # A run near its time limit hands over through the timers queue (payout_continue).
     queues_timers=True,
+    # A stipend paid is pushed to its creator.
+    queues_notifications=True,
 )
+PUSH_APPLICATION = "sns:CreatePlatformEndpoint"
+ENDPOINTS = ("sns:SetEndpointAttributes", "sns:DeleteEndpoint")
 # Keyed by handler (the attribute of app.py each Lambda runs; "app" is the REST API).
 ROLES: dict[str, Grants] = {
     "app": Grants(
@@ -99,6 +109,8 @@ ROLES: dict[str, Grants] = {
             "enrollments",
             "ledger",
             "phones",
+            "push_devices",
+            "push_members",
             "relations",
             "room_members",
             "rooms",
@@ -116,6 +128,8 @@ ROLES: dict[str, Grants] = {
             "feedback",
             "ledger",
             "phones",
+            "push_devices",
+            "push_members",
             "rate_limits",
             "relations",
             "sessions",
@@ -131,6 +145,9 @@ ROLES: dict[str, Grants] = {
         secrets={**JWT, **RESTRICTED_KEY, **WEBHOOK_SECRETS},
         posts_to_sockets=True,
         sends_sms=True,
+        # A tip received is pushed to its creator; devices are registered and unregistered.
+        queues_notifications=True,
+        push=(PUSH_APPLICATION, *ENDPOINTS),
     ),
     "ws_connect": Grants(
         reads=("sessions", "users"),
@@ -147,6 +164,8 @@ ROLES: dict[str, Grants] = {
         posts_to_sockets=True,
         queues_timers=True,
         runs_stages=True,
+        # Pings, and followed people starting a room or going on stage.
+        queues_notifications=True,
     ),
     "ws_disconnect": Grants(
         reads=("connections", "room_members", "rooms"),
@@ -168,6 +187,15 @@ ROLES: dict[str, Grants] = {
         posts_to_sockets=True,
         queues_timers=True,
         runs_stages=True,
+        queues_notifications=True,
+    ),
+    # The push worker: settings, blocks and devices, then SNS; it queues the next page of a
+    # fan-out and each follower's collapsed push.
+    "notifications": Grants(
+        reads=("push_devices", "push_members", "relations", "users"),
+        writes=("push_devices", "push_members"),
+        queues_notifications=True,
+        push=("sns:Publish", "sns:DeleteEndpoint"),
     ),
     "payouts_monthly": PAYOUTS,
     "payouts_catch_up": PAYOUTS,
@@ -272,6 +300,23 @@ def statements(grants: Grants, stage: str, table_ids: dict[str, str], ws_stage: 
         allow("QueueTimers", ("sqs:SendMessage",), [{"Fn::GetAtt": ["TimersQueue", "Arn"]}])
     if grants.runs_stages:
         allow("RunStages", IVS_STAGES, [_sub("ivs:${AWS::Region}:${AWS::AccountId}:stage/*")])
+    if grants.queues_notifications:
+        allow(
+            "QueueNotifications",
+            ("sqs:SendMessage",),
+            [{"Fn::GetAtt": ["NotificationsQueue", "Arn"]}],
+        )
+    applications = [push_application_arn(p, stage) for p in ("APNS", "GCM")]
+    endpoints = [
+        _sub(f"sns:${{AWS::Region}}:${{AWS::AccountId}}:endpoint/{p}/salon-{stage}-{p.lower()}/*")
+        for p in ("APNS", "GCM")
+    ]
+    on_applications = tuple(a for a in grants.push if a == PUSH_APPLICATION)
+    on_endpoints = tuple(a for a in grants.push if a != PUSH_APPLICATION)
+    if on_applications:
+        allow("PushEndpoints", on_applications, applications)
+    if on_endpoints:
+        allow("Push", on_endpoints, endpoints)
     if grants.sends_sms:
         # SMS to a phone number has no resource ARN to name.
         allow("SignInCodesBySms", ("sns:Publish",), ["*"])

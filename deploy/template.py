@@ -91,11 +91,25 @@ def table_resource(model: type[Model], table_name: str, stage: str) -> dict[str,
     }
 
 
+# Each SQS handler (its logical id) and the stage's queue it reads.
+QUEUE_HANDLERS = {"Timers": "TimersQueue", "Notifications": "NotificationsQueue"}
+
+
 def point_timers_at_stage_queue(template: dict[str, Any]) -> None:
-    """Chalice names the timers queue by a fixed name; aim its event source at this stage's
-    queue. (A merge template cannot: it would merge the two intrinsic functions into one.)"""
-    events = template["Resources"]["Timers"]["Properties"]["Events"]
-    events["TimersSqsEventSource"]["Properties"]["Queue"] = {"Fn::GetAtt": ["TimersQueue", "Arn"]}
+    """Chalice names each queue by a fixed name; aim its event source at this stage's queue.
+    (A merge template cannot: it would merge the two intrinsic functions into one.)"""
+    for function, queue in QUEUE_HANDLERS.items():
+        events = template["Resources"][function]["Properties"]["Events"]
+        events[f"{function}SqsEventSource"]["Properties"]["Queue"] = {"Fn::GetAtt": [queue, "Arn"]}
+
+
+def push_application_arn(platform: str, stage: str) -> dict[str, str]:
+    """The SNS platform application an operator creates for each platform (docs/runbook.md),
+    by a name the stage fixes, so the template can name it without a parameter."""
+    return {
+        "Fn::Sub": "arn:${AWS::Partition}:sns:${AWS::Region}:${AWS::AccountId}:app/"
+        f"{platform}/salon-{stage}-{platform.lower()}"
+    }
 
 
 def wire_websocket_stage(template: dict[str, Any]) -> None:
@@ -126,6 +140,9 @@ def merge_template(stage: str) -> dict[str, Any]:
                         "WEBSOCKET_API_ID": {"Ref": "WebsocketAPI"},
                         "SALON_TABLE_PREFIX": prefix,
                         "SALON_TIMERS_QUEUE_URL": {"Ref": "TimersQueue"},
+                        "SALON_NOTIFICATIONS_QUEUE_URL": {"Ref": "NotificationsQueue"},
+                        "SALON_PUSH_APNS_APPLICATION_ARN": push_application_arn("APNS", stage),
+                        "SALON_PUSH_FCM_APPLICATION_ARN": push_application_arn("GCM", stage),
                     }
                 }
             }
@@ -137,6 +154,14 @@ def merge_template(stage: str) -> dict[str, Any]:
                 "Properties": {
                     "QueueName": f"salon-{stage}-timers",
                     # Six times the handler's timeout, as AWS advises for SQS event sources.
+                    "VisibilityTimeout": 5400,
+                    "SqsManagedSseEnabled": True,
+                },
+            },
+            "NotificationsQueue": {
+                "Type": "AWS::SQS::Queue",
+                "Properties": {
+                    "QueueName": f"salon-{stage}-notifications",
                     "VisibilityTimeout": 5400,
                     "SqsManagedSseEnabled": True,
                 },

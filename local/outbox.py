@@ -1,8 +1,11 @@
-"""The SMS outbox of the embedded AWS: what moto's SNS 'sent', newest first per phone number."""
+"""The outboxes of the embedded AWS: what moto's SNS 'sent' by SMS (per phone number) and by
+mobile push (per device token), newest first."""
 
 from __future__ import annotations
 
+import json
 import re
+from typing import Any
 
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.sns.models import sns_backends
@@ -21,3 +24,57 @@ def latest_code(phone: str, region: str = "us-east-1") -> str | None:
         if match:
             return match.group(1)
     return None
+
+
+# --- push ------------------------------------------------------------------------------------
+
+
+def _endpoints(token: str, region: str) -> list[Any]:
+    backend = sns_backends[DEFAULT_ACCOUNT_ID][region]
+    return [e for e in backend.platform_endpoints.values() if e.token == token]
+
+
+def pushes(token: str, region: str = "us-east-1") -> list[dict[str, Any]]:
+    """What moto's SNS 'delivered' to the device holding `token`, newest first, as that
+    platform's app would read it (APNs `aps.alert`, or FCM `notification` and `data`)."""
+    found: list[dict[str, Any]] = []
+    for endpoint in _endpoints(token, region):
+        platform = endpoint.application.platform
+        for message_id, raw in endpoint.messages.items():
+            document = json.loads(raw)
+            if platform == "GCM":
+                gcm = json.loads(document["GCM"])
+                shown, data = gcm["notification"], gcm["data"]
+            else:
+                apns = json.loads(document.get("APNS") or document["APNS_SANDBOX"])
+                shown = apns.pop("aps")["alert"]
+                data = apns
+            found.append(
+                {
+                    "message_id": message_id,
+                    "platform": "fcm" if platform == "GCM" else "apns",
+                    "title": shown["title"],
+                    "body": shown["body"],
+                    "data": data,
+                }
+            )
+    return list(reversed(found))
+
+
+def disable_device(token: str, region: str = "us-east-1") -> int:
+    """What APNs or FCM reporting a dead token does to an SNS endpoint: it is disabled."""
+    endpoints = _endpoints(token, region)
+    for endpoint in endpoints:
+        endpoint.attributes["Enabled"] = False
+    return len(endpoints)
+
+
+def create_push_applications(arns: list[str], region: str = "us-east-1") -> None:
+    """The platform applications an operator creates (docs/runbook.md), named as the
+    template's ARNs say: `arn:...:app/<platform>/<name>`."""
+    import boto3
+
+    sns = boto3.client("sns", region_name=region)
+    for arn in arns:
+        platform, name = arn.split(":app/", 1)[1].split("/", 1)
+        sns.create_platform_application(Name=name, Platform=platform, Attributes={})

@@ -177,6 +177,15 @@ class LocalStack:
         from local.tables import create_tables
 
         tables = create_tables()
+        from local.outbox import create_push_applications
+
+        create_push_applications(
+            [
+                os.environ[name]
+                for name in ("SALON_PUSH_APNS_APPLICATION_ARN", "SALON_PUSH_FCM_APPLICATION_ARN")
+                if os.environ.get(name)
+            ]
+        )
         app = app_module.app
         _register_local_routes(app)
         self._start_rest(app)
@@ -384,7 +393,7 @@ def _register_local_routes(app: Any) -> None:
     from chalice.app import Response
     from chalice.local import LambdaContext
 
-    from local.outbox import latest_code, messages
+    from local.outbox import disable_device, latest_code, messages, pushes
 
     @app.route("/_local/admin/{function}", methods=["POST"])
     def local_admin(function: str) -> Any:
@@ -412,6 +421,19 @@ def _register_local_routes(app: Any) -> None:
         number = "+" + phone.lstrip("+ ").replace("%2B", "")
         return {"phone": number, "latest_code": latest_code(number), "messages": messages(number)}
 
+    @app.route("/_local/push/{token}", methods=["GET"])
+    def local_push_outbox(token: str) -> dict[str, Any]:
+        """The push outbox of one device: what its app would have shown, newest first."""
+        return {"token": token, "items": pushes(token)}
+
+    @app.route("/_local/push/{token}/disable", methods=["POST"])
+    def local_push_disable(token: str) -> dict[str, Any]:
+        """APNs or FCM telling SNS the token is dead: its endpoint is disabled."""
+        return {"token": token, "disabled": disable_device(token)}
+
+
+JSON_HEADER = "-H 'Content-Type: application/json'"  # the API reads JSON only (415 otherwise)
+
 
 def banner(info: dict[str, Any]) -> str:
     founder = info.get("founder", {})
@@ -426,13 +448,15 @@ def banner(info: dict[str, Any]) -> str:
             f"  Embedded AWS    {info['aws']}        ({len(info['tables'])} DynamoDB tables)",
             f"  Stripe (local)  {info['stripe']}        (the emulator; webhooks to the REST API)",
             f"  SMS outbox      {info['rest']}/_local/sms/<phone>  (the latest sign-in code)",
+            f"  Push outbox     {info['rest']}/_local/push/<device token>  (what it was sent)",
             f"  Admin functions POST {info['rest']}/_local/admin/<name>  (the console's Test tab)",
             "",
             f"Sign in as the founder (@{founder.get('username')}, {phone}):",
-            f'  curl -X POST {info["rest"]}/auth/sign-in -d \'{{"phone": "{phone}"}}\'',
-            f"  curl {info['rest']}/_local/sms/{phone.lstrip('+')}",
-            f"  curl -X POST {info['rest']}/auth/verify \\",
-            f'       -d \'{{"phone": "{phone}", "code": "<the code>"}}\'',
+            f"  curl -X POST {info['rest']}/auth/sign-in {JSON_HEADER} \\",
+            f'       -d \'{{"phone": "{phone}"}}\'',
+            f"  curl {info['rest']}/_local/sms/{phone.lstrip('+')}   # its latest_code",
+            f"  curl -X POST {info['rest']}/auth/verify {JSON_HEADER} \\",
+            f'       -d \'{{"phone": "{phone}", "code": "<the latest_code>"}}\'',
             "",
             "Ctrl-C stops everything.",
         ]

@@ -9,11 +9,15 @@ from typing import Any
 import boto3
 
 MAX_DELAY_S = 900  # SQS's limit on DelaySeconds
+BATCH = 10
 
 
 class Timers:
-    def __init__(self, queue_url: str, region: str) -> None:
+    def __init__(
+        self, queue_url: str, region: str, setting: str = "SALON_TIMERS_QUEUE_URL"
+    ) -> None:
         self._queue_url = queue_url
+        self._setting = setting
         self._region = region
         self._client: Any = None
         self._lock = Lock()
@@ -22,7 +26,7 @@ class Timers:
         with self._lock:
             if self._client is None:
                 if not self._queue_url:
-                    raise RuntimeError("No timers queue: set SALON_TIMERS_QUEUE_URL.")
+                    raise RuntimeError(f"No queue: set {self._setting}.")
                 self._client = boto3.client("sqs", region_name=self._region)
             return self._client
 
@@ -32,3 +36,21 @@ class Timers:
             MessageBody=json.dumps(message, separators=(",", ":")),
             DelaySeconds=max(0, min(MAX_DELAY_S, delay_s)),
         )
+
+    def many(self, delay_s: int, messages: list[dict[str, Any]]) -> None:
+        """Several at once: ten per request, SQS's batch limit."""
+        for start in range(0, len(messages), BATCH):
+            batch = messages[start : start + BATCH]
+            answer = self._sqs().send_message_batch(
+                QueueUrl=self._queue_url,
+                Entries=[
+                    {
+                        "Id": str(i),
+                        "MessageBody": json.dumps(m, separators=(",", ":")),
+                        "DelaySeconds": max(0, min(MAX_DELAY_S, delay_s)),
+                    }
+                    for i, m in enumerate(batch)
+                ],
+            )
+            if answer.get("Failed"):
+                raise RuntimeError(f"{len(answer['Failed'])} queued messages were refused")

@@ -64,9 +64,14 @@ def router(app: Chalice) -> Callable[..., Callable[[View], View]]:
     return route
 
 
-def body(request: Request, fields: Sequence[Field]) -> dict[str, Any]:
-    """The request's JSON object, checked against the declared fields."""
-    return validate(parse_json_object(request.raw_body), fields)
+def body(
+    request: Request, fields: Sequence[Field], *, nullable: Sequence[str] = ()
+) -> dict[str, Any]:
+    """The request's JSON object, checked against the declared fields; a `nullable` field sent
+    as null is kept as None (it means "clear it")."""
+    document = parse_json_object(request.raw_body)
+    clean = validate(document, fields)
+    return clean | {n: None for n in nullable if n in document and document[n] is None}
 
 
 def query(request: Request, fields: Sequence[Field]) -> dict[str, Any]:

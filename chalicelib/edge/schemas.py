@@ -44,6 +44,16 @@ TIP = (
     Field("idempotency_key", str, min_length=8, max_length=128, pattern=r"[A-Za-z0-9_\-:.]+"),
 )
 QUOTE = (CREATOR_ID, AMOUNT_CENTS)
+DEVICE = (
+    Field("platform", str, choices=("apns", "fcm")),
+    # APNs tokens are 64 hex digits, FCM registration tokens ~160 URL-safe characters.
+    Field("token", str, min_length=8, max_length=4096, pattern=r"[A-Za-z0-9_\-:.]+"),
+)
+PUSH_SETTINGS = (
+    Field("receive", dict, required=False, max_length=1000),
+    Field("quiet_hours", dict, required=False, max_length=200),
+    Field("time_zone", str, required=False, min_length=1, max_length=64),
+)
 FEEDBACK = (Field("text", str, min_length=1, max_length=2000),)
 
 ADMIN_CREATE_FOUNDER = (PHONE, NAME, USERNAME, Field("invites", int, minimum=0, maximum=1000))

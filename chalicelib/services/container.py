@@ -14,8 +14,10 @@ from chalicelib.adapters.dynamo.connections import ConnectionRepository
 from chalicelib.adapters.dynamo.identity import IdentityRepository
 from chalicelib.adapters.dynamo.money import MoneyRepository
 from chalicelib.adapters.dynamo.program import ProgramRepository
+from chalicelib.adapters.dynamo.push import PushRepository
 from chalicelib.adapters.dynamo.rooms import RoomRepository
 from chalicelib.adapters.media import Limits, MediaPlane
+from chalicelib.adapters.push import PushGateway
 from chalicelib.adapters.secrets import (
     janus_admin_secret,
     janus_api_secret,
@@ -28,9 +30,11 @@ from chalicelib.adapters.stripe_gateway import StripeGateway
 from chalicelib.adapters.timers import Timers
 from chalicelib.adapters.tokens import TokenIssuer
 from chalicelib.config import Settings, settings
+from chalicelib.domain.notifications import Platform
 from chalicelib.edge.room_actions import register_room_actions
 from chalicelib.edge.websocket import Realtime
 from chalicelib.services.identity import Identity
+from chalicelib.services.notifications import Notifications, Notifier
 from chalicelib.services.payments import Payments
 from chalicelib.services.program import Pacer, Program
 from chalicelib.services.reconcile import Reconciliation
@@ -81,6 +85,35 @@ class Services:
         return Timers(self.settings.timers_queue_url, self.settings.region)
 
     @cached_property
+    def notifications_queue(self) -> Timers:
+        return Timers(
+            self.settings.notifications_queue_url,
+            self.settings.region,
+            setting="SALON_NOTIFICATIONS_QUEUE_URL",
+        )
+
+    @cached_property
+    def notifier(self) -> Notifier:
+        """What use cases call to cause a push: it only queues."""
+        return Notifier(self.notifications_queue)
+
+    @cached_property
+    def notifications(self) -> Notifications:
+        applications = {
+            Platform.APNS: self.settings.push_apns_application_arn,
+            Platform.FCM: self.settings.push_fcm_application_arn,
+        }
+        return Notifications(
+            repo=PushRepository(),
+            people=self.identity.repo,
+            gateway=PushGateway(self.settings.region, applications),
+            queue=self.notifications_queue,
+            settings=self.settings,
+            clock=utc_now,
+            new_id=new_id,
+        )
+
+    @cached_property
     def rooms(self) -> Rooms:
         return Rooms(
             repo=RoomRepository(),
@@ -92,6 +125,7 @@ class Services:
             clock=utc_now,
             new_id=new_id,
             media=self.media,
+            notifier=self.notifier,
         )
 
     @cached_property
@@ -134,6 +168,7 @@ class Services:
             new_id=new_id,
             on_stage_notice=self.rooms.announce_if_on_stage,
             on_transfer=self._transfer_event,
+            notifier=self.notifier,
         )
 
     def _transfer_event(self, kind: str, transfer: dict[str, Any]) -> None:
@@ -155,6 +190,7 @@ class Services:
             new_id=new_id,
             pacer=Pacer(float(self.settings.stripe_requests_per_second)),
             workers=self.settings.payout_workers,
+            notifier=self.notifier,
         )
 
     @cached_property

@@ -19,6 +19,7 @@ from chalicelib.adapters.dynamo.identity import IdentityRepository
 from chalicelib.adapters.dynamo.money import Entry, MoneyRepository, Tip
 from chalicelib.adapters.stripe_gateway import Payment, StripeGateway
 from chalicelib.config import Settings
+from chalicelib.domain import notifications as push
 from chalicelib.domain.errors import NotFoundError, UnavailableError
 from chalicelib.domain.identity import MemberStatus
 from chalicelib.domain.money import (
@@ -39,6 +40,7 @@ from chalicelib.domain.money import (
     share,
     tip_id,
 )
+from chalicelib.services.notifications import Notifier
 
 logger = logging.getLogger("salon.payments")
 
@@ -77,6 +79,7 @@ class Payments:
     on_stage_notice: Callable[[str, dict[str, Any]], None] | None = None
     # Stripe transfers belong to the creator program: its service handles their events.
     on_transfer: Callable[[str, dict[str, Any]], None] | None = None
+    notifier: Notifier | None = None
 
     @property
     def policy(self) -> TipPolicy:
@@ -503,6 +506,13 @@ class Payments:
         )
         if self.on_stage_notice is not None:
             self.on_stage_notice(tip.creator_id, {**notice, "type": "tip_announced"})
+        if self.notifier is not None:
+            name = sender.name if sender else "Someone"
+            self.notifier.send(
+                tip.creator_id,
+                push.tip_received(name, tip.amount_cents, tip.currency),
+                from_id=tip.sender_id,
+            )
 
     def _tell(self, user_id: str, message: dict[str, Any]) -> None:
         for connection_id in self.connections.for_user(user_id):

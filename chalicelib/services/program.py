@@ -27,6 +27,7 @@ from chalicelib.adapters.dynamo.program import ProgramRepository
 from chalicelib.adapters.stripe_gateway import StripeGateway, TransferRefusedError
 from chalicelib.adapters.timers import Timers
 from chalicelib.config import Settings
+from chalicelib.domain import notifications as push
 from chalicelib.domain.errors import RateLimitedError, UnavailableError, ValidationError
 from chalicelib.domain.money import CURRENCY
 from chalicelib.domain.program import (
@@ -38,6 +39,7 @@ from chalicelib.domain.program import (
     parse_month,
     transfer_group,
 )
+from chalicelib.services.notifications import Notifier
 
 logger = logging.getLogger("salon.program")
 
@@ -105,6 +107,7 @@ class Program:
     # Creators paid at once, all through the one pacer: Stripe's latency overlaps, its rate
     # limit does not (docs/benchmarks.md, "the payout at real latency").
     workers: int = 1
+    notifier: Notifier | None = None
 
     # --- members ----------------------------------------------------------------------------
 
@@ -312,6 +315,7 @@ class Program:
         # Another run (or the transfer's webhook) may have completed the same transfer first:
         # then this run did not pay it, and its record does not count it.
         if self.repo.complete(user_id, month, amount, transfer_id, self.clock(), run_id):
+            self._paid(user_id, amount, month)
             return PAID, None
         return ALREADY_PAID, None
 
@@ -322,13 +326,18 @@ class Program:
         meta = transfer.get("metadata") or {}
         if meta.get("kind") != "stipend":
             return
-        self.repo.complete(
+        user_id, month, amount = (
             str(meta["salon_user_id"]),
             str(meta["month"]),
             int(transfer["amount"]),
-            str(transfer["id"]),
-            self.clock(),
         )
+        if self.repo.complete(user_id, month, amount, str(transfer["id"]), self.clock()):
+            self._paid(user_id, amount, month)
+
+    def _paid(self, user_id: str, amount_cents: int, month: str) -> None:
+        """Whoever completed the payout (a run, or the webhook) tells the creator, once."""
+        if self.notifier is not None:
+            self.notifier.send(user_id, push.stipend_paid(amount_cents, CURRENCY, month))
 
     def transfer_reversed(self, transfer: dict[str, Any]) -> None:
         """Record every reversal Stripe now has of a stipend transfer, each once by its id and

@@ -31,9 +31,11 @@ from chalicelib.adapters.dynamo.rooms import (
 from chalicelib.adapters.media import MediaPlane, MediaUnavailableError, SignalingRelay
 from chalicelib.adapters.timers import Timers
 from chalicelib.config import Settings
+from chalicelib.domain import notifications as push
 from chalicelib.domain import rooms as domain
 from chalicelib.domain.errors import ForbiddenError, NotFoundError, ValidationError
 from chalicelib.domain.rooms import Event, Room, RoomType, Scope
+from chalicelib.services.notifications import Notifier
 
 logger = logging.getLogger("salon.rooms")
 
@@ -73,11 +75,6 @@ class MediaRelayUnsupportedError(ForbiddenError):
     default_message = "This room's audio is reached with the credentials in the room view."
 
 
-class UserOfflineError(NotFoundError):
-    code = "user_offline"
-    default_message = "That person is not connected right now."
-
-
 @dataclass
 class Rooms:
     repo: RoomRepository
@@ -89,6 +86,7 @@ class Rooms:
     clock: Callable[[], datetime]
     new_id: Callable[[], str]
     media: MediaPlane
+    notifier: Notifier
 
     # --- entering and leaving -------------------------------------------------------------
 
@@ -114,6 +112,10 @@ class Rooms:
             raise
         self.connections.set_room(who.connection_id, room.room_id)
         logger.info("room created", extra={"room_id": room.room_id})
+        if room.kind is RoomType.OPEN:
+            self.notifier.followers_talking(
+                who.user_id, push.PushKind.ROOM_STARTED, room_id, room.title
+            )
         return self._view(self.repo.load(room_id, [who.user_id]), who.user_id, who.connection_id)
 
     def join(self, who: ConnectionRecord, room_id: str) -> dict[str, Any]:
@@ -341,9 +343,11 @@ class Rooms:
                 "name": sender.name if sender else None,
             },
         }
-        delivered = [c for c in self.connections.for_user(user_id) if self.poster.post(c, message)]
-        if not delivered:
-            raise UserOfflineError(field="user_id")
+        for connection_id in self.connections.for_user(user_id):
+            self.poster.post(connection_id, message)
+        # Their phone too, connected or not: the socket may be a tab nobody is looking at.
+        name = (sender.name if sender else None) or "Someone"
+        self.notifier.send(user_id, push.ping(name, room_id, loaded.room.title), who.user_id)
 
     def announce_if_on_stage(self, user_id: str, message: dict[str, Any]) -> None:
         """Tell the room when something happens to someone on its stage (a tip, say)."""
@@ -409,6 +413,9 @@ class Rooms:
         moderators = {m for r in rooms for m in r.moderator_ids}
         follows_me, blocked_me = self.people.edges_to(user_id, moderators)
         visible = [r for r in rooms if self._may_enter(r, user_id, follows_me, blocked_me)]
+        # A room that removed the caller would refuse them (removed_from_room): not offered.
+        removed = self.repo.removed_from(user_id, [r.room_id for r in visible])
+        visible = [r for r in visible if r.room_id not in removed]
         ranked = sorted(
             visible,
             key=lambda r: (
@@ -553,6 +560,10 @@ class Rooms:
             # Scope.COUNT_ONLY: nobody hears of it one by one; the count goes out coalesced.
             for uid in audience.user_ids:
                 to_user[uid].append(message)
+            if isinstance(event, domain.InvitationAccepted) and room.kind is RoomType.OPEN:
+                self.notifier.followers_talking(
+                    event.user_id, push.PushKind.ON_STAGE, room.room_id, room.title
+                )
             if isinstance(event, domain.RoomEnded):
                 self.timers.after(CLEANUP_DELAY_S, {"kind": "cleanup", "room_id": room.room_id})
         reached: set[str] = set()

@@ -89,6 +89,8 @@ def svc(
     services = container.Services(container.settings())
     services.__dict__["poster"] = sockets
     services.__dict__["timers"] = timers
+    # Its own queue: tests that push read it (tests/integration/test_push.py).
+    services.__dict__["notifications_queue"] = ManualTimers()
     services.__dict__["media"] = janus_plane(janus)
     monkeypatch.setattr(container, "services", lambda: services)
     import app as app_module

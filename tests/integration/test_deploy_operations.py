@@ -196,7 +196,15 @@ def test_every_dead_letter_queue_has_a_depth_alarm(resources: dict[str, Any]) ->
         for alarm in alarms(resources)
         if alarm["MetricName"] == "ApproximateNumberOfMessagesVisible"
     }
-    assert targets == watched == {"TimersDeadLetterQueue", "AsyncDeadLetterQueue"}
+    assert (
+        targets
+        == watched
+        == {
+            "TimersDeadLetterQueue",
+            "NotificationsDeadLetterQueue",
+            "AsyncDeadLetterQueue",
+        }
+    )
 
 
 def test_every_alarm_notifies_the_alarm_topic(resources: dict[str, Any]) -> None:

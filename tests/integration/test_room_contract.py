@@ -326,7 +326,7 @@ def audio(wire: Wire, c: Cast) -> None:
     ping = friend.events("room_ping")[-1]
     assert (ping["room_id"], ping["from"]["username"]) == (c.room_id, "host")
     wire.refused(c.host, "ping_into_room", "not_following", user_id=c.pest.user_id)
-    wire.refused(c.host, "ping_into_room", "user_offline", user_id=away.user_id)
+    wire.ok(c.host, "ping_into_room", user_id=away.user_id)  # not connected: pushed
     wire.refused(friend, "ping_into_room", "not_in_a_room", user_id=c.host.user_id)
 
 

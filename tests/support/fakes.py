@@ -46,6 +46,10 @@ class ManualTimers(Timers):
     def after(self, delay_s: int, message: dict[str, Any]) -> None:
         self.pending.append((delay_s, message))
 
+    def many(self, delay_s: int, messages: list[dict[str, Any]]) -> None:
+        for message in messages:
+            self.after(delay_s, message)
+
     def take(self, kind: str) -> list[dict[str, Any]]:
         taken = [m for _, m in self.pending if m["kind"] == kind]
         self.pending = [(d, m) for d, m in self.pending if m["kind"] != kind]

@@ -665,3 +665,11 @@ class IdentityRepository:
         followers = {row.user_id for row in rows if row.edge == FOLLOWS + user_id}
         blockers = {row.user_id for row in rows if row.edge == BLOCKS + user_id}
         return followers, blockers
+
+    def blocked_either_way(self, user_id: str, others: Iterable[str]) -> set[str]:
+        """Who of `others` has blocked `user_id` or is blocked by them: two keys each, one
+        batch (a push is never sent across a block in either direction)."""
+        ids = [o for o in dict.fromkeys(others) if o != user_id]
+        keys = [(o, BLOCKS + user_id) for o in ids] + [(user_id, BLOCKS + o) for o in ids]
+        rows = list(RelationModel.batch_get(keys)) if keys else []
+        return {row.user_id if row.user_id != user_id else row.other_id for row in rows}

@@ -497,6 +497,40 @@ class PayoutRunModel(Model):
     finished_at = UTCDateTimeAttribute(null=True)
 
 
+class PushDeviceModel(Model):
+    """A member's device that receives push: its SNS endpoint, keyed by a digest of the token
+    (the token itself lives only in SNS)."""
+
+    class Meta(_Meta):
+        table_name = _settings.table_name("push_devices")
+
+    user_id = UnicodeAttribute(hash_key=True)
+    device_id = UnicodeAttribute(range_key=True)
+    platform = UnicodeAttribute()
+    endpoint_arn = UnicodeAttribute()
+    registered_at = UTCDateTimeAttribute()
+
+
+class PushMemberModel(Model):
+    """A member's push settings, how many pushes this hour (the cap), and the burst of
+    followed people talking being collected into one push."""
+
+    class Meta(_Meta):
+        table_name = _settings.table_name("push_members")
+
+    user_id = UnicodeAttribute(hash_key=True)
+    muted = UnicodeSetAttribute(null=True)
+    quiet_from = UnicodeAttribute(null=True)
+    quiet_to = UnicodeAttribute(null=True)
+    time_zone = UnicodeAttribute(null=True)
+    window = NumberAttribute(null=True)  # epoch hour the count is for
+    sent = NumberAttribute(null=True)
+    burst_actors = UnicodeSetAttribute(null=True)
+    burst_id = UnicodeAttribute(null=True)  # set by the first of a burst
+    burst_room_id = UnicodeAttribute(null=True)  # the first's room: where the push leads
+    burst_title = UnicodeAttribute(null=True)
+
+
 ALL_MODELS: tuple[type[Model], ...] = (
     UserModel,
     PhoneModel,
@@ -519,4 +553,6 @@ ALL_MODELS: tuple[type[Model], ...] = (
     EnrollmentModel,
     PayoutModel,
     PayoutRunModel,
+    PushDeviceModel,
+    PushMemberModel,
 )

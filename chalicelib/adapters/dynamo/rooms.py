@@ -578,6 +578,12 @@ class RoomRepository:
             )
         return summaries
 
+    def removed_from(self, user_id: str, room_ids: Iterable[str]) -> set[str]:
+        """Which of `room_ids` removed `user_id` for good (one batch read of their rows)."""
+        keys = [(room_id, user_id) for room_id in sorted(set(room_ids))]
+        rows = RoomMemberModel.batch_get(keys, attributes_to_get=["room_id", "removed"])
+        return {row.room_id for row in rows if row.removed} if keys else set()
+
     # --- the coalesced audience count ---------------------------------------------------
 
     def claim_count_flush(self, room_id: str) -> bool:

@@ -1,0 +1,238 @@
+"""Push notifications: devices and settings (REST), and the worker that delivers them.
+
+Whatever causes a push (a ping, a room starting, a tip) only queues a message (`Notifier`):
+the notifications queue's worker reads settings, blocks and devices and publishes to SNS, so
+no request waits on push, and a member with 10,000 followers costs their action one message.
+The worker walks followers a page per message (each page queues the next), O(1) work per
+follower: one batch read of settings and blocks, and one conditional update of the follower's
+burst; the first person of a burst schedules that follower's one push, sent when the collapse
+window closes ("3 people you follow are talking").
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from chalicelib.adapters.dynamo.identity import FOLLOWS, IdentityRepository
+from chalicelib.adapters.dynamo.push import Device, MemberState, PushRepository
+from chalicelib.adapters.push import PushGateway
+from chalicelib.adapters.timers import Timers
+from chalicelib.config import Settings
+from chalicelib.domain import notifications as domain
+from chalicelib.domain.errors import ConflictError
+from chalicelib.domain.notifications import Platform, Push, PushKind
+
+logger = logging.getLogger("salon.notifications")
+
+NAME_CACHE_S = 60
+NAME_CACHE_SIZE = 1000
+
+
+class TooManyDevicesError(ConflictError):
+    code = "too_many_devices"
+    default_message = "Unregister a device first: a member has at most 10."
+
+
+def device_id(token: str) -> str:
+    """Devices are keyed by a digest of the token: Salon never stores the token itself."""
+    return hashlib.sha256(token.encode()).hexdigest()[:32]
+
+
+def push_to_message(push: Push) -> dict[str, Any]:
+    return {"kind": push.kind.value, "title": push.title, "body": push.body, "data": push.data}
+
+
+def push_from_message(message: dict[str, Any]) -> Push:
+    return Push(
+        PushKind(message["kind"]),
+        str(message["title"]),
+        str(message["body"]),
+        {str(k): str(v) for k, v in (message.get("data") or {}).items()},
+    )
+
+
+@dataclass
+class Notifier:
+    """What other use cases call: it queues, never sends."""
+
+    queue: Timers
+
+    def send(self, user_id: str, push: Push, from_id: str | None = None) -> None:
+        self.queue.after(
+            0, {"kind": "push", "to": user_id, "from": from_id, "push": push_to_message(push)}
+        )
+
+    def followers_talking(self, actor_id: str, kind: PushKind, room_id: str, title: str) -> None:
+        self.queue.after(
+            0,
+            {
+                "kind": "fanout",
+                "from": actor_id,
+                "push_kind": kind.value,
+                "room_id": room_id,
+                "title": title,
+                "cursor": None,
+            },
+        )
+
+    def many(self, user_ids: list[str], push: Push) -> None:
+        self.queue.many(
+            0,
+            [
+                {"kind": "push", "to": u, "from": None, "push": push_to_message(push)}
+                for u in user_ids
+            ],
+        )
+
+
+@dataclass
+class Notifications:
+    repo: PushRepository
+    people: IdentityRepository
+    gateway: PushGateway
+    queue: Timers
+    settings: Settings
+    clock: Callable[[], datetime]
+    new_id: Callable[[], str]
+    # Names of people talking, for a minute: a fan-out to 10,000 names the same few people.
+    _names: dict[str, tuple[datetime, str]] = field(default_factory=dict)
+
+    # --- REST -------------------------------------------------------------------------------
+
+    def register(self, user_id: str, platform: str, token: str) -> dict[str, Any]:
+        kind = Platform(platform)
+        known = self.repo.devices(user_id)
+        did = device_id(token)
+        if did not in {d.device_id for d in known} and len(known) >= domain.MAX_DEVICES_PER_MEMBER:
+            raise TooManyDevicesError(field="token")
+        arn = self.gateway.create_endpoint(kind, token)
+        self.repo.add_device(Device(user_id, did, kind, arn), self.clock())
+        return {"device_id": did, "platform": kind.value}
+
+    def unregister(self, user_id: str, did: str) -> None:
+        """Idempotent: a device already gone answers the same."""
+        device = self.repo.device(user_id, did)
+        if device is None:
+            return
+        self.repo.remove_device(user_id, device.device_id)
+        self.gateway.delete_endpoint(device.endpoint_arn)
+
+    def devices(self, user_id: str) -> dict[str, Any]:
+        return {
+            "items": [
+                {"device_id": d.device_id, "platform": d.platform.value}
+                for d in self.repo.devices(user_id)
+            ]
+        }
+
+    def preferences(self, user_id: str) -> dict[str, Any]:
+        return self.repo.preferences(user_id).to_dict()
+
+    def change_preferences(self, user_id: str, changes: dict[str, Any]) -> dict[str, Any]:
+        updated = domain.change_preferences(self.repo.preferences(user_id), changes)
+        self.repo.set_preferences(user_id, updated)
+        return updated.to_dict()
+
+    def forget(self, user_id: str) -> None:
+        """A member's devices, endpoints and settings, gone (account deletion)."""
+        for device in self.repo.forget(user_id):
+            self.gateway.delete_endpoint(device.endpoint_arn)
+
+    # --- the worker -------------------------------------------------------------------------
+
+    def on_message(self, message: dict[str, Any]) -> None:
+        kind = message.get("kind")
+        if kind == "push":
+            self.deliver(
+                str(message["to"]), push_from_message(message["push"]), message.get("from")
+            )
+        elif kind == "fanout":
+            self._fan_out(message)
+        elif kind == "burst":
+            self._send_burst(str(message["to"]))
+        else:
+            logger.warning("unknown notification message", extra={"push_message": str(kind)})
+
+    def deliver(
+        self,
+        user_id: str,
+        push: Push,
+        from_id: str | None = None,
+        known: MemberState | None = None,
+    ) -> str:
+        """Send one push to every device of a member, unless their settings, the hour's cap or
+        a block say no. Answers what happened (for logs and tests). `known`: the member's
+        settings and count just read, saving the read."""
+        prefs = known.preferences if known else self.repo.preferences(user_id)
+        now = self.clock()
+        # A burst was filtered by kind when it was collected (room started or on stage).
+        if not push.kind.collapses and not prefs.receives(push.kind):
+            return "muted"
+        if prefs.is_quiet(now):
+            return "quiet_hours"
+        if from_id and self.people.blocked_either_way(from_id, [user_id]):
+            return "blocked"
+        devices = self.repo.devices(user_id)
+        if not devices:
+            return "no_device"
+        if not self.repo.take_quota(
+            user_id, domain.hour_window(now), self.settings.push_cap_per_hour, known
+        ):
+            return "capped"
+        for device in devices:
+            if not self.gateway.publish(device.endpoint_arn, push):
+                # SNS says the platform gave up on this token: forget the device.
+                self.repo.remove_device(user_id, device.device_id)
+                self.gateway.delete_endpoint(device.endpoint_arn)
+                logger.info("push endpoint disabled, device removed")
+        return "sent"
+
+    def _fan_out(self, message: dict[str, Any]) -> None:
+        actor = str(message["from"])
+        kind = PushKind(message["push_kind"])
+        page = self.people.incoming(
+            actor, FOLLOWS, self.settings.push_fanout_page, message.get("cursor")
+        )
+        if page.cursor:  # the next page first: pages run in parallel
+            self.queue.after(0, {**message, "cursor": page.cursor})
+        followers = page.items
+        if not followers:
+            return
+        blocked = self.people.blocked_either_way(actor, followers)
+        prefs = self.repo.preferences_of(followers)
+        page_id = self.new_id()
+        starts = []
+        for follower in followers:
+            if follower in blocked or not prefs.get(follower, domain.Preferences()).receives(kind):
+                continue
+            room_id, title = str(message["room_id"]), str(message["title"])
+            if self.repo.add_to_burst(follower, actor, room_id, title, f"{page_id}:{follower}"):
+                starts.append({"kind": "burst", "to": follower})
+        self.queue.many(self.settings.push_collapse_s, starts)
+
+    def _send_burst(self, user_id: str) -> None:
+        burst, state = self.repo.take_burst(user_id)
+        if burst is None:
+            return
+        # Someone who blocked (or was blocked) since the burst began is left out of it.
+        actors = sorted(burst.actor_ids - self.people.blocked_either_way(user_id, burst.actor_ids))
+        if not actors:
+            return
+        talking = domain.talking(len(actors), self._name(actors[0]), burst.room_id, burst.title)
+        self.deliver(user_id, talking, known=state)
+
+    def _name(self, user_id: str) -> str:
+        now = self.clock()
+        cached = self._names.get(user_id)
+        if cached is None or (now - cached[0]).total_seconds() > NAME_CACHE_S:
+            profile = self.people.profiles([user_id]).get(user_id)
+            cached = (now, profile.name if profile else "Someone")
+            if len(self._names) > NAME_CACHE_SIZE:
+                self._names.clear()
+            self._names[user_id] = cached
+        return cached[1]

@@ -1,0 +1,354 @@
+"""Push notifications through SNS mobile push (moto), driven through the handlers: devices and
+settings over REST, the notifications worker through its SQS handler."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import boto3
+import pytest
+from chalice.test import Client
+
+from chalicelib.domain import notifications as push
+from deploy.wiring import Template
+from local.outbox import create_push_applications, disable_device, pushes
+from tests.support.crowd import Crowd, Person
+from tests.support.events import sqs_event
+from tests.support.fakes import ManualTimers, RecordingConnections
+
+CAP = 4
+NOTIFICATIONS = "salon-notifications"
+
+
+@pytest.fixture
+def applications(packaged: Template) -> dict[str, str]:
+    """The platform applications the packaged template names, created in moto."""
+    environment = packaged.by_handler()["app"].environment
+    arns = {
+        platform: environment[f"SALON_PUSH_{platform.upper()}_APPLICATION_ARN"]
+        for platform in ("apns", "fcm")
+    }
+    create_push_applications(list(arns.values()))
+    return arns
+
+
+@pytest.fixture
+def crowd(
+    client: Client, svc: Any, sockets: RecordingConnections, applications: dict[str, str]
+) -> Crowd:
+    svc.settings = dataclasses.replace(
+        svc.settings,
+        push_apns_application_arn=applications["apns"],
+        push_fcm_application_arn=applications["fcm"],
+        push_cap_per_hour=CAP,
+        push_fanout_page=2,
+    )
+    svc.__dict__["notifications_queue"] = ManualTimers()
+    return Crowd(client, svc, sockets)
+
+
+def auth(person: Person) -> dict[str, str]:
+    return {"Authorization": f"Bearer {person.token}", "Content-Type": "application/json"}
+
+
+def rest(crowd: Crowd, method: str, path: str, person: Person, payload: Any = None) -> Any:
+    body = json.dumps(payload) if payload is not None else None
+    return crowd.client.http.request(method, path, headers=auth(person), body=body)
+
+
+def device(crowd: Crowd, person: Person, platform: str = "apns") -> str:
+    token = f"{person.name}-{platform}-token-0123456789abcdef"
+    answer = rest(crowd, "POST", "/me/devices", person, {"platform": platform, "token": token})
+    assert answer.status_code == 201, answer.body
+    return token
+
+
+def drain(crowd: Crowd) -> int:
+    """Run the notifications queue dry through its handler, delays elapsed."""
+    queue = crowd.svc.notifications_queue
+    handled = 0
+    while queue.pending:
+        batch = [m for _, m in queue.pending]
+        queue.pending.clear()
+        for message in batch:
+            crowd.client.lambda_.invoke("notifications", sqs_event([message], NOTIFICATIONS))
+            handled += 1
+    return handled
+
+
+def send(crowd: Crowd, to: Person, what: push.Push, sender: Person | None = None) -> None:
+    crowd.svc.notifier.send(to.user_id, what, sender.user_id if sender else None)
+    drain(crowd)
+
+
+def a_tip(name: str = "Ann") -> push.Push:
+    return push.tip_received(name, 500, "usd")
+
+
+def test_a_registered_device_receives_a_push_in_its_outbox(crowd: Crowd) -> None:
+    ann = crowd.person("ann")
+    token = device(crowd, ann)
+    send(crowd, ann, a_tip("Bob"))
+    [shown] = pushes(token)
+    assert shown["title"] == "You received a tip"
+    assert shown["body"] == "Bob sent you $5.00"
+    assert shown["data"]["kind"] == "tip"
+
+
+def test_fcm_devices_get_the_fcm_payload(crowd: Crowd) -> None:
+    ann = crowd.person("ann")
+    token = device(crowd, ann, "fcm")
+    send(crowd, ann, push.stipend_paid(50_000, "usd", "2026-12"))
+    [shown] = pushes(token)
+    assert (shown["platform"], shown["body"]) == ("fcm", "$500.00 for 2026-12")
+
+
+def test_registering_the_same_token_twice_is_one_device(crowd: Crowd) -> None:
+    ann = crowd.person("ann")
+    device(crowd, ann)
+    device(crowd, ann)
+    assert len(rest(crowd, "GET", "/me/devices", ann).json_body["items"]) == 1
+
+
+def test_unregistering_deletes_the_endpoint(crowd: Crowd, applications: dict[str, str]) -> None:
+    ann = crowd.person("ann")
+    token = device(crowd, ann)
+    [item] = rest(crowd, "GET", "/me/devices", ann).json_body["items"]
+    assert rest(crowd, "DELETE", f"/me/devices/{item['device_id']}", ann).status_code == 204
+    assert rest(crowd, "DELETE", f"/me/devices/{item['device_id']}", ann).status_code == 204
+    assert rest(crowd, "GET", "/me/devices", ann).json_body["items"] == []
+    sns = boto3.client("sns", region_name="us-east-1")
+    endpoints = sns.list_endpoints_by_platform_application(
+        PlatformApplicationArn=applications["apns"]
+    )
+    assert [e for e in endpoints["Endpoints"] if e["Attributes"]["Token"] == token] == []
+
+
+def test_an_endpoint_sns_reports_disabled_is_removed(crowd: Crowd) -> None:
+    ann = crowd.person("ann")
+    dead, alive = device(crowd, ann), device(crowd, ann, "fcm")
+    disable_device(dead)
+    send(crowd, ann, a_tip())
+    assert pushes(dead) == [] and len(pushes(alive)) == 1
+    [left] = rest(crowd, "GET", "/me/devices", ann).json_body["items"]
+    assert left["platform"] == "fcm"
+
+
+@pytest.mark.parametrize(
+    ("payload", "field"),
+    [
+        ({"platform": "blackberry", "token": "abcdefgh1234"}, "platform"),
+        ({"platform": "apns", "token": "short"}, "token"),
+        ({"platform": "apns", "token": "has spaces in it"}, "token"),
+        ({"platform": "apns"}, "token"),
+    ],
+)
+def test_bad_device_registrations_are_refused_with_the_field(
+    crowd: Crowd, payload: dict[str, Any], field: str
+) -> None:
+    ann = crowd.person("ann", connect=False)
+    answer = rest(crowd, "POST", "/me/devices", ann, payload)
+    assert answer.status_code == 400
+    assert answer.json_body["error"]["field"] == field
+
+
+def test_devices_need_a_signed_in_member(crowd: Crowd) -> None:
+    answer = crowd.client.http.post(
+        "/me/devices", body=json.dumps({"platform": "apns", "token": "abcdefgh1234"})
+    )
+    assert answer.status_code == 401
+
+
+def test_a_muted_kind_is_not_sent_and_the_others_are(crowd: Crowd) -> None:
+    ann = crowd.person("ann")
+    token = device(crowd, ann)
+    changed = rest(crowd, "PATCH", "/me/notification-settings", ann, {"receive": {"tip": False}})
+    assert changed.status_code == 200 and changed.json_body["receive"]["tip"] is False
+    send(crowd, ann, a_tip())
+    send(crowd, ann, push.stipend_paid(100, "usd", "2026-12"))
+    assert [p["data"]["kind"] for p in pushes(token)] == ["stipend"]
+
+
+def quiet_around_now(zone: str, minutes: int) -> dict[str, str]:
+    local = datetime.now(UTC).astimezone(ZoneInfo(zone))
+    start = (local - timedelta(minutes=minutes)).strftime("%H:%M")
+    end = (local + timedelta(minutes=minutes)).strftime("%H:%M")
+    return {"from": start, "to": end}
+
+
+def test_quiet_hours_on_the_members_own_clock_hold_pushes(crowd: Crowd) -> None:
+    ann = crowd.person("ann")
+    token = device(crowd, ann)
+    zone = "Asia/Kathmandu"  # UTC+05:45: a member's clock, not the server's
+    quiet = {"quiet_hours": quiet_around_now(zone, 30), "time_zone": zone}
+    assert rest(crowd, "PATCH", "/me/notification-settings", ann, quiet).status_code == 200
+    send(crowd, ann, a_tip())
+    assert pushes(token) == []
+    # The same hours on another clock are not now.
+    elsewhere = {"time_zone": "America/Los_Angeles"}
+    assert rest(crowd, "PATCH", "/me/notification-settings", ann, elsewhere).status_code == 200
+    send(crowd, ann, a_tip())
+    assert len(pushes(token)) == 1
+    cleared = rest(crowd, "PATCH", "/me/notification-settings", ann, {"quiet_hours": None})
+    assert cleared.json_body["quiet_hours"] is None
+
+
+@pytest.mark.parametrize(
+    ("payload", "field"),
+    [
+        ({"time_zone": "Mars/Olympus"}, "time_zone"),
+        ({"time_zone": "../../etc/passwd"}, "time_zone"),
+        ({"quiet_hours": {"from": "25:00", "to": "07:00"}}, "quiet_hours"),
+        ({"quiet_hours": {"from": "22:00"}}, "quiet_hours"),
+        ({"receive": {"spam": True}}, "receive"),
+        ({"receive": {"tip": "no"}}, "receive"),
+        ({"volume": 11}, "volume"),
+    ],
+)
+def test_bad_settings_are_refused_with_the_field(
+    crowd: Crowd, payload: dict[str, Any], field: str
+) -> None:
+    ann = crowd.person("ann", connect=False)
+    answer = rest(crowd, "PATCH", "/me/notification-settings", ann, payload)
+    assert answer.status_code == 400, answer.body
+    assert answer.json_body["error"]["field"] == field
+
+
+def test_a_member_gets_at_most_the_cap_an_hour(crowd: Crowd) -> None:
+    ann = crowd.person("ann")
+    token = device(crowd, ann)
+    for _ in range(CAP + 3):
+        send(crowd, ann, a_tip())
+    assert len(pushes(token)) == CAP
+
+
+def test_the_cap_counts_a_push_once_for_all_devices(crowd: Crowd) -> None:
+    ann = crowd.person("ann")
+    phone, tablet = device(crowd, ann), device(crowd, ann, "fcm")
+    for _ in range(CAP):
+        send(crowd, ann, a_tip())
+    assert len(pushes(phone)) == len(pushes(tablet)) == CAP
+
+
+def test_the_cap_starts_again_the_next_hour(crowd: Crowd) -> None:
+    ann = crowd.person("ann")
+    token = device(crowd, ann)
+    for _ in range(CAP + 1):
+        send(crowd, ann, a_tip())
+    later = datetime.now(UTC) + timedelta(hours=1)
+    crowd.svc.notifications.clock = lambda: later
+    send(crowd, ann, a_tip())
+    assert len(pushes(token)) == CAP + 1
+
+
+def test_a_ping_reaches_the_phone_with_the_room_to_join(crowd: Crowd) -> None:
+    host, ann = crowd.person("host"), crowd.person("ann", connect=False)
+    token = device(crowd, ann)
+    crowd.follow(host, ann)
+    room = host.ok("create_room", title="Late show", kind="open")
+    host.ok("ping_into_room", user_id=ann.user_id)  # not connected: the phone is how
+    drain(crowd)
+    [shown] = pushes(token)
+    assert shown["data"] == {"kind": "ping", "room_id": room["room_id"]}
+    assert shown["title"] == "Host wants you in their room"
+
+
+def test_no_push_crosses_a_block_either_way(crowd: Crowd) -> None:
+    host, ann, bob = crowd.person("host"), crowd.person("ann"), crowd.person("bob")
+    ann_phone, bob_phone = device(crowd, ann), device(crowd, bob)
+    crowd.svc.identity.block(ann.user_id, host.user_id)  # ann blocked the host
+    crowd.svc.identity.block(host.user_id, bob.user_id)  # the host blocked bob
+    send(crowd, ann, a_tip(), sender=host)
+    send(crowd, bob, a_tip(), sender=host)
+    assert pushes(ann_phone) == [] and pushes(bob_phone) == []
+
+
+@pytest.mark.parametrize("who_blocks", ["follower", "followed"])
+def test_a_block_keeps_a_follower_from_the_fan_out(crowd: Crowd, who_blocks: str) -> None:
+    """Blocking ends following, but a fan-out already reading the followers may still see
+    the edge: the worker checks blocks itself."""
+    host, fan, other = crowd.person("host"), crowd.person("fan"), crowd.person("other")
+    fan_phone, other_phone = device(crowd, fan), device(crowd, other)
+    crowd.follow(fan, host)
+    crowd.follow(other, host)
+    blocker, blocked = (fan, host) if who_blocks == "follower" else (host, fan)
+    crowd.svc.identity.repo.block(blocker.user_id, blocked.user_id, datetime.now(UTC))
+    host.ok("create_room", title="Late show", kind="open")
+    drain(crowd)
+    assert pushes(fan_phone) == [] and len(pushes(other_phone)) == 1
+
+
+def test_followers_hear_a_followed_member_start_an_open_room(crowd: Crowd) -> None:
+    host = crowd.person("host")
+    fans = [crowd.person(f"fan{i}", connect=False) for i in range(5)]
+    phones = [device(crowd, fan) for fan in fans]
+    for fan in fans:
+        crowd.follow(fan, host)
+    room = host.ok("create_room", title="Morning talk", kind="open")
+    drain(crowd)  # pages of 2 followers, each page queueing the next
+    for phone in phones:
+        [shown] = pushes(phone)
+        assert shown["title"] == "Host is talking"
+        assert shown["data"]["room_id"] == room["room_id"]
+
+
+def test_a_closed_room_is_not_announced(crowd: Crowd) -> None:
+    host, fan = crowd.person("host"), crowd.person("fan", connect=False)
+    phone = device(crowd, fan)
+    crowd.follow(fan, host)
+    host.ok("create_room", title="Private", kind="closed")
+    drain(crowd)
+    assert pushes(phone) == []
+
+
+def test_a_burst_of_followed_people_talking_is_one_push(crowd: Crowd) -> None:
+    fan = crowd.person("fan", connect=False)
+    phone = device(crowd, fan)
+    hosts = [crowd.person(name) for name in ("ann", "bob", "cat")]
+    for host in hosts:
+        crowd.follow(fan, host)
+    room = hosts[0].ok("create_room", title="Morning talk", kind="open")
+    queue = crowd.svc.notifications_queue
+    # Each start fans out before the collapse window closes: run only the fan-outs.
+    for host in hosts[1:]:
+        host.ok("create_room", title=f"{host.name}'s room", kind="open")
+    for delay, message in list(queue.pending):
+        if message["kind"] == "fanout":
+            queue.pending.remove((delay, message))
+            crowd.client.lambda_.invoke("notifications", sqs_event([message], NOTIFICATIONS))
+    assert [d for d, m in queue.pending] == [crowd.svc.settings.push_collapse_s]
+    drain(crowd)
+    [shown] = pushes(phone)
+    assert shown["title"] == "3 people you follow are talking"
+    assert shown["data"]["room_id"] == room["room_id"]
+
+
+def test_going_on_stage_in_an_open_room_tells_followers(crowd: Crowd) -> None:
+    host = crowd.person("host")
+    room = host.ok("create_room", title="Panel", kind="open")
+    drain(crowd)
+    fan = crowd.person("fan", connect=False)
+    phone = device(crowd, fan)
+    speaker = crowd.person("speaker")
+    crowd.follow(fan, speaker)
+    speaker.ok("join_room", room_id=room["room_id"])
+    host.ok("invite_to_speak", user_id=speaker.user_id)
+    speaker.ok("accept_speaker_invite")
+    drain(crowd)
+    [shown] = pushes(phone)
+    assert (shown["title"], shown["data"]["room_id"]) == ("Speaker is talking", room["room_id"])
+
+
+def test_muting_followed_rooms_keeps_the_fan_out_from_you(crowd: Crowd) -> None:
+    host, fan = crowd.person("host"), crowd.person("fan", connect=False)
+    phone = device(crowd, fan)
+    crowd.follow(fan, host)
+    off = {"receive": {"room_started": False}}
+    assert rest(crowd, "PATCH", "/me/notification-settings", fan, off).status_code == 200
+    host.ok("create_room", title="Morning talk", kind="open")
+    drain(crowd)
+    assert pushes(phone) == []
