@@ -159,7 +159,8 @@ ROLES: dict[str, Grants] = {
     ),
     "ws_message": Grants(
         reads=("connections", "relations", "room_members", "rooms", "users"),
-        writes=("connections", "room_members", "rooms"),
+        # users: the rooms a member is on stage in (the hallway's index), kept with the stage.
+        writes=("connections", "room_members", "rooms", "users"),
         # A raised hand is conditioned on the room's round of hands (closing hands starts one).
         checks=("room_members", "rooms"),
         secrets=JANUS,
@@ -181,7 +182,7 @@ ROLES: dict[str, Grants] = {
     # Room timers, and payout runs continued after a handover: both arrive on the timers queue.
     "timers": Grants(
         reads=tuple(sorted({"connections", "room_members", "rooms", "users", *PAYOUTS.reads})),
-        writes=tuple(sorted({"connections", "room_members", "rooms", *PAYOUTS.writes})),
+        writes=tuple(sorted({"connections", "room_members", "rooms", "users", *PAYOUTS.writes})),
         scans=PAYOUTS.scans,
         # An ended room's membership is deleted in batches (the cleanup timer).
         batch_writes=("room_members",),

@@ -367,6 +367,12 @@ class IdentityRepository:
         except UserModel.DoesNotExist as exc:
             raise MemberNotFoundError() from exc
 
+    def stages_of(self, user_ids: Iterable[str]) -> dict[str, set[str]]:
+        """The rooms each of `user_ids` is on stage in (a BatchGetItem per 100, projected)."""
+        ids = list(dict.fromkeys(user_ids))
+        rows = UserModel.batch_get(ids, attributes_to_get=["user_id", "on_stage_in"]) if ids else []
+        return {row.user_id: set(row.on_stage_in) for row in rows if row.on_stage_in}
+
     def profiles(self, user_ids: Iterable[str]) -> dict[str, Profile]:
         ids = list(dict.fromkeys(user_ids))
         return {row.user_id: _profile(row) for row in UserModel.batch_get(ids)} if ids else {}

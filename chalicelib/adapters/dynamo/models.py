@@ -48,6 +48,10 @@ class UserModel(Model):
     followers_count = NumberAttribute(default=0)
     following_count = NumberAttribute(default=0)
     created_at = UTCDateTimeAttribute()
+    # The live rooms whose stage they are on: the hallway's index of where the people one
+    # follows are speaking. Added and deleted (never set) in the room's own transaction, so
+    # two rooms' changes commute; a room that has ended since is filtered on read.
+    on_stage_in = UnicodeSetAttribute(null=True)
 
 
 class PhoneModel(Model):
