@@ -68,6 +68,8 @@ class Grants:
     sends_sms: bool = False
     # Opens, closes and grants rights on the media plane's IVS stages (when the plane is IVS).
     runs_stages: bool = False
+    # Signs photo upload forms (S3 checks the signer may PutObject), checks and deletes photos.
+    manages_photos: bool = False
     # Causes pushes: queues them for the notifications worker.
     queues_notifications: bool = False
     # SNS mobile push calls: on the stage's platform applications (CreatePlatformEndpoint) or
@@ -125,6 +127,9 @@ ROLES: dict[str, Grants] = {
         writes=(
             "applications",
             "beta_users",
+            # DELETE /me takes the member out of their rooms (the leave rules) before it
+            # erases them: the connection's room, the room and its members change.
+            "connections",
             "creator_accounts",
             "customers",
             "feedback",
@@ -135,6 +140,8 @@ ROLES: dict[str, Grants] = {
             "rate_limits",
             "relations",
             "reports",
+            "room_members",
+            "rooms",
             "sessions",
             "sign_in_codes",
             "stripe_events",
@@ -142,14 +149,19 @@ ROLES: dict[str, Grants] = {
             "usernames",
             "users",
         ),
-        checks=("relations",),
+        checks=("relations", "room_members", "rooms"),
         # GET /program reads the member's own payouts (a scan: see the report).
         scans=("payouts",),
-        secrets={**JWT, **RESTRICTED_KEY, **WEBHOOK_SECRETS},
+        # Janus's: a member leaving a room is cut off at the SFU (DELETE /me).
+        secrets={**JWT, **RESTRICTED_KEY, **WEBHOOK_SECRETS, **JANUS},
         posts_to_sockets=True,
-        # DELETE /me closes the member's sockets ($disconnect then takes them out of rooms).
+        # DELETE /me closes the member's sockets, after taking them out of their rooms.
         closes_sockets=True,
+        # A room that DELETE /me ends is cleaned up later; the SFU's IVS stages on prod.
+        queues_timers=True,
+        runs_stages=True,
         sends_sms=True,
+        manages_photos=True,
         # A tip received is pushed to its creator; devices are registered and unregistered.
         queues_notifications=True,
         push=(PUSH_APPLICATION, *ENDPOINTS),
@@ -162,8 +174,9 @@ ROLES: dict[str, Grants] = {
     ),
     "ws_message": Grants(
         reads=("connections", "moderation_log", "relations", "room_members", "rooms", "users"),
-        # Every action spends from the socket's token buckets, on its connection row.
-        writes=("connections", "moderation_log", "room_members", "rooms"),
+        # Every action spends from the socket's token buckets, on its connection row; users:
+        # the rooms a member is on stage in (the hallway's index), kept with the stage.
+        writes=("connections", "moderation_log", "room_members", "rooms", "users"),
         # A raised hand is conditioned on the room's round of hands (closing hands starts one).
         checks=("room_members", "rooms"),
         secrets=JANUS,
@@ -185,7 +198,7 @@ ROLES: dict[str, Grants] = {
     # Room timers, and payout runs continued after a handover: both arrive on the timers queue.
     "timers": Grants(
         reads=tuple(sorted({"connections", "room_members", "rooms", "users", *PAYOUTS.reads})),
-        writes=tuple(sorted({"connections", "room_members", "rooms", *PAYOUTS.writes})),
+        writes=tuple(sorted({"connections", "room_members", "rooms", "users", *PAYOUTS.writes})),
         scans=PAYOUTS.scans,
         # An ended room's membership is deleted in batches (the cleanup timer).
         batch_writes=("room_members",),
@@ -316,6 +329,11 @@ def statements(grants: Grants, stage: str, table_ids: dict[str, str], ws_stage: 
         allow("QueueTimers", ("sqs:SendMessage",), [{"Fn::GetAtt": ["TimersQueue", "Arn"]}])
     if grants.runs_stages:
         allow("RunStages", IVS_STAGES, [_sub("ivs:${AWS::Region}:${AWS::AccountId}:stage/*")])
+    if grants.manages_photos:
+        photos = {"Fn::Join": ["", [{"Fn::GetAtt": ["PhotosBucket", "Arn"]}, "/photos/*"]]}
+        allow("ManagePhotos", ("s3:PutObject", "s3:GetObject", "s3:DeleteObject"), [photos])
+        # Without it S3 answers a HeadObject of a key never uploaded 403, not 404.
+        allow("FindPhotos", ("s3:ListBucket",), [{"Fn::GetAtt": ["PhotosBucket", "Arn"]}])
     if grants.queues_notifications:
         allow(
             "QueueNotifications",

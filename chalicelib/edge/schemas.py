@@ -6,6 +6,7 @@ import re
 
 from chalicelib.domain import moderation
 from chalicelib.domain.errors import NotFoundError
+from chalicelib.domain.photos import PHOTO_TYPES
 from chalicelib.edge.validation import Field
 
 ID_PATTERN = r"[A-Za-z0-9_-]{1,64}"
@@ -35,6 +36,8 @@ EDIT_PROFILE = (
     PHOTO_URL,
 )
 PAGE = (LIMIT, CURSOR)
+PHOTO_UPLOAD = (Field("content_type", str, choices=tuple(PHOTO_TYPES)),)
+PHOTO = (Field("key", str, min_length=1, max_length=200),)
 
 ENABLED = (Field("enabled", bool),)
 AMOUNT_CENTS = Field("amount_cents", int, minimum=1, maximum=10_000_000)

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from chalicelib.adapters.connections import Connections
-from chalicelib.adapters.dynamo.connections import ConnectionRepository
+from chalicelib.adapters.dynamo.connections import ConnectionRecord, ConnectionRepository
 from chalicelib.adapters.dynamo.identity import BLOCKS, FOLLOWS, Page
 from chalicelib.adapters.dynamo.money import Entry, MoneyRepository, Tip
 from chalicelib.adapters.dynamo.program import ProgramRepository
@@ -47,6 +47,11 @@ class Account:
     # Removes a member's push devices, their SNS endpoints and push settings
     # (Notifications.forget): the device tokens live only in SNS.
     forget_push: Callable[[str], None]
+    # Deletes the member's photo object from the photos bucket (Photos.erase).
+    erase_photo: Callable[[str], None]
+    # Takes a socket out of its room by the leave rules (Rooms.leave): moderation is handed
+    # over, or the room ends.
+    leave_room: Callable[[ConnectionRecord], object]
 
     # --- deletion ---------------------------------------------------------------------------
 
@@ -79,6 +84,7 @@ class Account:
             ("payments", self._close_payments),
             ("creator_program", self._drop_application),
             ("sign_in_code", self._drop_code),
+            ("photo", lambda profile, now: self.erase_photo(profile.user_id)),
             ("username", self._quarantine_username),
             ("phone", self._drop_phone),
             ("profile", self._drop_profile),
@@ -89,10 +95,12 @@ class Account:
             self.identity.repo.delete_session(session_id)
 
     def _close_sockets(self, profile: Profile, now: datetime) -> None:
-        """Close every socket, as suspension does: each one's `$disconnect` takes the member
-        out of their room, and when the reconnect grace ends (they cannot come back: their
-        sessions are gone) the leave rules hand moderation over or end the room."""
+        """Leave every room now, by the leave rules (moderation handed over, or the room ends),
+        while the profile still exists; then close every socket."""
         for connection_id in self.connections.for_user(profile.user_id):
+            record = self.connections.get(connection_id, now)
+            if record is not None and record.room_id:
+                self.leave_room(record)
             self.poster.close(connection_id)
 
     def _drop_follows(self, profile: Profile, now: datetime) -> None:

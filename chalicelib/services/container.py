@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from chalicelib.services.identity import Identity
     from chalicelib.services.notifications import Notifications, Notifier
     from chalicelib.services.payments import Payments
+    from chalicelib.services.photos import Photos
     from chalicelib.services.program import Program
     from chalicelib.services.reconcile import Reconciliation
     from chalicelib.services.rooms import Rooms
@@ -93,6 +94,20 @@ class Services:
         )
         register_room_actions(realtime, self.rooms, self.safety, self.settings.max_signal_bytes)
         return realtime
+
+    @cached_property
+    def photos(self) -> Photos:
+        from chalicelib.adapters.photos import PhotoStore
+        from chalicelib.domain.photos import PhotoRules
+        from chalicelib.services.photos import Photos
+
+        s = self.settings
+        return Photos(
+            PhotoStore(s.photos_bucket, s.photos_url, s.region),
+            self.identity.repo,
+            PhotoRules(max_bytes=s.photo_max_bytes, upload_ttl_s=s.photo_upload_ttl_s),
+            new_id,
+        )
 
     @cached_property
     def timers(self) -> Timers:
@@ -174,6 +189,8 @@ class Services:
             settings=self.settings,
             clock=utc_now,
             forget_push=lambda user_id: self.notifications.forget(user_id),
+            erase_photo=lambda user_id: self.photos.erase(user_id),
+            leave_room=lambda record: self.rooms.leave(record),
         )
 
     @cached_property

@@ -16,7 +16,7 @@ from chalicelib.adapters.media import Limits
 from chalicelib.adapters.media.janus import JanusVideoRoom
 from chalicelib.services import container
 from local.janus import JanusProcess
-from local.tables import create_tables
+from local.tables import create_photos_bucket, create_tables
 from tests.conftest import assert_allowed
 from tests.support.crowd import Crowd
 from tests.support.fakes import ManualTimers, RecordingConnections
@@ -46,6 +46,7 @@ def iam_checked(iam_replay: Replay) -> Iterator[None]:
 def aws() -> Iterator[None]:
     with mock_aws():
         create_tables()
+        create_photos_bucket()
         yield
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
@@ -14,7 +13,7 @@ from chalice.test import Client
 
 from chalicelib.adapters.dynamo.models import ALL_MODELS
 from local.outbox import latest_code
-from tests.integration import test_push
+from tests.integration import test_photos, test_push
 from tests.integration.test_send_money import (
     beta_sender,
     call,
@@ -129,6 +128,9 @@ def test_deletion_leaves_no_phone_name_or_token_in_any_table_and_tips_still_reco
     report = {"target_kind": "member", "target_id": enemy.user_id, "reason": "spam"}
     assert call(client, "post", "/reports", fan, report).status_code == 201
     device_token = test_push.device(crowd, fan)
+    photo = test_photos.upload(fan, client)
+    assert test_photos.use(client, fan, photo).status_code == 200
+    assert photo in test_photos.keys()
     assert endpoints_for(device_token)
     room = fan.ok("create_room", title="Fan club", kind="social")["room_id"]
     friend.ok("join_room", room_id=room)
@@ -149,10 +151,8 @@ def test_deletion_leaves_no_phone_name_or_token_in_any_table_and_tips_still_reco
 
     ask_code(client, fan)
     assert delete_me(client, fan, latest_code(phone)).status_code == 204
-    # The gateway tells Salon each closed socket is gone; the reconnect grace then ends.
+    # The gateway tells Salon each closed socket is gone (they had left their room already).
     fan.disconnect()
-    svc.rooms.clock = lambda: datetime.now(UTC) + timedelta(seconds=60)
-    assert crowd.fire("expire") == 1
 
     leftovers = [
         (table, item)
@@ -161,6 +161,7 @@ def test_deletion_leaves_no_phone_name_or_token_in_any_table_and_tips_still_reco
     ]
     assert leftovers == []
     assert endpoints_for(device_token) == []  # nor in SNS: its endpoint was deleted
+    assert photo not in test_photos.keys()  # and the photo left the bucket
     assert_reconciled(svc)
     # The ledger still has the tip, under the id that now names nobody.
     earned = call(client, "get", "/me/earnings", creator).json_body
