@@ -107,6 +107,9 @@ ROLES: dict[str, Grants] = {
             "creator_accounts",
             "customers",
             "enrollments",
+            "event_hosts",
+            "event_rsvps",
+            "events",
             "ledger",
             "phones",
             "push_devices",
@@ -125,6 +128,9 @@ ROLES: dict[str, Grants] = {
             "applications",
             "creator_accounts",
             "customers",
+            "event_hosts",
+            "event_rsvps",
+            "events",
             "feedback",
             "ledger",
             "phones",
@@ -155,8 +161,9 @@ ROLES: dict[str, Grants] = {
         secrets=JWT,
     ),
     "ws_message": Grants(
-        reads=("connections", "relations", "room_members", "rooms", "users"),
-        writes=("connections", "room_members", "rooms"),
+        # start_event reads the event and marks it live.
+        reads=("connections", "events", "relations", "room_members", "rooms", "users"),
+        writes=("connections", "events", "room_members", "rooms"),
         # A raised hand is conditioned on the room's round of hands (closing hands starts one).
         checks=("room_members", "rooms"),
         secrets=JANUS,
@@ -190,7 +197,7 @@ ROLES: dict[str, Grants] = {
     # The push worker: settings, blocks and devices, then SNS; it queues the next page of a
     # fan-out and each follower's collapsed push.
     "notifications": Grants(
-        reads=("push_devices", "push_members", "relations", "users"),
+        reads=("event_rsvps", "push_devices", "push_members", "relations", "users"),
         writes=("push_devices", "push_members"),
         queues_notifications=True,
         push=("sns:Publish", "sns:DeleteEndpoint"),

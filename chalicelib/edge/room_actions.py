@@ -8,9 +8,11 @@ from chalicelib.domain import rooms as domain
 from chalicelib.edge.schemas import ID_PATTERN
 from chalicelib.edge.validation import Field
 from chalicelib.edge.websocket import Action, Context, Realtime
+from chalicelib.services.events import Events
 from chalicelib.services.rooms import Rooms
 
 ROOM_ID = Field("room_id", str, pattern=ID_PATTERN)
+EVENT_ID = Field("event_id", str, pattern=ID_PATTERN)
 USER_ID = Field("user_id", str, pattern=ID_PATTERN)
 # Mute and unmute act on the sender unless they name someone else.
 SELF_OR_USER = Field("user_id", str, required=False, pattern=ID_PATTERN)
@@ -20,7 +22,9 @@ CURSOR = Field("cursor", str, required=False, max_length=2048)
 HANDLE = Field("handle", str, pattern=r"[1-9][0-9]{0,19}")
 
 
-def register_room_actions(realtime: Realtime, rooms: Rooms, max_signal_bytes: int) -> None:
+def register_room_actions(
+    realtime: Realtime, rooms: Rooms, events: Events, max_signal_bytes: int
+) -> None:
     def stage(name: str, op: Any, *fields: Field) -> None:
         """An action on the sender's room, with at most one target (`user_id`)."""
 
@@ -38,6 +42,8 @@ def register_room_actions(realtime: Realtime, rooms: Rooms, max_signal_bytes: in
         lambda ctx, p: rooms.create(ctx.connection, p["title"], p["kind"]),
     )
     on("join_room", (ROOM_ID,), lambda ctx, p: rooms.join(ctx.connection, p["room_id"]))
+    # A scheduled room going live: the same reply as create_room.
+    on("start_event", (EVENT_ID,), lambda ctx, p: events.start(ctx.connection, p["event_id"]))
     on("leave_room", (), lambda ctx, p: rooms.leave(ctx.connection))
     on("list_audience", (CURSOR,), lambda ctx, p: rooms.audience(ctx.connection, p.get("cursor")))
     stage("raise_hand", lambda room, who, at: domain.raise_hand(room, who, at))

@@ -11,6 +11,7 @@ from typing import Any
 
 from chalicelib.adapters.connections import Connections
 from chalicelib.adapters.dynamo.connections import ConnectionRepository
+from chalicelib.adapters.dynamo.events import EventRepository
 from chalicelib.adapters.dynamo.identity import IdentityRepository
 from chalicelib.adapters.dynamo.money import MoneyRepository
 from chalicelib.adapters.dynamo.program import ProgramRepository
@@ -33,6 +34,7 @@ from chalicelib.config import Settings, settings
 from chalicelib.domain.notifications import Platform
 from chalicelib.edge.room_actions import register_room_actions
 from chalicelib.edge.websocket import Realtime
+from chalicelib.services.events import Events
 from chalicelib.services.identity import Identity
 from chalicelib.services.notifications import Notifications, Notifier
 from chalicelib.services.payments import Payments
@@ -77,7 +79,7 @@ class Services:
             self.settings.max_ws_message_bytes,
             on_disconnect=self.rooms.disconnected,
         )
-        register_room_actions(realtime, self.rooms, self.settings.max_signal_bytes)
+        register_room_actions(realtime, self.rooms, self.events, self.settings.max_signal_bytes)
         return realtime
 
     @cached_property
@@ -106,8 +108,21 @@ class Services:
         return Notifications(
             repo=PushRepository(),
             people=self.identity.repo,
+            events=EventRepository(),
             gateway=PushGateway(self.settings.region, applications),
             queue=self.notifications_queue,
+            settings=self.settings,
+            clock=utc_now,
+            new_id=new_id,
+        )
+
+    @cached_property
+    def events(self) -> Events:
+        return Events(
+            repo=EventRepository(),
+            people=self.identity.repo,
+            rooms=self.rooms,
+            notifier=self.notifier,
             settings=self.settings,
             clock=utc_now,
             new_id=new_id,
