@@ -28,7 +28,7 @@ The wall time also depends on what else the machine runs: the load average is pr
     .venv/bin/python -m bench.payouts                  # 10,000 creators, 20 req/s, 60 s budget
     .venv/bin/python -m bench.payouts --rate 1000      # the code's own cost, pacer out of the way
     .venv/bin/python -m bench.payouts --creators 1000 --invocation-seconds 30 --handover-seconds 60
-    .venv/bin/python -m bench.payouts --creators 500 --stripe-latency-ms 300   # a slower Stripe
+    .venv/bin/python -m bench.payouts --creators 10000 --stripe-latency-ms 300  # real latency
 
 Options: --repeat R (medians of R runs), --page-size, --seed sdk (accounts through HTTP),
 --samples, --amount-cents; see --help.
@@ -47,6 +47,7 @@ import re
 import shlex
 import statistics
 import sys
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -90,6 +91,7 @@ from chalicelib.adapters.stripe_gateway import AccountState
 from chalicelib.config import settings as env_settings
 from chalicelib.domain.program import Enrollment, month_of, transfer_group
 from chalicelib.services.container import Services
+from local import moto_atomic
 from local.stripe import Settings as EmulatorSettings
 from local.stripe import reset as reset_emulator
 from local.stripe import serve_in_thread
@@ -123,6 +125,8 @@ class Meter:
     dynamodb_op_s: Counter[str] = field(default_factory=Counter)
     sqs_sends: int = 0
     pacer_sleep_s: float = 0.0
+    # The run pays with parallel workers: every count is added under this lock.
+    lock: threading.Lock = field(default_factory=threading.Lock)
 
     def snapshot(self) -> tuple[int, int, float, float, float]:
         return (
@@ -147,9 +151,10 @@ def metered(meter: Meter) -> Iterator[None]:
             return original_dynamo(self, operation, kwargs)
         finally:
             took = time.perf_counter() - start
-            meter.dynamodb_s += took
-            meter.dynamodb_op_s[operation] += took
-            meter.dynamodb[operation] += 1
+            with meter.lock:
+                meter.dynamodb_s += took
+                meter.dynamodb_op_s[operation] += took
+                meter.dynamodb[operation] += 1
 
     def http(self: Any, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
         if not meter.on:
@@ -163,10 +168,11 @@ def metered(meter: Meter) -> Iterator[None]:
             took = time.perf_counter() - start
             path = IDS.sub(r"/\1_{id}", url.split("://", 1)[-1].split("?")[0])
             name = f"{method.upper()} {path[path.find('/') :]}"
-            meter.stripe[name] += 1
-            meter.stripe_s += took
-            if name == "POST /v1/transfers":
-                meter.transfer_ms.append(took * 1000)
+            with meter.lock:
+                meter.stripe[name] += 1
+                meter.stripe_s += took
+                if name == "POST /v1/transfers":
+                    meter.transfer_ms.append(took * 1000)
 
     Connection._make_api_call = dynamo  # type: ignore[method-assign]
     RequestsClient.request = http  # type: ignore[method-assign]
@@ -191,7 +197,8 @@ def meter_services(svc: Services, meter: Meter) -> None:
         start = time.perf_counter()
         sleep(seconds)
         if meter.on:
-            meter.pacer_sleep_s += time.perf_counter() - start
+            with meter.lock:
+                meter.pacer_sleep_s += time.perf_counter() - start
 
     svc.program.pacer.sleep = paced
 
@@ -384,6 +391,7 @@ class Invocation:
 @dataclass
 class Result:
     creators: int
+    workers: int
     rate: float
     invocation_s: float
     handover_s: float
@@ -574,11 +582,15 @@ def measure(args: argparse.Namespace, emulator: str) -> Result:
         stripe_api_base=emulator,
         stripe_requests_per_second=args.rate,
         payout_handover_ms=int(handover_s * 1000),
+        payout_workers=args.workers,
     )
     reset_emulator()
     meter = Meter()
     cheap_tx = contextlib.nullcontext() if args.moto_table_copy else item_level_transaction_backup()
     indexed = contextlib.nullcontext() if args.emulator_as_is else indexed_transfer_reversals()
+    # The run pays in parallel: moto answers one request at a time, as DynamoDB applies each
+    # atomically (local/moto_atomic.py).
+    moto_atomic.install()
     with mock_aws(), cheap_tx, indexed, metered(meter):
         create_tables()
         boto3.client("sqs", region_name="us-east-1").create_queue(QueueName=QUEUE_NAME)
@@ -616,6 +628,7 @@ def measure(args: argparse.Namespace, emulator: str) -> Result:
         )
     return Result(
         creators=args.creators,
+        workers=args.workers,
         rate=float(args.rate),
         invocation_s=args.invocation_seconds,
         handover_s=handover_s,
@@ -653,7 +666,8 @@ def print_result(results: list[Result], command: str, stripe_latency_ms: float) 
     print()
     print(
         f"Payout run: {n:,} creators, pacer {first.rate:g} Stripe req/s, invocation budget "
-        f"{first.invocation_s:g} s, hand-over when < {first.handover_s:g} s left"
+        f"{first.invocation_s:g} s, hand-over when < {first.handover_s:g} s left, "
+        f"{first.workers} workers"
         + (f", median of {len(results)} runs" if len(results) > 1 else "")
         + (f", {stripe_latency_ms:g} ms added to each Stripe request" if stripe_latency_ms else "")
     )
@@ -691,13 +705,15 @@ def print_result(results: list[Result], command: str, stripe_latency_ms: float) 
         print("  wall time of each run (s): " + ", ".join(f"{r.wall_s:.1f}" for r in results))
 
     print()
-    print("Where the wall time went (s, share):")
+    print("Where the time went (s summed over the workers, share of their wall time):")
     parts = [
         ("Stripe HTTP (SDK request -> emulator -> answer)", m(lambda r: r.meter.stripe_s)),
         ("DynamoDB calls (PynamoDB -> botocore -> moto)", m(lambda r: r.meter.dynamodb_s)),
         ("pacer sleeping (the rate limit)", m(lambda r: r.meter.pacer_sleep_s)),
     ]
-    parts.append(("the rest (SDK objects, models, app code, SQS)", wall - sum(p[1] for p in parts)))
+    if first.workers == 1:  # in parallel the parts overlap: there is no "rest" to tell
+        rest = wall - sum(p[1] for p in parts)
+        parts.append(("the rest (SDK objects, models, app code, SQS)", rest))
     for name, seconds in parts:
         print(f"  {name.ljust(50)}{seconds:9.1f}  {100 * seconds / wall:5.1f} %")
     busy = (wall - m(lambda r: r.meter.pacer_sleep_s)) / n * 1000
@@ -766,6 +782,12 @@ def main() -> None:
         "production: 60 of 900)",
     )
     parser.add_argument("--page-size", type=int, default=0, help="0: the Program's own")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=env_settings().payout_workers,
+        help="creators paid at once, sharing one pacer (production: %(default)s)",
+    )
     parser.add_argument("--amount-cents", type=int, default=500_000)
     parser.add_argument(
         "--stripe-latency-ms",

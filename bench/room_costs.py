@@ -1,9 +1,11 @@
 """What one room action costs in WebSocket posts and DynamoDB requests, by room size.
 
 Each action goes through the real WebSocket edge (`Realtime.receive`), the rooms service and
-the DynamoDB and @connections adapters, against moto in-process. Requests are counted where
-they leave the process: PynamoDB's `Connection._make_api_call` for DynamoDB, botocore's
-`before-call` event for @connections posts and SQS. Counts do not depend on the machine.
+the DynamoDB and @connections adapters, against moto in-process, with a real Janus as the
+media plane (`local/janus.py`). Requests are counted where they leave the process: every
+botocore call for DynamoDB (PynamoDB's and the cross-table BatchGetItem alike), botocore's
+`before-parameter-build`/`before-call` events for @connections posts and SQS. Counts do not
+depend on the machine.
 
     .venv/bin/python -m bench.room_costs [--sizes 10,1000,8000]
 """
@@ -36,13 +38,17 @@ os.environ.update(
 os.environ.pop("AWS_ENDPOINT_URL", None)
 
 import boto3
+import botocore.client
 from moto import mock_aws
-from pynamodb.connection.base import Connection
 
 from chalicelib.adapters.dynamo.models import RoomMemberModel, RoomModel
+from chalicelib.adapters.media import Limits
+from chalicelib.adapters.media.janus import JanusVideoRoom
 from chalicelib.config import settings
 from chalicelib.services.container import Services
+from local.janus import JanusProcess
 from local.tables import create_tables
+from tests.support.media import OFFER
 
 ACTIONS = (
     "ping",
@@ -50,7 +56,9 @@ ACTIONS = (
     "raise_hand",
     "invite_to_speak",
     "accept_speaker_invite",
-    "signal",
+    "media_publish",
+    "media_subscribe",
+    "media_unsubscribe",
     "flush_count (timer)",
 )
 
@@ -75,13 +83,14 @@ class Meter:
 @contextmanager
 def metered(svc: Services) -> Iterator[Meter]:
     meter = Meter()
-    original = Connection._make_api_call
+    original = botocore.client.BaseClient._make_api_call
 
-    def counting(self: Connection, operation: str, kwargs: dict[str, Any]) -> Any:
-        meter.dynamodb[operation] += 1
-        return original(self, operation, kwargs)
+    def counting(client: Any, operation: str, kwargs: dict[str, Any]) -> Any:
+        if client.meta.service_model.service_name == "dynamodb":
+            meter.dynamodb[operation] += 1
+        return original(client, operation, kwargs)
 
-    Connection._make_api_call = counting  # type: ignore[method-assign]
+    botocore.client.BaseClient._make_api_call = counting  # type: ignore[method-assign]
     posts = svc.poster._get_client()
     posts.meta.events.register(
         "before-parameter-build.apigatewaymanagementapi.PostToConnection", meter.record_post
@@ -92,7 +101,7 @@ def metered(svc: Services) -> Iterator[Meter]:
     try:
         yield meter
     finally:
-        Connection._make_api_call = original  # type: ignore[method-assign]
+        botocore.client.BaseClient._make_api_call = original  # type: ignore[method-assign]
 
 
 def member(svc: Services, name: str) -> str:
@@ -119,6 +128,7 @@ def seed_room(svc: Services, listeners: int) -> tuple[str, dict[str, str]]:
         "host=", json.dumps({"action": "invite_to_speak", "user_id": people["speaker"]})
     )
     svc.realtime.receive("speaker=", json.dumps({"action": "accept_speaker_invite"}))
+    svc.realtime.receive("speaker=", json.dumps({"action": "unmute"}))
     listener_a = svc.connections.get("listener_a=", datetime.now(UTC))
     assert listener_a is not None
     svc.rooms.join(listener_a, room_id)
@@ -143,21 +153,33 @@ def seed_room(svc: Services, listeners: int) -> tuple[str, dict[str, str]]:
     return room_id, people
 
 
-def measure(size: int) -> dict[str, tuple[int, int, int]]:
+def measure(size: int, janus: JanusProcess) -> dict[str, tuple[int, int, int]]:
     results: dict[str, tuple[int, int, int]] = {}
     with mock_aws():
         create_tables()
         boto3.client("sqs").create_queue(QueueName="bench-timers")
         boto3.client("apigatewaymanagementapi", endpoint_url=settings().management_url)
         svc = Services(settings())
+        config = janus.config
+        svc.__dict__["media"] = JanusVideoRoom(
+            janus.url,
+            janus.admin_url,
+            api_secret=lambda: config.api_secret,
+            admin_secret=lambda: config.admin_secret,
+            limits=Limits(max_publishers=12, max_listeners=size + 10),
+        )
         room_id, people = seed_room(svc, size)
         with metered(svc) as meter:
 
-            def run(name: str, connection_id: str, payload: dict[str, Any]) -> None:
+            def run(
+                name: str, connection_id: str, payload: dict[str, Any], refusal_ok: bool = False
+            ) -> None:
                 meter.reset()
                 svc.realtime.receive(connection_id, json.dumps(payload))
                 reply = meter.sent.get(connection_id, {})
-                if reply.get("type") == "error":  # a refused action would measure nothing
+                # A refused action would measure nothing (unless refused by Janus, after all
+                # of Salon's checks).
+                if reply.get("type") == "error" and not refusal_ok:
                     raise RuntimeError(f"{name} was refused: {reply}")
                 results[name] = (sum(meter.dynamodb.values()), meter.posts, meter.queue)
 
@@ -170,15 +192,19 @@ def measure(size: int) -> dict[str, tuple[int, int, int]]:
                 {"action": "invite_to_speak", "user_id": people["listener_a"]},
             )
             run("accept_speaker_invite", "listener_a=", {"action": "accept_speaker_invite"})
+            run("media_publish", "speaker=", {"action": "media_publish", "sdp": OFFER})
+            # Janus offers only a live publication (whose DTLS came up) to subscribers; no
+            # peer is behind OFFER, so the subscription is counted up to Janus's refusal.
             run(
-                "signal",
-                "speaker=",
-                {
-                    "action": "signal",
-                    "to": people["listener_a"],
-                    "kind": "offer",
-                    "payload": {"sdp": "v=0"},
-                },
+                "media_subscribe",
+                "listener_a=",
+                {"action": "media_subscribe", "user_id": people["speaker"]},
+                refusal_ok=True,
+            )
+            run(
+                "media_unsubscribe",
+                "listener_a=",
+                {"action": "media_unsubscribe", "handle": "12345"},
             )
             meter.reset()
             svc.rooms.on_timer({"kind": "flush_count", "room_id": room_id})
@@ -195,7 +221,8 @@ def main() -> None:
     parser.add_argument("--sizes", default="10,1000,8000")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
-    table = {size: measure(size) for size in sizes}
+    with JanusProcess() as janus:
+        table = {size: measure(size, janus) for size in sizes}
     header = "action".ljust(24) + "".join(f"{f'{s:,} listeners':>26}" for s in sizes)
     print("DynamoDB requests / @connections posts / SQS sends, per action")
     print(header)

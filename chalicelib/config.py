@@ -55,6 +55,8 @@ class Settings:
     stripe_requests_per_second: int = 20
     # A payout run hands over to a new invocation when less than this is left.
     payout_handover_ms: int = 60_000
+    # Creators a payout run pays at once (one shared Stripe rate limit).
+    payout_workers: int = 16
     connection_ttl_s: int = 3 * 3600
     invites_per_member: int = 2
     sign_in_code_ttl_s: int = 10 * 60
@@ -136,6 +138,7 @@ class Settings:
                 env, "SALON_STRIPE_REQUESTS_PER_SECOND", cls.stripe_requests_per_second
             ),
             payout_handover_ms=_int(env, "SALON_PAYOUT_HANDOVER_MS", cls.payout_handover_ms),
+            payout_workers=_int(env, "SALON_PAYOUT_WORKERS", cls.payout_workers),
             connection_ttl_s=_int(env, "SALON_CONNECTION_TTL_S", cls.connection_ttl_s),
             invites_per_member=_int(env, "SALON_INVITES_PER_MEMBER", cls.invites_per_member),
             sign_in_code_ttl_s=_int(env, "SALON_SIGN_IN_CODE_TTL_S", cls.sign_in_code_ttl_s),

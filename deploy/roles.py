@@ -175,7 +175,8 @@ ROLES: dict[str, Grants] = {
     ),
     "ws_disconnect": Grants(
         reads=("connections", "room_members", "rooms"),
-        writes=("connections", "room_members"),
+        # A speaker's socket going is saved on the room item too (its copy of the stage).
+        writes=("connections", "room_members", "rooms"),
         secrets=JANUS,
         posts_to_sockets=True,
         queues_timers=True,

@@ -432,6 +432,9 @@ def _register_local_routes(app: Any) -> None:
         return {"token": token, "disabled": disable_device(token)}
 
 
+JSON_HEADER = "-H 'Content-Type: application/json'"  # the API reads JSON only (415 otherwise)
+
+
 def banner(info: dict[str, Any]) -> str:
     founder = info.get("founder", {})
     phone = str(founder.get("phone", FOUNDER_PHONE))
@@ -449,10 +452,11 @@ def banner(info: dict[str, Any]) -> str:
             f"  Admin functions POST {info['rest']}/_local/admin/<name>  (the console's Test tab)",
             "",
             f"Sign in as the founder (@{founder.get('username')}, {phone}):",
-            f'  curl -X POST {info["rest"]}/auth/sign-in -d \'{{"phone": "{phone}"}}\'',
-            f"  curl {info['rest']}/_local/sms/{phone.lstrip('+')}",
-            f"  curl -X POST {info['rest']}/auth/verify \\",
-            f'       -d \'{{"phone": "{phone}", "code": "<the code>"}}\'',
+            f"  curl -X POST {info['rest']}/auth/sign-in {JSON_HEADER} \\",
+            f'       -d \'{{"phone": "{phone}"}}\'',
+            f"  curl {info['rest']}/_local/sms/{phone.lstrip('+')}   # its latest_code",
+            f"  curl -X POST {info['rest']}/auth/verify {JSON_HEADER} \\",
+            f'       -d \'{{"phone": "{phone}", "code": "<the latest_code>"}}\'',
             "",
             "Ctrl-C stops everything.",
         ]

@@ -179,6 +179,13 @@ function dollars(cents) {
   return sign + '$' + (Math.abs(cents) / 100).toFixed(2);
 }
 
+/** A member's photo, or their initial when they have none. */
+function avatar(person, extra = {}) {
+  const url = person && person.photo_url;
+  return h('div', {class: 'avatar', 'aria-hidden': 'true', ...extra},
+    url ? h('img', {src: url, alt: '', loading: 'lazy'}) : initial(person));
+}
+
 function initial(person) {
   return ((person && (person.name || person.username)) || '?').trim().charAt(0).toUpperCase();
 }
@@ -438,7 +445,9 @@ class Realtime {
   }
 
   _reconnectLater() {
-    connectionBanner('Reconnecting to Salon…');
+    connectionBanner(state.room
+      ? 'Connection lost. Reconnecting to Salon… your seat in the room is kept for 30 seconds.'
+      : 'Connection lost. Reconnecting to Salon…');
     const wait = this.backoff;
     this.backoff = Math.min(this.backoff * 2, 15_000);
     setTimeout(async () => {
@@ -1103,6 +1112,29 @@ async function roomAction(action, fields = {}) {
   }
 }
 
+/** The audience's first page, asked again when its count moved (joins are not pushed one by
+ * one): moderators act on that list, so theirs follows the room. At most once per count event,
+ * which Salon coalesces (audience_count_interval_seconds). */
+let audienceTimer = null;
+function refreshAudienceSoon() {
+  const room = state.room;
+  if (!room || !room.viewer || room.viewer.role !== 'moderator') return;
+  if (room.audience.size === room.audienceCount && !room.audienceCursor) return;
+  clearTimeout(audienceTimer);
+  audienceTimer = setTimeout(() => refreshAudience().catch(() => {}), 100);
+}
+
+async function refreshAudience() {
+  const room = state.room;
+  if (!room) return;
+  const page = await realtime.send('list_audience');
+  if (state.room !== room) return;
+  page.audience.forEach(remember);
+  room.audience = new Map(page.audience.map((p) => [p.user_id, p]));
+  room.audienceCursor = page.cursor;
+  renderRoom();
+}
+
 async function loadStageProfiles() {
   if (!state.room) return;
   for (const userId of state.room.stage.keys()) {
@@ -1192,6 +1224,7 @@ async function onEvent(message) {
   switch (message.type) {
     case 'audience_count':
       room.audienceCount = message.count;
+      refreshAudienceSoon();
       break;
     case 'hand_raised':
       room.hands.set(message.user_id, await profileOf(message.user_id));
@@ -1326,6 +1359,11 @@ function mount(...children) {
   }
 }
 
+/** What shows while a view or a list waits on Salon. */
+function loading(text = 'Loading…') {
+  return h('p', {class: 'loading muted', role: 'status', 'aria-busy': 'true'}, h('span', {class: 'spinner', 'aria-hidden': 'true'}), text);
+}
+
 function renderRoomBar() {
   const bar = $('#room-bar');
   const show = state.room && location.hash !== '#room';
@@ -1445,7 +1483,7 @@ async function signedIn() {
 let hallwayTimer = null;
 
 function viewHallway() {
-  const list = h('ul', {class: 'rooms', 'aria-label': 'Live rooms'});
+  const list = h('ul', {class: 'rooms', 'aria-label': 'Live rooms'}, h('li', {}, loading('Loading the live rooms…')));
   const status = h('p', {class: 'status', role: 'status'});
   const title = h('input', {name: 'title', maxlength: 100, required: true, placeholder: 'What do you want to talk about?'});
   const kind = h('select', {name: 'kind'},
@@ -1491,7 +1529,8 @@ function roomCard(item) {
     else await enterRoom(item.room_id);
   }));
   return h('li', {class: 'card room-card', dataset: {roomId: item.room_id}},
-    h('div', {},
+    h('div', {class: 'room-summary'},
+      h('div', {class: 'faces', 'aria-hidden': 'true'}, ...item.stage.slice(0, 4).map((p) => avatar(p))),
       h('h3', {}, item.title, ' ', h('span', {class: 'badge'}, item.kind)),
       h('div', {class: 'people'}, 'On stage: ', stage || 'nobody', ' · ', item.listener_count, ' listening',
         item.followed_on_stage ? ` · ${item.followed_on_stage} you follow` : '')),
@@ -1547,6 +1586,13 @@ async function viewProfile(userId) {
     route();
   }, status));
   const tip = h('button', {type: 'button', onclick: () => openMoneyDialog(person)}, 'Send money');
+  const blocked = mine ? false : await isBlocked(person.user_id);
+  const block = h('button', {type: 'button', class: blocked ? 'secondary' : 'danger'}, blocked ? 'Unblock' : 'Block');
+  block.addEventListener('click', act(block, async () => {
+    if (!blocked && !confirm(`Block ${displayName(person)}? They can no longer follow you, join rooms you moderate or send you money, and your follows both ways end.`)) return;
+    await api(blocked ? 'DELETE' : 'PUT', `/users/${person.user_id}/block`);
+    route();
+  }, status));
   const ping = h('button', {type: 'button', class: 'secondary'}, 'Ping into my room');
   ping.addEventListener('click', act(ping, async () => {
     await realtime.send('ping_into_room', {user_id: person.user_id});
@@ -1555,16 +1601,73 @@ async function viewProfile(userId) {
   return [
     h('section', {class: 'card'},
       h('div', {class: 'person', style: 'border:none'},
-        h('div', {class: 'avatar'}, initial(person)),
+        avatar(person),
         h('h1', {}, person.name), h('div', {class: 'handle'}, '@' + person.username)),
       person.bio ? h('p', {}, person.bio) : null,
       h('p', {class: 'muted'}, `${person.followers_count} followers · ${person.following_count} following`,
         person.follows_you ? ' · follows you' : '',
         person.invited_by ? ` · invited by @${person.invited_by.username}` : ''),
       mine ? h('p', {class: 'muted'}, 'This is you.') : h('div', {class: 'controls'},
-        follow, person.send_money ? tip : null, state.room ? ping : null),
+        blocked ? null : follow, person.send_money && !blocked ? tip : null, state.room && !blocked ? ping : null, block),
+      blocked ? h('p', {class: 'muted'}, 'You blocked this member.') : null,
       status),
   ];
+}
+
+/** Whether the caller blocked this member: their block list (people block few). */
+async function isBlocked(userId) {
+  let cursor = null;
+  do {
+    const page = await api('GET', '/me/blocks?limit=100' + (cursor ? '&cursor=' + encodeURIComponent(cursor) : ''));
+    if (page.items.some((p) => p.user_id === userId)) return true;
+    cursor = page.cursor;
+  } while (cursor);
+  return false;
+}
+
+/** Editing one's own profile (PATCH /me): the name and the bio. */
+function viewEditProfile() {
+  const me = state.me;
+  const status = h('p', {class: 'status', role: 'status'});
+  const name = h('input', {name: 'name', required: true, maxlength: 50, autocomplete: 'name', value: me.name || ''});
+  const bio = h('textarea', {name: 'bio', maxlength: 300, rows: 3});
+  bio.value = me.bio || '';
+  const save = h('button', {type: 'submit'}, 'Save profile');
+  const form = h('form', {class: 'card', 'aria-label': 'Edit your profile'},
+    h('h2', {}, 'Edit your profile'),
+    h('label', {}, 'Name', name),
+    h('label', {}, 'Bio', bio),
+    save, status);
+  form.addEventListener('submit', act(save, async () => {
+    state.me = await api('PATCH', '/me', {name: name.value.trim(), bio: bio.value.trim()});
+    remember(state.me);
+    say(status, 'Saved. Your profile now reads as above.');
+    const fresh = await viewProfile(state.me.user_id);
+    const card = form.parentElement && form.parentElement.querySelector('section.card');
+    if (card) card.replaceWith(...fresh);
+  }, status));
+  return [form];
+}
+
+/** The members one blocked, each with Unblock. */
+async function viewBlocked() {
+  const section = h('section', {class: 'card', 'aria-label': 'Blocked members'}, h('h2', {}, 'Blocked members'));
+  try {
+    const page = await api('GET', '/me/blocks?limit=50');
+    section.append(page.items.length
+      ? h('ul', {class: 'notices'}, ...page.items.map((person) => {
+        const unblock = h('button', {type: 'button', class: 'small secondary'}, 'Unblock');
+        unblock.addEventListener('click', act(unblock, async () => {
+          await api('DELETE', `/users/${person.user_id}/block`);
+          route();
+        }));
+        return h('li', {dataset: {userId: person.user_id}}, h('a', {href: '#user/' + person.user_id}, displayName(person)), ' @' + person.username, ' ', unblock);
+      }))
+      : h('p', {class: 'muted'}, 'You have not blocked anyone.'));
+  } catch (error) {
+    section.append(h('p', {class: 'error'}, describe(error)));
+  }
+  return [section];
 }
 
 // A live room ---------------------------------------------------------------------------------------
@@ -1686,10 +1789,17 @@ function renderRoom() {
     const down = h('button', {type: 'button', class: 'secondary', onclick: () => roomAction('step_down')}, 'Leave the stage');
     controls.push(down);
   } else if (room.handsAllowed || viewer.hand_raised) {
-    controls.push(viewer.hand_raised
-      ? h('button', {type: 'button', class: 'secondary', onclick: () => roomAction('lower_hand')}, 'Lower hand')
-      : h('button', {type: 'button', onclick: () => roomAction('raise_hand')}, 'Raise hand'));
-    if (viewer.hand_raised) controls.push(h('span', {class: 'muted'}, 'Your hand is up.'));
+    // Only moderators hear hand_raised / hand_lowered: Salon's reply is the listener's answer.
+    const raising = !viewer.hand_raised;
+    const hand = h('button', {type: 'button', class: raising ? '' : 'secondary'}, raising ? 'Raise hand' : 'Lower hand');
+    hand.addEventListener('click', act(hand, async () => {
+      if (await roomAction(raising ? 'raise_hand' : 'lower_hand')) {
+        updateViewer({hand_raised: raising});
+        renderRoom();
+      }
+    }));
+    controls.push(hand);
+    if (viewer.hand_raised) controls.push(h('span', {class: 'muted', role: 'status'}, 'Your hand is up: the moderators see it.'));
   } else {
     controls.push(h('span', {class: 'muted'}, 'The moderators have turned hand raising off.'));
   }
@@ -1717,7 +1827,7 @@ function renderRoom() {
       }}, 'Remove'));
     }
     return h('li', {class: 'person' + (entry.connected === false ? ' away' : ''), dataset: {userId: entry.user_id, username: person.username || ''}},
-      h('div', {class: 'avatar', 'aria-hidden': 'true'}, initial(person)),
+      avatar(person),
       h('a', {class: 'name', href: '#user/' + entry.user_id}, displayName(person), mine ? ' (you)' : ''),
       h('div', {class: 'handle'}, person.username ? '@' + person.username : ''),
       h('div', {class: 'state'},
@@ -1732,14 +1842,14 @@ function renderRoom() {
   handsBox.replaceChildren();
   if (iModerate) {
     const items = [...room.hands.values()].map((person) => h('li', {class: 'person', dataset: {userId: person.user_id, username: person.username || ''}},
-      h('div', {class: 'avatar', 'aria-hidden': 'true'}, initial(person)),
+      avatar(person),
       h('span', {class: 'name'}, displayName(person)),
       h('button', {type: 'button', class: 'small', onclick: () => roomAction('invite_to_speak', {user_id: person.user_id})}, 'Invite to speak')));
     handsBox.append(h('h2', {}, `Raised hands (${room.hands.size})`),
       items.length ? h('ul', {class: 'audience', 'aria-label': 'Raised hands'}, ...items) : h('p', {class: 'muted'}, room.handsAllowed ? 'No hands up.' : 'Hand raising is off.'));
   }
 
-  // The audience (first pages; joins are not pushed one by one, so refresh on demand).
+  // The audience (first pages; joins are not pushed one by one: see refreshAudienceSoon).
   $('#audience-title').textContent = `Audience (${room.audienceCount})`;
   $('#room-audience').replaceChildren(...[...room.audience.values()].map((person) => {
     const actions = [];
@@ -1751,18 +1861,12 @@ function renderRoom() {
       }}, 'Remove'));
     }
     return h('li', {class: 'person', dataset: {userId: person.user_id, username: person.username || ''}},
-      h('div', {class: 'avatar', 'aria-hidden': 'true'}, initial(person)),
+      avatar(person),
       h('a', {class: 'name', href: '#user/' + person.user_id}, displayName(person), person.user_id === me ? ' (you)' : ''),
       actions.length ? h('div', {class: 'actions'}, ...actions) : null);
   }));
   const refresh = h('button', {type: 'button', class: 'small secondary'}, 'Refresh the audience');
-  refresh.addEventListener('click', act(refresh, async () => {
-    const page = await realtime.send('list_audience');
-    room.audience = new Map(page.audience.map((p) => [p.user_id, p]));
-    page.audience.forEach(remember);
-    room.audienceCursor = page.cursor;
-    renderRoom();
-  }));
+  refresh.addEventListener('click', act(refresh, refreshAudience));
   const more = h('button', {type: 'button', class: 'small secondary'}, 'More');
   more.addEventListener('click', act(more, async () => {
     const page = await realtime.send('list_audience', {cursor: room.audienceCursor});
@@ -1868,8 +1972,8 @@ async function viewEarnings(sub) {
 }
 
 async function viewMe() {
-  if (!state.me) return [h('p', {}, 'Loading…')];
-  return viewProfile(state.me.user_id);
+  if (!state.me) return [loading()];
+  return [...await viewProfile(state.me.user_id), ...viewEditProfile(), ...await viewBlocked()];
 }
 
 // --- Routing -----------------------------------------------------------------------------------------
@@ -1885,6 +1989,8 @@ async function route() {
     mount(...viewSignIn());
     return;
   }
+  // The previous view goes at once: what follows may wait on the network.
+  mount(loading());
   let parts;
   switch (name) {
     case 'room': parts = viewRoom(); break;
@@ -1933,6 +2039,7 @@ window.salonDebug = {
   audio: () => sfu.stats(),
   sending: () => sfu.sending(),
   media: sfu, // what a test of a modified client overrides
+  realtime, // the browser tests drop its socket to see the reconnection
   me: () => sfu.myId(),
   room: () => state.room && {id: state.room.id, viewer: state.room.viewer, stage: [...state.room.stage.keys()]},
 };

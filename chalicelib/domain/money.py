@@ -147,16 +147,22 @@ def _ceil_div(a: int, b: int) -> int:
     return -(-a // b)
 
 
+def usd(cents: int) -> str:
+    """An amount as people read it in a dollar interface: 150 -> "$1.50"."""
+    sign = "-" if cents < 0 else ""
+    return f"{sign}${abs(cents) // 100:,}.{abs(cents) % 100:02d}"
+
+
 def quote(amount_cents: int, policy: TipPolicy) -> Quote:
     """The charge for a tip. When the sender pays the fee the charge is grossed up, so that what
     is left after Stripe's fee covers the tip; either way the creator receives the tip amount."""
     if amount_cents < policy.min_cents:
         raise AmountBelowMinimumError(
-            f"Tips start at {policy.min_cents} cents.", field="amount_cents"
+            f"Tips start at {usd(policy.min_cents)}.", field="amount_cents"
         )
     if amount_cents > policy.max_cents:
         raise AmountAboveMaximumError(
-            f"Tips are at most {policy.max_cents} cents.", field="amount_cents"
+            f"Tips are at most {usd(policy.max_cents)}.", field="amount_cents"
         )
     bp, fixed = policy.fee_basis_points, policy.fee_fixed_cents
     if policy.sender_pays_fee:

@@ -12,7 +12,11 @@ from typing import Any, Protocol
 
 from chalice.app import Response, WebsocketEvent
 
-from chalicelib.adapters.dynamo.connections import ConnectionRecord, ConnectionRepository
+from chalicelib.adapters.dynamo.connections import (
+    ConnectionRecord,
+    ConnectionRepository,
+    NotConnectedError,
+)
 from chalicelib.domain.errors import (
     NotAuthenticatedError,
     PayloadTooLargeError,
@@ -65,11 +69,6 @@ class Action:
 class UnknownActionError(ValidationError):
     code = "unknown_action"
     default_message = "That action does not exist."
-
-
-class NotConnectedError(NotAuthenticatedError):
-    code = "not_connected"
-    default_message = "This connection is not signed in; reconnect with a fresh token."
 
 
 class Realtime:

@@ -204,6 +204,7 @@ class Services:
             clock=utc_now,
             new_id=new_id,
             pacer=Pacer(float(self.settings.stripe_requests_per_second)),
+            workers=self.settings.payout_workers,
             notifier=self.notifier,
         )
 

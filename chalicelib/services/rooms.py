@@ -126,13 +126,14 @@ class Rooms:
                 followed_by_moderator=bool(followers), blocked_by_moderator=bool(blockers)
             )
             loaded.pending_connections[who.user_id] = who.connection_id
+            # The socket's room is saved with the membership, in the same transaction.
+            loaded.socket_room = (who.connection_id, room_id)
             return domain.join(loaded.room, who.user_id, entry, self.clock())
 
         loaded, _ = self._apply(room_id, who.user_id, (), enter)
         # Only once the new room has let them in do they leave the one they were in.
         if who.room_id and who.room_id != room_id:
             self._leave_current(who)
-        self.connections.set_room(who.connection_id, room_id)
         return self._view(loaded, who.user_id, who.connection_id)
 
     def leave(self, who: ConnectionRecord) -> dict[str, Any]:
@@ -404,6 +405,9 @@ class Rooms:
         moderators = {m for r in rooms for m in r.moderator_ids}
         follows_me, blocked_me = self.people.edges_to(user_id, moderators)
         visible = [r for r in rooms if self._may_enter(r, user_id, follows_me, blocked_me)]
+        # A room that removed the caller would refuse them (removed_from_room): not offered.
+        removed = self.repo.removed_from(user_id, [r.room_id for r in visible])
+        visible = [r for r in visible if r.room_id not in removed]
         ranked = sorted(
             visible,
             key=lambda r: (
@@ -466,16 +470,21 @@ class Rooms:
                 loaded.room.media_ref, viewer_id, connection_id, viewer.publishing
             )
         audience, cursor = self.repo.audience_page(room_id, domain.DEFAULT_PAGE_SIZE, None)
-        view["audience"] = self._people(audience)
+        hands = (
+            self.repo.raised_hands(room_id, loaded.room.hands_round)
+            if "raised_hands" in view
+            else []
+        )
+        # Everyone the view names, in one read of their profiles.
+        stage_ids = [s["user_id"] for s in view["stage"]]
+        people = {
+            p["user_id"]: p for p in self._people([*audience, *stage_ids, *(u for u, _ in hands)])
+        }
+        view["audience"] = [people[uid] for uid in audience if uid in people]
         view["audience_cursor"] = cursor
         view["audience_has_more"] = cursor is not None
-        stage_people = {
-            p["user_id"]: p for p in self._people([s["user_id"] for s in view["stage"]])
-        }
-        view["stage"] = [{**s, **stage_people.get(s["user_id"], {})} for s in view["stage"]]
+        view["stage"] = [{**s, **people.get(s["user_id"], {})} for s in view["stage"]]
         if "raised_hands" in view:
-            hands = self.repo.raised_hands(room_id, loaded.room.hands_round)
-            people = {p["user_id"]: p for p in self._people([uid for uid, _ in hands])}
             view["raised_hands"] = [
                 {**people.get(uid, {"user_id": uid}), "raised_at": at} for uid, at in hands
             ]

@@ -19,7 +19,7 @@ from chalicelib.adapters.dynamo.models import LedgerEntryModel, PayoutModel
 from chalicelib.adapters.dynamo.program import ProgramRepository
 from chalicelib.adapters.stripe_gateway import StripeGateway
 from chalicelib.domain.program import Enrollment
-from chalicelib.services.program import Pacer, Program
+from chalicelib.services.program import BACKOFF_S, Pacer, Program
 from tests.support.events import sqs_event
 from tests.support.reconcile import assert_reconciled
 from tests.support.stripe_local import emulator_post
@@ -381,7 +381,8 @@ def test_a_run_backs_off_when_stripe_answers_429_and_still_pays(
     emulator_post(emulator, "/_test/rate_limit?count=3")
     report = program.run(MONTH, None, forever)
     assert report["paid"] == 2
-    assert pauses[:1] == [0.5]  # backed off after the first 429
+    # Backed off after the first 429: the next slot any worker gets is half a second later.
+    assert any(p == pytest.approx(BACKOFF_S[0], abs=0.05) for p in pauses)
     assert_paid_exactly_once(emulator, ids)
 
 
@@ -429,6 +430,43 @@ def test_a_hand_over_delivered_twice_is_done_once(
         continuations += 1
     assert continuations == 2
     assert (report["paid"], report["already_paid"], report["invocations"]) == (60, 0, 3)
+
+
+class SlowStripe(StripeGateway):
+    """Stripe with latency: each transfer waits until `overlap` of them are in flight at once
+    (or a short timeout), and records the most seen in flight."""
+
+    def __init__(self, real: StripeGateway, overlap: int) -> None:
+        self.__dict__.update(real.__dict__)
+        self.lock = threading.Lock()
+        self.in_flight = self.most = 0
+        self.crowd = threading.Barrier(overlap)
+
+    def transfer(self, params: dict[str, Any], idempotency_key: str) -> str:
+        with self.lock:
+            self.in_flight += 1
+            self.most = max(self.most, self.in_flight)
+        try:
+            self.crowd.wait(timeout=2)
+        except threading.BrokenBarrierError:
+            pass
+        try:
+            return super().transfer(params, idempotency_key)
+        finally:
+            with self.lock:
+                self.in_flight -= 1
+
+
+def test_parallel_workers_pay_each_creator_exactly_once(program: Program, emulator: str) -> None:
+    ids = creators(program, emulator, 24)
+    slow = SlowStripe(program.stripe, overlap=4)
+    parallel = dataclasses.replace(program, stripe=slow, workers=8)
+    report = parallel.run(MONTH, None, forever)
+    assert (report["paid"], report["failed"]) == (24, 0)
+    assert slow.most >= 4  # the transfers really overlapped
+    assert parallel.pacer.calls == 24  # one Stripe request per creator, through the one pacer
+    assert_paid_exactly_once(emulator, ids)
+    assert_reconciled(program)
 
 
 # --- the functions only a schedule or a queue starts, through their handlers as AWS runs them

@@ -110,3 +110,15 @@ def test_every_change_of_who_moderates_is_saved_on_the_room_item(crowd: Crowd, s
     crowd.fire("expire")
     check("moderator timed out")
     assert stored_moderators(room_id) == {host.user_id}
+
+
+def test_the_hallway_does_not_offer_a_room_that_removed_you(crowd: Crowd) -> None:
+    host = crowd.person("host")
+    room_id = str(host.ok("create_room", title="Open talk", kind="open")["room_id"])
+    pest, other = crowd.person("pest"), crowd.person("other")
+    pest.ok("join_room", room_id=room_id)
+    other.ok("join_room", room_id=room_id)
+    host.ok("remove_member", user_id=pest.user_id)
+    assert pest.refused("join_room", room_id=room_id) == "removed_from_room"
+    assert room_id not in hallway_ids(crowd, pest)
+    assert room_id in hallway_ids(crowd, other)

@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from chalicelib.domain.money import refund_share, share
+from chalicelib.domain.money import (
+    AmountBelowMinimumError,
+    TipPolicy,
+    quote,
+    refund_share,
+    share,
+    usd,
+)
 
 
 @st.composite
@@ -46,3 +54,19 @@ def test_refunds_take_back_the_share_of_their_total_whatever_the_split_and_order
 def test_a_refund_share_rounds_half_up() -> None:
     assert refund_share(0, 273, 546, 500) == 250
     assert refund_share(273, 273, 546, 500) == 250
+
+
+def test_amounts_read_as_dollars() -> None:
+    assert [usd(c) for c in (0, 5, 150, 100_000, -250)] == [
+        "$0.00",
+        "$0.05",
+        "$1.50",
+        "$1,000.00",
+        "-$2.50",
+    ]
+
+
+def test_the_tip_minimum_is_said_in_dollars() -> None:
+    with pytest.raises(AmountBelowMinimumError) as refused:
+        quote(99, TipPolicy(min_cents=150))
+    assert refused.value.message == "Tips start at $1.50."

@@ -9,6 +9,12 @@ from pynamodb.exceptions import UpdateError
 
 from chalicelib.adapters.dynamo.models import ConnectionModel
 from chalicelib.adapters.dynamo.tx import condition_failed
+from chalicelib.domain.errors import NotAuthenticatedError
+
+
+class NotConnectedError(NotAuthenticatedError):
+    code = "not_connected"
+    default_message = "This connection is not signed in; reconnect with a fresh token."
 
 
 @dataclass(frozen=True)

@@ -211,6 +211,10 @@ class RoomModel(Model):
     invited = UnicodeSetAttribute(null=True)
     hosts = UnicodeSetAttribute(null=True)  # an event's co-hosts: moderators on entry
     listener_count = NumberAttribute(default=0)
+    # A copy of each on-stage member's row (JSON: user id -> the row as DynamoDB stores it),
+    # written in the same transaction as the rows: an action reads the room, its stage and the
+    # people it touches in one request (docs/benchmarks.md, "request budgets").
+    stage = UnicodeAttribute(null=True)
     # Bumped by every change to the fields above (not by listener counts): optimistic locking.
     revision = NumberAttribute(default=0)
     live = UnicodeAttribute(null=True)

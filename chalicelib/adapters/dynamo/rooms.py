@@ -10,6 +10,8 @@ writes its own item and adds one to the room's counter: O(1), whatever the room'
 from __future__ import annotations
 
 import copy
+import json
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -19,9 +21,10 @@ from pynamodb.attributes import UnicodeSetAttribute
 from pynamodb.exceptions import TransactWriteError, UpdateError
 from pynamodb.expressions.update import Action
 
+from chalicelib.adapters.dynamo.connections import NotConnectedError
 from chalicelib.adapters.dynamo.identity import decode_cursor, encode_cursor, read_page
-from chalicelib.adapters.dynamo.models import RoomMemberModel, RoomModel
-from chalicelib.adapters.dynamo.tx import condition_failed, transaction
+from chalicelib.adapters.dynamo.models import ConnectionModel, RoomMemberModel, RoomModel
+from chalicelib.adapters.dynamo.tx import client, condition_failed, transaction
 from chalicelib.domain.errors import ConflictError, NotFoundError
 from chalicelib.domain.rooms import (
     DEFAULT_MAX_PUBLISHERS,
@@ -34,6 +37,8 @@ from chalicelib.domain.rooms import (
 
 LIVE = "live"
 ENDED_ROOM_TTL = timedelta(days=1)
+BATCH_GET_KEYS = 100  # DynamoDB's limit per BatchGetItem
+UNPROCESSED_RETRIES = 5
 
 
 class RoomNotFoundError(NotFoundError):
@@ -57,6 +62,12 @@ class LoadedRoom:
     connections: dict[str, str | None]
     listener_count: int
     pending_connections: dict[str, str | None] = field(default_factory=dict)
+    # The rows read (removed people's too), to copy the unchanged stage rows when saving.
+    rows: dict[str, RoomMemberModel] = field(default_factory=dict)
+    # Whether the room item held a copy of its stage when read (rooms from before it do not).
+    stage_copied: bool = True
+    # (connection id, room id): the socket's room, saved in the same transaction (a join).
+    socket_room: tuple[str, str] | None = None
 
     def connection_of(self, user_id: str) -> str | None:
         return self.pending_connections.get(user_id, self.connections.get(user_id))
@@ -121,6 +132,46 @@ def _member_row(
     )
 
 
+def _stage_copy(rows: dict[str, RoomMemberModel]) -> str | None:
+    if not rows:
+        return None
+    return json.dumps({uid: rows[uid].serialize() for uid in sorted(rows)}, sort_keys=True)
+
+
+def _stage_rows(copied: str | None) -> dict[str, RoomMemberModel] | None:
+    if copied is None:
+        return None
+    return {uid: RoomMemberModel.from_raw_data(raw) for uid, raw in json.loads(copied).items()}
+
+
+def _read(room_id: str, user_ids: list[str]) -> tuple[RoomModel | None, list[RoomMemberModel]]:
+    """The room item and the named members' rows, read consistently in one BatchGetItem
+    across the two tables (plus retries of what DynamoDB left unprocessed)."""
+    rooms_table, members_table = RoomModel.Meta.table_name, RoomMemberModel.Meta.table_name
+    request: dict[str, Any] = {
+        rooms_table: {"Keys": [{"room_id": {"S": room_id}}], "ConsistentRead": True}
+    }
+    if user_ids:
+        request[members_table] = {
+            "Keys": [{"room_id": {"S": room_id}, "user_id": {"S": uid}} for uid in user_ids],
+            "ConsistentRead": True,
+        }
+    item: RoomModel | None = None
+    rows: list[RoomMemberModel] = []
+    for attempt in range(UNPROCESSED_RETRIES + 1):
+        answer = client().batch_get_item(RequestItems=request)
+        for raw in answer.get("Responses", {}).get(rooms_table, []):
+            item = RoomModel.from_raw_data(raw)
+        rows += [
+            RoomMemberModel.from_raw_data(r) for r in answer["Responses"].get(members_table, [])
+        ]
+        request = answer.get("UnprocessedKeys") or {}
+        if not request:
+            return item, rows
+        time.sleep(0.05 * 2**attempt)  # throttled: back off, as the SDK does for errors
+    raise RoomChangedError("The room could not be read right now; try again.")
+
+
 @dataclass(frozen=True)
 class _RoomItemState:
     """What the room item stores of the domain's room. A change to any of it is saved on the
@@ -179,6 +230,7 @@ def _room_actions(state: _RoomItemState, revision: int, listener_delta: int) -> 
 class RoomRepository:
     def create(self, room: Room, connection_id: str | None) -> None:
         creator = room.members[room.creator_id]
+        creator_row = _member_row(room.room_id, creator, 1, connection_id, room.hands_round)
         state = _RoomItemState.of(room)
         with transaction() as tx:
             tx.save(
@@ -201,22 +253,32 @@ class RoomRepository:
                     listener_count=0,
                     revision=1,
                     live=LIVE,
+                    stage=_stage_copy({room.creator_id: creator_row}),
                 ),
                 condition=RoomModel.room_id.does_not_exist(),
             )
-            tx.save(
-                _member_row(room.room_id, creator, 1, connection_id, room.hands_round),
-                condition=RoomMemberModel.user_id.does_not_exist(),
-            )
+            tx.save(creator_row, condition=RoomMemberModel.user_id.does_not_exist())
 
     def load(self, room_id: str, user_ids: Iterable[str] = ()) -> LoadedRoom:
-        """The room item, everyone on stage, and `user_ids`: all read consistently."""
-        try:
-            item = RoomModel.get(room_id, consistent_read=True)
-        except RoomModel.DoesNotExist as exc:
-            raise RoomNotFoundError() from exc
+        """The room item, everyone on stage, and `user_ids`: all read consistently, in one
+        request (the stage comes from the room item's copy of its rows)."""
+        involved = sorted({u for u in user_ids if u})
+        if len(involved) >= BATCH_GET_KEYS:
+            raise ValueError("a room action involves a few people, not a hundred")
+        item, read = _read(room_id, involved)
+        if item is None:
+            raise RoomNotFoundError()
+        rows = {row.user_id: row for row in read}
         stage_ids = set(item.stage_ids or ())
-        wanted = sorted(stage_ids | {u for u in user_ids if u})
+        copied = _stage_rows(item.stage)
+        stage_copied = copied is not None and set(copied) == stage_ids
+        if copied is not None and stage_copied:
+            for uid, row in copied.items():
+                rows.setdefault(uid, row)
+        else:  # a room saved before its item held the stage: read the stage's rows
+            missing = [(room_id, uid) for uid in sorted(stage_ids - set(rows))]
+            for row in RoomMemberModel.batch_get(missing, consistent_read=True) if missing else ():
+                rows[row.user_id] = row
         room = Room(
             room_id=item.room_id,
             title=item.title,
@@ -235,14 +297,14 @@ class RoomRepository:
         )
         revisions: dict[str, int] = {}
         connections: dict[str, str | None] = {}
-        keys = [(room_id, uid) for uid in wanted]
-        for row in RoomMemberModel.batch_get(keys, consistent_read=True) if keys else ():
-            revisions[row.user_id] = int(row.revision)
+        for uid in sorted(rows):
+            row = rows[uid]
+            revisions[uid] = int(row.revision)
             if row.removed:
-                room.removed.add(row.user_id)
+                room.removed.add(uid)
                 continue
-            room.members[row.user_id] = _member(row, room.hands_round)
-            connections[row.user_id] = row.connection_id
+            room.members[uid] = _member(row, room.hands_round)
+            connections[uid] = row.connection_id
         loaded_listeners = sum(1 for m in room.members.values() if m.role is Role.LISTENER)
         listener_count = int(item.listener_count or 0)
         room.unloaded_listeners = max(0, listener_count - loaded_listeners)
@@ -253,6 +315,8 @@ class RoomRepository:
             member_revisions=revisions,
             connections=connections,
             listener_count=listener_count,
+            rows=rows,
+            stage_copied=stage_copied,
         )
 
     def save(self, loaded: LoadedRoom, actor_id: str) -> None:
@@ -261,20 +325,37 @@ class RoomRepository:
         before, after = loaded.before, loaded.room
         room_id = after.room_id
         listener_delta = after.audience_count - before.audience_count
+        uids = sorted(set(before.members) | set(after.members) | after.removed)
+        writes = {uid: w for uid in uids if (w := self._member_write(loaded, uid, actor_id))}
+        saved = {uid: w[1] for uid, w in writes.items() if w[0] == "save"}
+        stage = sorted(uid for uid, m in after.members.items() if m.role.on_stage)
+        stage_before = sorted(uid for uid, m in before.members.items() if m.role.on_stage)
+        # The room item's copy of the stage changes with any stage row, and only then.
+        stage_changed = (
+            stage != stage_before or any(uid in saved for uid in stage) or not loaded.stage_copied
+        )
         tx = transaction()
         touched = False
+        socket_at = -1
         try:
             with tx:
                 state = _RoomItemState.of(after)
-                if _RoomItemState.of(before) != state:
+                if _RoomItemState.of(before) != state or stage_changed:
+                    copied = _stage_copy({uid: saved.get(uid) or loaded.rows[uid] for uid in stage})
+                    stage_action = (
+                        RoomModel.stage.set(copied) if copied else RoomModel.stage.remove()
+                    )
                     tx.update(
                         RoomModel(room_id),
-                        actions=_room_actions(state, loaded.revision, listener_delta),
+                        actions=[
+                            *_room_actions(state, loaded.revision, listener_delta),
+                            stage_action,
+                        ],
                         condition=RoomModel.revision == loaded.revision,
                     )
                     touched = True
                 elif listener_delta > 0:
-                    stage_size = sum(1 for m in after.members.values() if m.role.on_stage)
+                    stage_size = len(stage)
                     tx.update(
                         RoomModel(room_id),
                         actions=[RoomModel.listener_count.add(listener_delta)],
@@ -291,12 +372,30 @@ class RoomRepository:
                     touched = True
                 else:
                     self._check_hands_round(tx, loaded)
-                for uid in sorted(set(before.members) | set(after.members) | after.removed):
-                    touched |= self._save_member(tx, loaded, uid, actor_id)
+                socket_at = tx.size
+                if loaded.socket_room is not None:
+                    connection_id, socket_room = loaded.socket_room
+                    tx.update(
+                        ConnectionModel(connection_id),
+                        actions=[ConnectionModel.room_id.set(socket_room)],
+                        condition=ConnectionModel.connection_id.exists(),
+                    )
+                    touched = True
+                for uid, (kind, model, condition) in writes.items():
+                    if kind == "save":
+                        tx.save(model, condition=condition)
+                    elif kind == "delete":
+                        tx.delete(model, condition=condition)
+                    else:
+                        tx.condition_check(RoomMemberModel, room_id, uid, condition=condition)
+                    touched |= kind != "check"
                 if not touched:
                     return
         except TransactWriteError as error:
-            if any(tx.failed(error)):
+            failed = tx.failed(error)
+            if socket_at >= 0 and failed[socket_at]:
+                raise NotConnectedError() from error  # the socket closed meanwhile
+            if any(failed):
                 raise RoomChangedError() from error
             raise
 
@@ -317,7 +416,11 @@ class RoomRepository:
             same_round = same_round | RoomModel.hands_round.does_not_exist()
         tx.condition_check(RoomModel, after.room_id, condition=same_round)
 
-    def _save_member(self, tx: Any, loaded: LoadedRoom, uid: str, actor_id: str) -> bool:
+    def _member_write(
+        self, loaded: LoadedRoom, uid: str, actor_id: str
+    ) -> tuple[str, Any, Any] | None:
+        """What saving does to one member's row: ("save", row, condition), ("delete", key,
+        condition), ("check", None, condition) or nothing."""
         before, after = loaded.before, loaded.room
         room_id = after.room_id
         old, new = before.members.get(uid), after.members.get(uid)
@@ -336,21 +439,16 @@ class RoomRepository:
                 revision=revision + 1,
                 connected=False,
             )
-            tx.save(row, condition=unchanged if known else fresh)
-            return True
+            return "save", row, unchanged if known else fresh
         if new is not None and (old != new or connection != loaded.connections.get(uid)):
-            tx.save(
-                _member_row(room_id, new, revision + 1, connection, after.hands_round),
-                condition=unchanged if known else fresh,
-            )
-            return True
+            row = _member_row(room_id, new, revision + 1, connection, after.hands_round)
+            return "save", row, unchanged if known else fresh
         if old is not None and new is None:
-            tx.delete(RoomMemberModel(room_id, uid), condition=unchanged)
-            return True
+            return "delete", RoomMemberModel(room_id, uid), unchanged
         if uid == actor_id and known:
             # The actor's role is what allowed the action: it must still be what was read.
-            tx.condition_check(RoomMemberModel, room_id, uid, condition=unchanged)
-        return False
+            return "check", None, unchanged
+        return None
 
     # --- reads for fan-out and views ----------------------------------------------------
 
@@ -443,6 +541,12 @@ class RoomRepository:
                 )
             )
         return summaries
+
+    def removed_from(self, user_id: str, room_ids: Iterable[str]) -> set[str]:
+        """Which of `room_ids` removed `user_id` for good (one batch read of their rows)."""
+        keys = [(room_id, user_id) for room_id in sorted(set(room_ids))]
+        rows = RoomMemberModel.batch_get(keys, attributes_to_get=["room_id", "removed"])
+        return {row.room_id for row in rows if row.removed} if keys else set()
 
     # --- the coalesced audience count ---------------------------------------------------
 

@@ -28,6 +28,12 @@ def _connection() -> Connection:
     return Connection(region=settings().region)
 
 
+def client() -> Any:
+    """The botocore DynamoDB client behind PynamoDB, for the one call PynamoDB lacks: a
+    BatchGetItem across tables."""
+    return _connection().client
+
+
 class Transaction:
     """All-or-nothing writes. `failed(error)` lists, in the order the actions were added,
     whether each one's condition failed. `token` makes a retried commit idempotent (10 min)."""
@@ -36,6 +42,11 @@ class Transaction:
         self._tx = TransactWrite(connection=_connection(), client_request_token=token)
         self._added: list[tuple[str, int]] = []
         self._counts = dict.fromkeys(_SENT_ORDER, 0)
+
+    @property
+    def size(self) -> int:
+        """How many actions were added: the index the next one will have in `failed`."""
+        return len(self._added)
 
     def _add(self, kind: str) -> None:
         self._added.append((kind, self._counts[kind]))
