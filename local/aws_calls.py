@@ -207,7 +207,9 @@ def authorizations(
             yield f"ssm:{operation}", f"arn:aws:ssm:{region}:{ACCOUNT}:parameter/{name.lstrip('/')}"
     elif service_name == "sqs" and "QueueUrl" in params:
         queue = str(params["QueueUrl"]).rstrip("/").rsplit("/", 1)[-1]
-        yield f"sqs:{operation}", f"arn:aws:sqs:{region}:{ACCOUNT}:{queue}"
+        # SQS authorizes SendMessageBatch, DeleteMessageBatch and ChangeMessageVisibilityBatch
+        # as their single forms (no policy can name the batch actions).
+        yield f"sqs:{operation.removesuffix('Batch')}", f"arn:aws:sqs:{region}:{ACCOUNT}:{queue}"
     elif service_name == "sns" and operation == "Publish":
         yield "sns:Publish", str(params.get("TopicArn") or params.get("TargetArn") or "*")
     elif service_name == "sns" and "PlatformApplicationArn" in params:

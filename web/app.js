@@ -70,6 +70,7 @@ const MESSAGES = {
   target_not_a_moderator: 'That person is not a moderator.',
   already_a_moderator: 'That person is already a moderator.',
   too_many_publishers: 'The stage is full of open microphones: wait until someone mutes.',
+  too_many_devices: 'This account has notifications on 10 devices already: turn one off first.',
   not_allowed_to_publish: 'Only people on stage who are unmuted can send audio.',
   not_publishing: 'That speaker is not sending audio right now.',
   media_negotiation_failed: 'The audio connection could not be set up. Trying again…',

@@ -86,6 +86,15 @@ def test_a_message_is_authorized_on_its_queue() -> None:
     assert calls == [("sqs:SendMessage", "arn:aws:sqs:us-east-1:123456789012:salon-dev-timers")]
 
 
+def test_an_sqs_batch_is_authorized_as_its_single_action() -> None:
+    """SQS has no SendMessageBatch permission: SendMessage grants both (the SQS guide,
+    "Amazon SQS batch actions")."""
+    queue = {"QueueUrl": "http://h:1/123456789012/q"}
+    arn = "arn:aws:sqs:us-east-1:123456789012:q"
+    assert authorize("sqs", "SendMessageBatch", queue) == [("sqs:SendMessage", arn)]
+    assert authorize("sqs", "DeleteMessageBatch", queue) == [("sqs:DeleteMessage", arn)]
+
+
 def test_an_ivs_stage_call_is_authorized_on_its_stage() -> None:
     stage = "arn:aws:ivs:us-east-1:123456789012:stage/AbCdEf012345"
     assert authorize("ivs-realtime", "DisconnectParticipant", {"stageArn": stage}) == [
