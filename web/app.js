@@ -109,7 +109,6 @@ const MESSAGES = {
   event_too_early: 'An event can be started at most 15 minutes before its time.',
   invalid_event_time: 'Pick a start time in the future, within 90 days.',
   event_changed: 'The event changed meanwhile. Reload and try again.',
-  too_many_devices: 'You have 10 devices receiving notifications: remove one first.',
 };
 // Codes whose server message is more precise than ours: it replaces ours (attempts left, the
 // bank's reason) or follows it (the limits).
