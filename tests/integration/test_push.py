@@ -297,3 +297,22 @@ def test_muting_followed_rooms_keeps_the_fan_out_from_you(crowd: Crowd) -> None:
     host.ok("create_room", title="Morning talk", kind="open")
     drain(crowd)
     assert pushes(phone) == []
+
+
+def test_forgetting_a_member_removes_their_devices_endpoints_and_settings(
+    crowd: Crowd, applications: dict[str, str]
+) -> None:
+    """What account deletion calls (Notifications.forget): nothing of push is left."""
+    ann = crowd.person("ann")
+    phone, tablet = device(crowd, ann), device(crowd, ann, "fcm")
+    rest(crowd, "PATCH", "/me/notification-settings", ann, {"time_zone": "Europe/Paris"})
+    crowd.svc.notifications.forget(ann.user_id)
+    assert crowd.svc.notifications.repo.devices(ann.user_id) == []
+    assert crowd.svc.notifications.preferences(ann.user_id)["time_zone"] == "UTC"
+    sns = boto3.client("sns", region_name="us-east-1")
+    tokens = {
+        e["Attributes"]["Token"]
+        for arn in applications.values()
+        for e in sns.list_endpoints_by_platform_application(PlatformApplicationArn=arn)["Endpoints"]
+    }
+    assert {phone, tablet} & tokens == set()
