@@ -122,22 +122,9 @@ class Events:
 
     def preview(self, event_id: str) -> dict[str, Any]:
         """What the public link shows anyone, signed in or not: no member ids."""
-        event = self.repo.get(event_id)
-        hosts = self.people.profiles(sorted(event.host_ids))
-        return {
-            "event_id": event.event_id,
-            "title": event.title,
-            "description": event.description,
-            "starts_at": event.starts_at.isoformat(),
-            "status": event.status_at(self.clock(), self.grace).value,
-            "rsvp_count": event.rsvp_count,
-            "hosts": [
-                {"username": p.username, "name": p.name}
-                for uid in sorted(event.host_ids)
-                if (p := hosts.get(uid)) is not None
-            ],
-            "link": self.link(event.event_id),
-        }
+        public = self._public(self.repo.get(event_id))
+        public["hosts"] = [{k: p[k] for k in ("username", "name")} for p in public["hosts"]]
+        return public
 
     def upcoming(self, user_id: str, scope: str) -> dict[str, Any]:
         """Scheduled and live events, soonest first: the member's own (hosted or co-hosted),
@@ -174,7 +161,7 @@ class Events:
             raise MemberNotFoundError(field="cohost_ids")
         return list(user_ids)
 
-    def _view(self, event: ScheduledEvent, viewer_id: str) -> dict[str, Any]:
+    def _public(self, event: ScheduledEvent) -> dict[str, Any]:
         hosts = self.people.profiles(sorted(event.host_ids))
         return {
             "event_id": event.event_id,
@@ -182,15 +169,20 @@ class Events:
             "description": event.description,
             "starts_at": event.starts_at.isoformat(),
             "status": event.status_at(self.clock(), self.grace).value,
-            "host_id": event.host_id,
+            "rsvp_count": event.rsvp_count,
             "hosts": [
                 {"user_id": uid, "username": p.username, "name": p.name}
                 for uid in sorted(event.host_ids)
                 if (p := hosts.get(uid)) is not None
             ],
+            "link": self.link(event.event_id),
+        }
+
+    def _view(self, event: ScheduledEvent, viewer_id: str) -> dict[str, Any]:
+        return {
+            **self._public(event),
+            "host_id": event.host_id,
             "room_id": event.room_id,
-            "rsvp_count": event.rsvp_count,
             "rsvp": self.repo.has_rsvp(event.event_id, viewer_id),
             "is_host": viewer_id in event.host_ids,
-            "link": self.link(event.event_id),
         }

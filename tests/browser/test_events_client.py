@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.support.http import HttpClient
+from tests.support.http import HttpClient, member_of_their_own
 
 TIMEOUT_MS = 15_000
 _numbers = itertools.count(7600)
@@ -26,13 +26,7 @@ def api(stack: dict[str, Any]) -> HttpClient:
 
 
 def member(api: HttpClient, username: str) -> dict[str, Any]:
-    phone = f"+1415555{next(_numbers):04d}"
-    made = api.post(
-        "/_local/admin/admin_create_founder",
-        {"phone": phone, "name": username.title(), "username": username, "invites": 0},
-    )
-    assert made.body["ok"], made.body
-    answer = api.sign_in(phone)
+    answer = member_of_their_own(api, f"+1415555{next(_numbers):04d}", username)
     return {k: answer[k] for k in ("access_token", "refresh_token", "user")}
 
 

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 import boto3
 import pytest
 
-from tests.support.http import HttpClient
+from tests.support.http import HttpClient, member_of_their_own
 from tests.support.wsclient import WsClient
 
 _numbers = itertools.count(7000)
@@ -24,13 +24,7 @@ QUEUE = "salon-dev-notifications"
 
 def member(api: HttpClient, name: str) -> dict[str, Any]:
     """A member of their own (the operators' founder function), signed in."""
-    phone = f"+1415555{next(_numbers):04d}"
-    made = api.post(
-        "/_local/admin/admin_create_founder",
-        {"phone": phone, "name": name.title(), "username": name, "invites": 0},
-    )
-    assert made.body["ok"], made.body
-    signed_in = api.sign_in(phone)
+    signed_in = member_of_their_own(api, f"+1415555{next(_numbers):04d}", name)
     return {
         "name": name,
         "token": signed_in["access_token"],
