@@ -125,7 +125,28 @@ def me() -> dict[str, Any]:
 @route("/me", methods=["PATCH"])
 def edit_me() -> dict[str, Any]:
     user_id = caller()
-    return services().identity.update_profile(user_id, body(request(), schemas.EDIT_PROFILE))
+    changes = body(request(), schemas.EDIT_PROFILE)
+    if (photo_url := changes.pop("photo_url", None)) is not None:
+        services().photos.use_url(user_id, photo_url)
+    return services().identity.update_profile(user_id, changes)
+
+
+@route("/me/photo/uploads", methods=["POST"])
+def start_photo_upload() -> Response:
+    user_id = caller()
+    content_type = body(request(), schemas.PHOTO_UPLOAD)["content_type"]
+    return created(services().photos.start_upload(user_id, content_type))
+
+
+@route("/me/photo", methods=["PUT"])
+def use_photo() -> dict[str, Any]:
+    user_id = caller()
+    return services().photos.use(user_id, body(request(), schemas.PHOTO)["key"])
+
+
+@route("/me/photo", methods=["DELETE"])
+def remove_photo() -> dict[str, Any]:
+    return services().photos.remove(caller())
 
 
 @route("/me/blocks", methods=["GET"])

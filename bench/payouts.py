@@ -716,9 +716,12 @@ def print_result(results: list[Result], command: str, stripe_latency_ms: float) 
         parts.append(("the rest (SDK objects, models, app code, SQS)", rest))
     for name, seconds in parts:
         print(f"  {name.ljust(50)}{seconds:9.1f}  {100 * seconds / wall:5.1f} %")
-    busy = (wall - m(lambda r: r.meter.pacer_sleep_s)) / n * 1000
-    print(f"  per creator, all but the pacer's sleep: {busy:.1f} ms (the pacer's slot: ", end="")
-    print(f"{1000 / first.rate:.1f} ms)")
+    if first.workers == 1:
+        busy = (wall - m(lambda r: r.meter.pacer_sleep_s)) / n * 1000
+        print(
+            f"  per creator, all but the pacer's sleep: {busy:.1f} ms (the pacer's slot: ", end=""
+        )
+        print(f"{1000 / first.rate:.1f} ms)")
     latencies = first.meter.transfer_ms
     if latencies:
         ordered, tenth = sorted(latencies), max(1, len(latencies) // 10)

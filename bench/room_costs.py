@@ -18,6 +18,7 @@ import os
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -63,12 +64,67 @@ ACTIONS = (
 )
 
 
+@dataclass(frozen=True)
+class Cost:
+    """What one action sent out: DynamoDB requests and capacity units, posts, SQS sends."""
+
+    dynamodb: int
+    posts: int
+    queue: int
+    read_units: float
+    write_units: float
+
+
+def _kb(item: Any) -> float:
+    return len(json.dumps(item)) / 1024
+
+
+def capacity_units(
+    operation: str, params: dict[str, Any], result: dict[str, Any]
+) -> tuple[float, float]:
+    """(read, write) capacity units DynamoDB would charge, from the request and its answer:
+    4 KB per read unit (half for an eventually consistent read), 1 KB per write unit, twice
+    that inside a transaction (DynamoDB's pricing rules; item sizes as JSON, near enough)."""
+
+    def read(items: list[Any], consistent: bool) -> float:
+        size = sum(_kb(i) for i in items)
+        return max(1, -(-size // 4)) * (1 if consistent else 0.5) if items else 0.0
+
+    if operation == "GetItem":
+        return read([result.get("Item", {})], bool(params.get("ConsistentRead"))), 0.0
+    if operation == "BatchGetItem":
+        units = 0.0
+        for table, items in result.get("Responses", {}).items():
+            consistent = bool(params["RequestItems"][table].get("ConsistentRead"))
+            units += sum(read([i], consistent) for i in items)
+        return units, 0.0
+    if operation == "Query":
+        return read(result.get("Items", []), bool(params.get("ConsistentRead"))), 0.0
+    if operation in ("PutItem", "UpdateItem", "DeleteItem"):
+        return 0.0, max(1.0, -(-_kb(params.get("Item", params.get("Key", {}))) // 1))
+    if operation == "TransactWriteItems":
+        writes = [e for e in params["TransactItems"] if "ConditionCheck" not in e]
+        checks = len(params["TransactItems"]) - len(writes)
+        size = [max(1.0, -(-_kb(next(iter(e.values())).get("Item", {})) // 1)) for e in writes]
+        return 2.0 * checks, 2.0 * sum(size)
+    if operation == "BatchWriteItem":
+        return 0.0, float(sum(len(v) for v in params["RequestItems"].values()))
+    return 0.0, 0.0
+
+
 class Meter:
     def __init__(self) -> None:
         self.dynamodb: Counter[str] = Counter()
+        self.read_units = 0.0
+        self.write_units = 0.0
         self.posts = 0
         self.queue = 0
         self.sent: dict[str, Any] = {}
+
+    def cost(self) -> Cost:
+        return Cost(
+            sum(self.dynamodb.values()), self.posts, self.queue, self.read_units, self.write_units
+        )
 
     def record_post(self, params: dict[str, Any], **_: Any) -> None:
         self.posts += 1
@@ -76,6 +132,7 @@ class Meter:
 
     def reset(self) -> None:
         self.dynamodb.clear()
+        self.read_units = self.write_units = 0.0
         self.sent.clear()
         self.posts = self.queue = 0
 
@@ -86,9 +143,13 @@ def metered(svc: Services) -> Iterator[Meter]:
     original = botocore.client.BaseClient._make_api_call
 
     def counting(client: Any, operation: str, kwargs: dict[str, Any]) -> Any:
+        result = original(client, operation, kwargs)
         if client.meta.service_model.service_name == "dynamodb":
             meter.dynamodb[operation] += 1
-        return original(client, operation, kwargs)
+            read, write = capacity_units(operation, kwargs, result)
+            meter.read_units += read
+            meter.write_units += write
+        return result
 
     botocore.client.BaseClient._make_api_call = counting  # type: ignore[method-assign]
     posts = svc.poster._get_client()
@@ -153,8 +214,8 @@ def seed_room(svc: Services, listeners: int) -> tuple[str, dict[str, str]]:
     return room_id, people
 
 
-def measure(size: int, janus: JanusProcess) -> dict[str, tuple[int, int, int]]:
-    results: dict[str, tuple[int, int, int]] = {}
+def measure(size: int, janus: JanusProcess) -> dict[str, Cost]:
+    results: dict[str, Cost] = {}
     with mock_aws():
         create_tables()
         boto3.client("sqs").create_queue(QueueName="bench-timers")
@@ -181,7 +242,7 @@ def measure(size: int, janus: JanusProcess) -> dict[str, tuple[int, int, int]]:
                 # of Salon's checks).
                 if reply.get("type") == "error" and not refusal_ok:
                     raise RuntimeError(f"{name} was refused: {reply}")
-                results[name] = (sum(meter.dynamodb.values()), meter.posts, meter.queue)
+                results[name] = meter.cost()
 
             run("ping", "listener_a=", {"action": "ping"})
             run("join_room", "newcomer=", {"action": "join_room", "room_id": room_id})
@@ -208,11 +269,7 @@ def measure(size: int, janus: JanusProcess) -> dict[str, tuple[int, int, int]]:
             )
             meter.reset()
             svc.rooms.on_timer({"kind": "flush_count", "room_id": room_id})
-            results["flush_count (timer)"] = (
-                sum(meter.dynamodb.values()),
-                meter.posts,
-                meter.queue,
-            )
+            results["flush_count (timer)"] = meter.cost()
     return results
 
 
@@ -229,8 +286,8 @@ def main() -> None:
     for action in ACTIONS:
         row = action.ljust(24)
         for size in sizes:
-            dynamo, posts, queue = table[size][action]
-            row += f"{f'{dynamo} / {posts} / {queue}':>26}"
+            c = table[size][action]
+            row += f"{f'{c.dynamodb} / {c.posts} / {c.queue}':>26}"
         print(row)
 
 

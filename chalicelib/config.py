@@ -47,6 +47,11 @@ class Settings:
     stripe_connect_webhook_secret_parameter: str = ""
     stripe_api_base: str = ""
     app_url: str = "https://salon.example"
+    # Profile photos: the bucket, where its objects are read, the size cap of one photo.
+    photos_bucket: str = ""
+    photos_url: str = ""
+    photo_max_bytes: int = 5 * 1024 * 1024
+    photo_upload_ttl_s: int = 300
     tip_min_cents: int = 100
     tip_max_cents: int = 100_000
     card_fee_basis_points: int = 290
@@ -127,6 +132,10 @@ class Settings:
             ),
             stripe_api_base=env.get("SALON_STRIPE_API_BASE", ""),
             app_url=env.get("SALON_APP_URL", cls.app_url),
+            photos_bucket=env.get("SALON_PHOTOS_BUCKET", cls.photos_bucket),
+            photos_url=env.get("SALON_PHOTOS_URL", cls.photos_url),
+            photo_max_bytes=_int(env, "SALON_PHOTO_MAX_BYTES", cls.photo_max_bytes),
+            photo_upload_ttl_s=_int(env, "SALON_PHOTO_UPLOAD_TTL_S", cls.photo_upload_ttl_s),
             tip_min_cents=_int(env, "SALON_TIP_MIN_CENTS", cls.tip_min_cents),
             tip_max_cents=_int(env, "SALON_TIP_MAX_CENTS", cls.tip_max_cents),
             card_fee_basis_points=_int(

@@ -6,9 +6,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import py_compile
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
 import zipfile
 from pathlib import Path
 
@@ -52,6 +55,7 @@ def package(stage: str, out: Path) -> Path:
     )
     template_path = out / "sam.json"
     template = json.loads(template_path.read_text())
+    ship_bytecode(out / "deployment.zip", runtimes(template))
     point_timers_at_stage_queue(template)
     wire_websocket_stage(template)
     # Roles first: operations adds per-function grants (the DLQ send) to each function's own role.
@@ -59,6 +63,65 @@ def package(stage: str, out: Path) -> Path:
     add_operations(template, stage)
     template_path.write_text(json.dumps(template, indent=2))
     return template_path
+
+
+def runtimes(template: dict[str, object]) -> set[str]:
+    resources = template["Resources"]
+    assert isinstance(resources, dict)
+    return {
+        r["Properties"]["Runtime"]
+        for r in resources.values()
+        if r["Type"] == "AWS::Serverless::Function"
+    }
+
+
+def ship_bytecode(deployment_zip: Path, function_runtimes: set[str]) -> int:
+    """Put every module's bytecode in the zip; returns how many modules were compiled.
+
+    Lambda unpacks the zip into a read-only /var/task, where Python cannot write __pycache__:
+    without bytecode in the zip, every cold start compiles every module it imports (Salon's,
+    PynamoDB, botocore...). The files are compiled by this Python, which must be the runtime's
+    (the magic number differs between minor versions), and marked unchecked-hash: the zip is
+    never edited in place, so the interpreter loads them without looking at the sources' times.
+    Whatever __pycache__ the working tree held (Chalice copies chalicelib as it finds it) is
+    dropped first."""
+    runtime = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    if function_runtimes != {runtime}:
+        raise SystemExit(f"packaging runs {runtime}, the functions run {sorted(function_runtimes)}")
+    compiled = 0
+    with tempfile.TemporaryDirectory() as scratch:
+        rewritten = Path(scratch) / "deployment.zip"
+        with (
+            zipfile.ZipFile(deployment_zip) as source,
+            zipfile.ZipFile(rewritten, "w", zipfile.ZIP_DEFLATED) as target,
+        ):
+            for entry in source.infolist():
+                if "__pycache__/" in entry.filename or entry.filename.endswith(".pyc"):
+                    continue
+                data = source.read(entry)
+                target.writestr(entry, data)
+                if not entry.filename.endswith(".py"):
+                    continue
+                path = Path(scratch) / "src" / entry.filename
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_bytes(data)
+                try:
+                    pyc = py_compile.compile(
+                        str(path),
+                        dfile=entry.filename,
+                        doraise=True,
+                        invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH,
+                    )
+                except py_compile.PyCompileError:
+                    continue  # a file that is not Python 3 source (a template, a test fixture)
+                name = Path(pyc).relative_to(Path(scratch) / "src").as_posix()
+                info = zipfile.ZipInfo(name, date_time=entry.date_time)
+                info.external_attr = entry.external_attr
+                info.compress_type = zipfile.ZIP_DEFLATED
+                target.writestr(info, Path(pyc).read_bytes())
+                compiled += 1
+        shutil.move(rewritten, deployment_zip)
+    return compiled
 
 
 def lint(template: Path) -> None:

@@ -68,6 +68,8 @@ class Grants:
     sends_sms: bool = False
     # Opens, closes and grants rights on the media plane's IVS stages (when the plane is IVS).
     runs_stages: bool = False
+    # Signs photo upload forms (S3 checks the signer may PutObject), checks and deletes photos.
+    manages_photos: bool = False
     # Causes pushes: queues them for the notifications worker.
     queues_notifications: bool = False
     # SNS mobile push calls: on the stage's platform applications (CreatePlatformEndpoint) or
@@ -151,6 +153,7 @@ ROLES: dict[str, Grants] = {
         secrets={**JWT, **RESTRICTED_KEY, **WEBHOOK_SECRETS},
         posts_to_sockets=True,
         sends_sms=True,
+        manages_photos=True,
         # A tip received is pushed to its creator; devices are registered and unregistered.
         queues_notifications=True,
         push=(PUSH_APPLICATION, *ENDPOINTS),
@@ -163,7 +166,8 @@ ROLES: dict[str, Grants] = {
     "ws_message": Grants(
         # start_event reads the event and marks it live.
         reads=("connections", "events", "relations", "room_members", "rooms", "users"),
-        writes=("connections", "events", "room_members", "rooms"),
+        # users: the rooms a member is on stage in (the hallway's index), kept with the stage.
+        writes=("connections", "events", "room_members", "rooms", "users"),
         # A raised hand is conditioned on the room's round of hands (closing hands starts one).
         checks=("room_members", "rooms"),
         secrets=JANUS,
@@ -185,7 +189,7 @@ ROLES: dict[str, Grants] = {
     # Room timers, and payout runs continued after a handover: both arrive on the timers queue.
     "timers": Grants(
         reads=tuple(sorted({"connections", "room_members", "rooms", "users", *PAYOUTS.reads})),
-        writes=tuple(sorted({"connections", "room_members", "rooms", *PAYOUTS.writes})),
+        writes=tuple(sorted({"connections", "room_members", "rooms", "users", *PAYOUTS.writes})),
         scans=PAYOUTS.scans,
         # An ended room's membership is deleted in batches (the cleanup timer).
         batch_writes=("room_members",),
@@ -306,6 +310,11 @@ def statements(grants: Grants, stage: str, table_ids: dict[str, str], ws_stage: 
         allow("QueueTimers", ("sqs:SendMessage",), [{"Fn::GetAtt": ["TimersQueue", "Arn"]}])
     if grants.runs_stages:
         allow("RunStages", IVS_STAGES, [_sub("ivs:${AWS::Region}:${AWS::AccountId}:stage/*")])
+    if grants.manages_photos:
+        photos = {"Fn::Join": ["", [{"Fn::GetAtt": ["PhotosBucket", "Arn"]}, "/photos/*"]]}
+        allow("ManagePhotos", ("s3:PutObject", "s3:GetObject", "s3:DeleteObject"), [photos])
+        # Without it S3 answers a HeadObject of a key never uploaded 403, not 404.
+        allow("FindPhotos", ("s3:ListBucket",), [{"Fn::GetAtt": ["PhotosBucket", "Arn"]}])
     if grants.queues_notifications:
         allow(
             "QueueNotifications",

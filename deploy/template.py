@@ -121,6 +121,99 @@ def wire_websocket_stage(template: dict[str, Any]) -> None:
     variables["WEBSOCKET_STAGE"] = stage
 
 
+PHOTOS_PREFIX = "photos/"
+
+
+def photos_bucket(stage: str) -> dict[str, Any]:
+    """Profile photos: uploaded by the members' browsers with presigned POST forms (hence CORS
+    for POST), read by anyone who has a photo's URL (they are shown to every member, and keys
+    are unguessable), written and deleted only by the REST function (deploy/roles.py)."""
+    arn = {"Fn::GetAtt": ["PhotosBucket", "Arn"]}
+    return {
+        "PhotosBucket": {
+            "Type": "AWS::S3::Bucket",
+            "Metadata": {
+                "checkov": {
+                    "skip": [
+                        {
+                            "id": "CKV_AWS_21",
+                            "comment": "No versioning: a replaced or erased photo must be gone, "
+                            "not kept as an old version.",
+                        },
+                        {
+                            "id": "CKV_AWS_18",
+                            "comment": "Public profile photos; reads are not worth access logs.",
+                        },
+                        {
+                            "id": "CKV_AWS_54",
+                            "comment": "The bucket policy makes photos/* readable by anyone on "
+                            "purpose (profile photos); ACLs stay blocked.",
+                        },
+                        {
+                            "id": "CKV_AWS_56",
+                            "comment": "Public reads of photos/* through the bucket policy are "
+                            "the point (profile photos); ACLs stay blocked.",
+                        },
+                    ]
+                }
+            },
+            "Properties": {
+                "BucketName": {"Fn::Sub": f"salon-{stage}-photos-${{AWS::AccountId}}"},
+                "BucketEncryption": {
+                    "ServerSideEncryptionConfiguration": [
+                        {"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}
+                    ]
+                },
+                # Objects are public through the bucket policy below, never through ACLs.
+                "PublicAccessBlockConfiguration": {
+                    "BlockPublicAcls": True,
+                    "IgnorePublicAcls": True,
+                    "BlockPublicPolicy": False,
+                    "RestrictPublicBuckets": False,
+                },
+                "OwnershipControls": {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]},
+                "CorsConfiguration": {
+                    "CorsRules": [
+                        {
+                            "AllowedMethods": ["POST"],
+                            "AllowedOrigins": ["*"],
+                            "AllowedHeaders": ["*"],
+                            "MaxAge": 3600,
+                        }
+                    ]
+                },
+                "Tags": [{"Key": "app", "Value": "salon"}, {"Key": "stage", "Value": stage}],
+            },
+        },
+        "PhotosBucketPolicy": {
+            "Type": "AWS::S3::BucketPolicy",
+            "Properties": {
+                "Bucket": {"Ref": "PhotosBucket"},
+                "PolicyDocument": {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Sid": "ReadPhotos",
+                            "Effect": "Allow",
+                            "Principal": "*",
+                            "Action": "s3:GetObject",
+                            "Resource": {"Fn::Join": ["", [arn, "/" + PHOTOS_PREFIX + "*"]]},
+                        },
+                        {
+                            "Sid": "TlsOnly",
+                            "Effect": "Deny",
+                            "Principal": "*",
+                            "Action": "s3:*",
+                            "Resource": [arn, {"Fn::Join": ["", [arn, "/*"]]}],
+                            "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+                        },
+                    ],
+                },
+            },
+        },
+    }
+
+
 def merge_template(stage: str) -> dict[str, Any]:
     prefix = f"salon-{stage}-"
     tables: dict[str, Any] = {}
@@ -140,6 +233,10 @@ def merge_template(stage: str) -> dict[str, Any]:
                         "WEBSOCKET_API_ID": {"Ref": "WebsocketAPI"},
                         "SALON_TABLE_PREFIX": prefix,
                         "SALON_TIMERS_QUEUE_URL": {"Ref": "TimersQueue"},
+                        "SALON_PHOTOS_BUCKET": {"Ref": "PhotosBucket"},
+                        "SALON_PHOTOS_URL": {
+                            "Fn::Sub": "https://${PhotosBucket.RegionalDomainName}"
+                        },
                         "SALON_NOTIFICATIONS_QUEUE_URL": {"Ref": "NotificationsQueue"},
                         "SALON_PUSH_APNS_APPLICATION_ARN": push_application_arn("APNS", stage),
                         "SALON_PUSH_FCM_APPLICATION_ARN": push_application_arn("GCM", stage),
@@ -149,6 +246,7 @@ def merge_template(stage: str) -> dict[str, Any]:
         },
         "Resources": {
             **tables,
+            **photos_bucket(stage),
             "TimersQueue": {
                 "Type": "AWS::SQS::Queue",
                 "Properties": {

@@ -96,6 +96,8 @@ class Template:
             return f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/{props['QueueName']}"
         if kind == "AWS::DynamoDB::Table":
             return str(props["TableName"])
+        if kind == "AWS::S3::Bucket":
+            return str(self.resolve(props["BucketName"]))
         return f"{logical_id}-id"
 
     def get_att(self, logical_id: str, attribute: str) -> str:
@@ -110,6 +112,10 @@ class Template:
                 return f"arn:{PARTITION}:iam::{ACCOUNT}:role/{logical_id}"
             if kind == "AWS::Serverless::Function":
                 return f"arn:{PARTITION}:lambda:{REGION}:{ACCOUNT}:function:{logical_id}"
+            if kind == "AWS::S3::Bucket":
+                return f"arn:{PARTITION}:s3:::{self.ref(logical_id)}"
+        if attribute == "RegionalDomainName" and kind == "AWS::S3::Bucket":
+            return f"{self.ref(logical_id)}.s3.{REGION}.amazonaws.com"
         raise KeyError(f"Fn::GetAtt {logical_id}.{attribute} is not modelled")
 
     def resolve(self, value: Any) -> Any:

@@ -227,6 +227,13 @@ def authorizations(
             f"arn:aws:execute-api:{region}:{ACCOUNT}:{api_id}/{stage}/{method}"
             f"/@connections/{params.get('ConnectionId', '')}",
         )
+    elif service_name == "s3" and "Key" in params:
+        # HeadObject is authorized as GetObject (there is no s3:HeadObject action), and its
+        # answer for a missing key is 404 only with ListBucket on the bucket (403 otherwise).
+        action = {"HeadObject": "GetObject"}.get(operation, operation)
+        yield f"s3:{action}", f"arn:aws:s3:::{params['Bucket']}/{params['Key']}"
+        if operation == "HeadObject":
+            yield "s3:ListBucket", f"arn:aws:s3:::{params['Bucket']}"
     elif service_name == "ivs-realtime":
         yield from _ivs_realtime(operation, params, region)
     else:

@@ -129,6 +129,8 @@ class LocalStack:
             "SALON_STRIPE_WEBHOOK_SECRET": STRIPE_WEBHOOK_SECRET,
             "SALON_STRIPE_CONNECT_WEBHOOK_SECRET": STRIPE_CONNECT_WEBHOOK_SECRET,
             "SALON_APP_URL": f"http://{c.host}:{c.rest_port}",
+            # The bucket's public read, served by the REST server (local/webclient.py).
+            "SALON_PHOTOS_URL": f"http://{c.host}:{c.rest_port}/_local/photos",
             "POWERTOOLS_TRACE_DISABLED": "1",
             "POWERTOOLS_METRICS_NAMESPACE": "SalonLocal",
         }
@@ -162,21 +164,21 @@ class LocalStack:
             from local import aws_calls
 
             aws_calls.install(Path(record_to), local_api_id=API_ID)
-        from moto.server import ThreadedMotoServer
-
         from local import moto_atomic
+        from local.s3_post_policy import MotoServer  # moto, with S3's POST policy checks
 
         moto_atomic.install()
 
         # The embedded AWS's per-request access log would drown the app's own logs.
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
-        self._moto = ThreadedMotoServer(ip_address=c.host, port=c.aws_port, verbose=False)
+        self._moto = MotoServer(ip_address=c.host, port=c.aws_port, verbose=False)
         self._moto.start()
 
         import app as app_module
-        from local.tables import create_tables
+        from local.tables import create_photos_bucket, create_tables
 
         tables = create_tables()
+        create_photos_bucket()
         from local.outbox import create_push_applications
 
         create_push_applications(
@@ -432,7 +434,7 @@ def _register_local_routes(app: Any) -> None:
         return {"token": token, "disabled": disable_device(token)}
 
 
-JSON_HEADER = "-H 'Content-Type: application/json'"  # the API reads JSON only (415 otherwise)
+JSON_HEADER = "-H 'Content-Type: application/json'"  # as the README writes every JSON request
 
 
 def banner(info: dict[str, Any]) -> str:

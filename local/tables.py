@@ -1,4 +1,5 @@
-"""Creates every DynamoDB table from the same PynamoDB models that the deployment declares."""
+"""Creates every DynamoDB table from the same PynamoDB models that the deployment declares,
+and the photos bucket."""
 
 from __future__ import annotations
 
@@ -12,3 +13,16 @@ def create_tables() -> list[str]:
             model.create_table(billing_mode="PAY_PER_REQUEST", wait=True)
         created.append(model.Meta.table_name)
     return created
+
+
+def create_photos_bucket() -> str:
+    """The profile photos' bucket the settings name (the template's, in the local stack)."""
+    import boto3
+
+    from chalicelib.config import settings
+
+    name = settings().photos_bucket
+    s3 = boto3.client("s3", region_name=settings().region)
+    if name not in {b["Name"] for b in s3.list_buckets().get("Buckets", [])}:
+        s3.create_bucket(Bucket=name)
+    return name

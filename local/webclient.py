@@ -5,6 +5,9 @@ every other path to Chalice, so the files never reach a deployed stage and the R
 (docs/openapi.yaml) is unchanged. Same origin as the REST API, so the client needs no CORS.
 
 - `/app/config.json` tells the client where the WebSocket gateway and the Stripe emulator are.
+- `/_local/photos/<key>` is the photos bucket's public read (the template's bucket policy lets
+  anyone GET `photos/*`): moto's server cannot tell an unsigned GET is for S3, so this reads
+  the object from the embedded S3 and serves it with its content type.
 - `/creator/onboarding/return` and `/refresh` (where Stripe sends a creator's browser back;
   the app's `SALON_APP_URL` is the REST server locally) lead back to the client's earnings page.
 """
@@ -22,6 +25,7 @@ from chalice.local import ChaliceRequestHandler, LocalDevServer
 
 WEB_ROOT = Path(__file__).resolve().parents[1] / "web"
 PREFIX = "/app/"
+PHOTOS = "/_local/photos/"
 TYPES = {
     ".html": "text/html; charset=utf-8",
     ".js": "text/javascript; charset=utf-8",
@@ -64,6 +68,8 @@ def _handler_class(settings: Callable[[], dict[str, Any]]) -> type[ChaliceReques
                 self._send(301, b"", "text/plain", location=PREFIX)
             elif path == PREFIX + "config.json":
                 self._send(200, json.dumps(settings()).encode(), TYPES[".json"])
+            elif path.startswith(PHOTOS):
+                self._photo(urllib.parse.unquote(path[len(PHOTOS) :]))
             elif path.startswith(PREFIX):
                 self._file(urllib.parse.unquote(path[len(PREFIX) :]) or "index.html")
             else:
@@ -78,6 +84,24 @@ def _handler_class(settings: Callable[[], dict[str, Any]]) -> type[ChaliceReques
                 return
             kind = TYPES.get(target.suffix, "application/octet-stream")
             self._send(200, target.read_bytes(), kind)
+
+        def _photo(self, key: str) -> None:
+            import boto3
+            from botocore.exceptions import ClientError
+
+            from chalicelib.config import settings as app_settings
+
+            if not key.startswith("photos/"):  # the bucket policy's one public prefix
+                self._send(403, b"Forbidden.\n", "text/plain; charset=utf-8")
+                return
+            s3 = boto3.client("s3", region_name=app_settings().region)
+            try:
+                got = s3.get_object(Bucket=app_settings().photos_bucket, Key=key)
+            except ClientError:
+                self._send(404, b"Not found.\n", "text/plain; charset=utf-8")
+                return
+            body = got["Body"].read()
+            self._send(200, body, got.get("ContentType") or "application/octet-stream")
 
         def _send(self, status: int, body: bytes, kind: str, location: str | None = None) -> None:
             self.send_response(status)

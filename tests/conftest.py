@@ -18,6 +18,8 @@ os.environ.update(
         "POWERTOOLS_METRICS_NAMESPACE": "SalonTest",
         "POWERTOOLS_LOG_LEVEL": "WARNING",
         "POWERTOOLS_IDEMPOTENCY_DISABLED": "1",
+        "SALON_PHOTOS_BUCKET": "salon-test-photos",
+        "SALON_PHOTOS_URL": "https://salon-test-photos.s3.us-east-1.amazonaws.com",
     }
 )
 os.environ.pop("AWS_ENDPOINT_URL", None)
@@ -56,14 +58,14 @@ def packaged_prod() -> Template:
 
 
 def _stage_names(arn: str, function: Function) -> str:
-    """The integration tests' tables carry this process's prefix; the deployment's, the
-    stage's. Nothing else is renamed."""
+    """The integration tests' tables carry this process's prefix and their photos bucket its
+    own name; the deployment's, the stage's. Nothing else is renamed."""
     from chalicelib.config import settings
 
-    run_prefix = settings().table_prefix
+    run_prefix, bucket = settings().table_prefix, settings().photos_bucket
     return arn.replace(
         f":table/{run_prefix}", f":table/{function.environment['SALON_TABLE_PREFIX']}"
-    )
+    ).replace(f":::{bucket}", f":::{function.environment['SALON_PHOTOS_BUCKET']}")
 
 
 @pytest.fixture(scope="session")

@@ -109,10 +109,12 @@ const MESSAGES = {
   event_too_early: 'An event can be started at most 15 minutes before its time.',
   invalid_event_time: 'Pick a start time in the future, within 90 days.',
   event_changed: 'The event changed meanwhile. Reload and try again.',
+  // Profile photos
+  invalid_photo: 'Photos are JPEG, PNG or WebP images of at most 5 MB.',
 };
 // Codes whose server message is more precise than ours: it replaces ours (attempts left, the
 // bank's reason) or follows it (the limits).
-const SERVER_SAYS_IT_BETTER = new Set(['wrong_code', 'payment_declined', 'rate_limited']);
+const SERVER_SAYS_IT_BETTER = new Set(['wrong_code', 'payment_declined', 'rate_limited', 'invalid_photo']);
 const SERVER_ADDS_DETAILS = new Set(['amount_below_minimum', 'amount_above_maximum']);
 const STATUS_MESSAGES = {
   0: 'Salon cannot be reached. Is `make dev` running?',
@@ -1656,7 +1658,48 @@ function viewEditProfile() {
     const card = form.parentElement && form.parentElement.querySelector('section.card');
     if (card) card.replaceWith(...fresh);
   }, status));
-  return [form];
+  return [form, photoForm()];
+}
+
+/** A profile photo: Salon hands out an S3 upload form (type and size checked by S3), the
+ * browser posts the file straight to the bucket, then Salon checks it and shows it. */
+function photoForm() {
+  const status = h('p', {class: 'status', role: 'status'});
+  const file = h('input', {type: 'file', name: 'photo', accept: 'image/jpeg,image/png,image/webp'});
+  const upload = h('button', {type: 'submit'}, 'Upload photo');
+  const remove = h('button', {type: 'button', class: 'secondary'}, 'Remove photo');
+  const form = h('form', {class: 'card', 'aria-label': 'Your photo'},
+    h('h2', {}, 'Your photo'),
+    h('p', {class: 'muted small'}, 'A JPEG, PNG or WebP image of at most 5 MB. Everyone in Salon sees it.'),
+    h('label', {}, 'Photo', file),
+    h('div', {class: 'controls'}, upload, state.me.photo_url ? remove : null),
+    status);
+  form.addEventListener('submit', act(upload, async () => {
+    const chosen = file.files && file.files[0];
+    if (!chosen) throw new Error('Choose an image first.');
+    const started = await api('POST', '/me/photo/uploads', {content_type: chosen.type});
+    if (chosen.size > started.max_bytes) throw new SalonError('invalid_photo');
+    say(status, 'Uploading…', 'muted');
+    const body = new FormData();
+    for (const [name, value] of Object.entries(started.upload.fields)) body.append(name, value);
+    body.append('file', chosen); // S3 reads the fields before the file: it must come last
+    let sent;
+    try {
+      sent = await fetch(started.upload.url, {method: 'POST', body});
+    } catch {
+      throw new Error('The photo could not be uploaded. Check your connection and try again.');
+    }
+    if (!sent.ok) throw new SalonError('invalid_photo');
+    state.me = await api('PUT', '/me/photo', {key: started.key});
+    remember(state.me);
+    route();
+  }, status));
+  remove.addEventListener('click', act(remove, async () => {
+    state.me = await api('DELETE', '/me/photo');
+    remember(state.me);
+    route();
+  }, status));
+  return form;
 }
 
 /** The members one blocked, each with Unblock. */

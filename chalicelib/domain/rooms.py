@@ -21,6 +21,21 @@ from chalicelib.domain.errors import (
 DEFAULT_CAPACITY: Final = 8_000
 DEFAULT_MAX_PUBLISHERS: Final = 12
 DEFAULT_PAGE_SIZE: Final = 50
+# How often the audience count may go out, by the audience's size: (fewer than, seconds).
+# Every count is one message to every member, so a room of 8,000 at the small rooms' 3 s
+# would cost $0.02 per 1,000 listener-minutes in messages alone (docs/benchmarks.md, "Cost").
+COUNT_INTERVALS: Final = ((100, 0), (1_000, 10), (None, 30))
+
+
+def audience_count_interval_s(audience: int, smallest_s: int) -> int:
+    """The seconds between two audience counts of a room of `audience` (at least
+    `smallest_s`, the interval of small rooms)."""
+    for below, seconds in COUNT_INTERVALS:
+        if below is None or audience < below:
+            return max(smallest_s, seconds)
+    raise AssertionError("unreachable")
+
+
 MAX_TITLE_LENGTH: Final = 100
 
 

@@ -7,6 +7,7 @@ import re
 
 from chalicelib.domain.errors import NotFoundError
 from chalicelib.domain.events import MAX_DESCRIPTION_LENGTH
+from chalicelib.domain.photos import PHOTO_TYPES
 from chalicelib.domain.rooms import MAX_TITLE_LENGTH
 from chalicelib.edge.validation import Field
 
@@ -37,6 +38,8 @@ EDIT_PROFILE = (
     PHOTO_URL,
 )
 PAGE = (LIMIT, CURSOR)
+PHOTO_UPLOAD = (Field("content_type", str, choices=tuple(PHOTO_TYPES)),)
+PHOTO = (Field("key", str, min_length=1, max_length=200),)
 
 ENABLED = (Field("enabled", bool),)
 AMOUNT_CENTS = Field("amount_cents", int, minimum=1, maximum=10_000_000)

@@ -1,4 +1,8 @@
-"""Wires the services together once per Lambda container, on first use."""
+"""Wires the services together once per Lambda container, on first use.
+
+Each collaborator's module is imported where it is built, not at the top: every Lambda imports
+app.py, and a function imports only the services and adapters its requests touch (the payout
+functions no rooms, the WebSocket functions no Stripe). docs/benchmarks.md, "Cold start"."""
 
 from __future__ import annotations
 
@@ -7,40 +11,27 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cached_property, lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from chalicelib.adapters.connections import Connections
-from chalicelib.adapters.dynamo.connections import ConnectionRepository
-from chalicelib.adapters.dynamo.events import EventRepository
-from chalicelib.adapters.dynamo.identity import IdentityRepository
-from chalicelib.adapters.dynamo.money import MoneyRepository
-from chalicelib.adapters.dynamo.program import ProgramRepository
-from chalicelib.adapters.dynamo.push import PushRepository
-from chalicelib.adapters.dynamo.rooms import RoomRepository
-from chalicelib.adapters.media import Limits, MediaPlane
-from chalicelib.adapters.push import PushGateway
-from chalicelib.adapters.secrets import (
-    janus_admin_secret,
-    janus_api_secret,
-    jwt_secret,
-    stripe_key,
-    stripe_webhook_secret,
-)
-from chalicelib.adapters.sms import Sms
-from chalicelib.adapters.stripe_gateway import StripeGateway
-from chalicelib.adapters.timers import Timers
-from chalicelib.adapters.tokens import TokenIssuer
 from chalicelib.config import Settings, settings
-from chalicelib.domain.notifications import Platform
-from chalicelib.edge.room_actions import register_room_actions
-from chalicelib.edge.websocket import Realtime
-from chalicelib.services.events import Events
-from chalicelib.services.identity import Identity
-from chalicelib.services.notifications import Notifications, Notifier
-from chalicelib.services.payments import Payments
-from chalicelib.services.program import Pacer, Program
-from chalicelib.services.reconcile import Reconciliation
-from chalicelib.services.rooms import Rooms
+
+if TYPE_CHECKING:
+    from chalicelib.adapters.connections import Connections
+    from chalicelib.adapters.dynamo.connections import ConnectionRepository
+    from chalicelib.adapters.media import MediaPlane
+    from chalicelib.adapters.sms import Sms
+    from chalicelib.adapters.stripe_gateway import StripeGateway
+    from chalicelib.adapters.timers import Timers
+    from chalicelib.adapters.tokens import TokenIssuer
+    from chalicelib.edge.websocket import Realtime
+    from chalicelib.services.events import Events
+    from chalicelib.services.identity import Identity
+    from chalicelib.services.notifications import Notifications, Notifier
+    from chalicelib.services.payments import Payments
+    from chalicelib.services.photos import Photos
+    from chalicelib.services.program import Program
+    from chalicelib.services.reconcile import Reconciliation
+    from chalicelib.services.rooms import Rooms
 
 
 def utc_now() -> datetime:
@@ -59,18 +50,28 @@ class Services:
 
     @cached_property
     def tokens(self) -> TokenIssuer:
+        from chalicelib.adapters.secrets import jwt_secret
+        from chalicelib.adapters.tokens import TokenIssuer
+
         return TokenIssuer(lambda: jwt_secret(self.settings), self.settings.access_token_ttl_s)
 
     @cached_property
     def poster(self) -> Connections:
+        from chalicelib.adapters.connections import Connections
+
         return Connections(self.settings.management_url, self.settings.region)
 
     @cached_property
     def connections(self) -> ConnectionRepository:
+        from chalicelib.adapters.dynamo.connections import ConnectionRepository
+
         return ConnectionRepository(self.settings.connection_ttl_s)
 
     @cached_property
     def realtime(self) -> Realtime:
+        from chalicelib.edge.room_actions import register_room_actions
+        from chalicelib.edge.websocket import Realtime
+
         realtime = Realtime(
             self.identity,
             self.connections,
@@ -83,11 +84,29 @@ class Services:
         return realtime
 
     @cached_property
+    def photos(self) -> Photos:
+        from chalicelib.adapters.photos import PhotoStore
+        from chalicelib.domain.photos import PhotoRules
+        from chalicelib.services.photos import Photos
+
+        s = self.settings
+        return Photos(
+            PhotoStore(s.photos_bucket, s.photos_url, s.region),
+            self.identity.repo,
+            PhotoRules(max_bytes=s.photo_max_bytes, upload_ttl_s=s.photo_upload_ttl_s),
+            new_id,
+        )
+
+    @cached_property
     def timers(self) -> Timers:
+        from chalicelib.adapters.timers import Timers
+
         return Timers(self.settings.timers_queue_url, self.settings.region)
 
     @cached_property
     def notifications_queue(self) -> Timers:
+        from chalicelib.adapters.timers import Timers
+
         return Timers(
             self.settings.notifications_queue_url,
             self.settings.region,
@@ -97,10 +116,18 @@ class Services:
     @cached_property
     def notifier(self) -> Notifier:
         """What use cases call to cause a push: it only queues."""
+        from chalicelib.services.notifications import Notifier
+
         return Notifier(self.notifications_queue)
 
     @cached_property
     def notifications(self) -> Notifications:
+        from chalicelib.adapters.dynamo.events import EventRepository
+        from chalicelib.adapters.dynamo.push import PushRepository
+        from chalicelib.adapters.push import PushGateway
+        from chalicelib.domain.notifications import Platform
+        from chalicelib.services.notifications import Notifications
+
         applications = {
             Platform.APNS: self.settings.push_apns_application_arn,
             Platform.FCM: self.settings.push_fcm_application_arn,
@@ -118,6 +145,9 @@ class Services:
 
     @cached_property
     def events(self) -> Events:
+        from chalicelib.adapters.dynamo.events import EventRepository
+        from chalicelib.services.events import Events
+
         return Events(
             repo=EventRepository(),
             people=self.identity.repo,
@@ -130,6 +160,9 @@ class Services:
 
     @cached_property
     def rooms(self) -> Rooms:
+        from chalicelib.adapters.dynamo.rooms import RoomRepository
+        from chalicelib.services.rooms import Rooms
+
         return Rooms(
             repo=RoomRepository(),
             people=self.identity.repo,
@@ -150,7 +183,9 @@ class Services:
             from chalicelib.adapters.media.ivs import IvsStages
 
             return IvsStages(self.settings.region, self.settings.stage)
+        from chalicelib.adapters.media import Limits
         from chalicelib.adapters.media.janus import JanusVideoRoom
+        from chalicelib.adapters.secrets import janus_admin_secret, janus_api_secret
 
         return JanusVideoRoom(
             self.settings.janus_url,
@@ -165,13 +200,21 @@ class Services:
 
     @cached_property
     def stripe(self) -> StripeGateway:
+        from chalicelib.adapters.secrets import stripe_key
+        from chalicelib.adapters.stripe_gateway import StripeGateway
+
         return StripeGateway(lambda: stripe_key(self.settings), self.settings.stripe_api_base)
 
     def webhook_secret(self, connect: bool) -> str:
+        from chalicelib.adapters.secrets import stripe_webhook_secret
+
         return stripe_webhook_secret(self.settings, connect)
 
     @cached_property
     def payments(self) -> Payments:
+        from chalicelib.adapters.dynamo.money import MoneyRepository
+        from chalicelib.services.payments import Payments
+
         return Payments(
             repo=MoneyRepository(),
             people=self.identity.repo,
@@ -194,6 +237,10 @@ class Services:
 
     @cached_property
     def program(self) -> Program:
+        from chalicelib.adapters.dynamo.money import MoneyRepository
+        from chalicelib.adapters.dynamo.program import ProgramRepository
+        from chalicelib.services.program import Pacer, Program
+
         return Program(
             repo=ProgramRepository(),
             money=MoneyRepository(),
@@ -210,6 +257,10 @@ class Services:
 
     @cached_property
     def reconciliation(self) -> Reconciliation:
+        from chalicelib.adapters.dynamo.money import MoneyRepository
+        from chalicelib.services.program import Pacer
+        from chalicelib.services.reconcile import Reconciliation
+
         return Reconciliation(
             money=MoneyRepository(),
             stripe=self.stripe,
@@ -231,10 +282,16 @@ class Services:
 
     @cached_property
     def sms(self) -> Sms:
+        from chalicelib.adapters.sms import Sms
+
         return Sms(self.settings.region)
 
     @cached_property
     def identity(self) -> Identity:
+        from chalicelib.adapters.dynamo.identity import IdentityRepository
+        from chalicelib.adapters.secrets import jwt_secret
+        from chalicelib.services.identity import Identity
+
         return Identity(
             repo=IdentityRepository(),
             tokens=self.tokens,

@@ -43,6 +43,10 @@ SAVE_ATTEMPTS = 3
 CLEANUP_DELAY_S = 60
 MEDIA_RETRY_S = 2
 MEDIA_OPS = ("close_room", "revoke_publish", "evict")
+# The hallway reads the newest live rooms besides those where people one follows speak, and
+# the follows in pages this big (a relation row is ~100 bytes; a Query page holds 1 MB).
+HALLWAY_NEWEST = 100
+FOLLOWS_PAGE = 1000
 Op = Callable[[Room], list[Event]]
 
 
@@ -400,8 +404,15 @@ class Rooms:
 
     def hallway(self, user_id: str, limit: int, cursor: str | None) -> dict[str, Any]:
         """Live rooms the caller may enter: most followed people on stage first, then size."""
-        rooms = self.repo.live_rooms()
-        following = set(self._following(user_id))
+        # Bounded, whatever the number of live rooms: the rooms the people one follows are on
+        # stage in (their `on_stage_in`, read in batches of 100), and the newest live rooms.
+        followed = self._following(user_id)
+        speaking_in = {r for rooms in self.people.stages_of(followed).values() for r in rooms}
+        found = {r.room_id: r for r in self.repo.summaries(speaking_in)}
+        for summary in self.repo.live_rooms(HALLWAY_NEWEST):
+            found.setdefault(summary.room_id, summary)
+        rooms = list(found.values())
+        following = set(followed)
         moderators = {m for r in rooms for m in r.moderator_ids}
         follows_me, blocked_me = self.people.edges_to(user_id, moderators)
         visible = [r for r in rooms if self._may_enter(r, user_id, follows_me, blocked_me)]
@@ -452,7 +463,7 @@ class Rooms:
         ids: list[str] = []
         cursor: str | None = None
         while True:
-            page = self.people.outgoing(user_id, FOLLOWS, 100, cursor)
+            page = self.people.outgoing(user_id, FOLLOWS, FOLLOWS_PAGE, cursor)
             ids += page.items
             if not page.cursor:
                 return ids
@@ -577,7 +588,7 @@ class Rooms:
                     if not (target in reached and message in to_everyone):
                         self._send([target], message)
         if count_changed:
-            self._count_changed(room.room_id)
+            self._count_changed(room.room_id, room.audience_count)
 
     def _send(self, connection_ids: list[str], message: dict[str, Any]) -> None:
         gone = self.poster.post_many(connection_ids, message)
@@ -585,10 +596,10 @@ class Rooms:
             # A 410 means the client is gone for good; its row would otherwise linger.
             self.connections.remove(connection_id)
 
-    def _count_changed(self, room_id: str) -> None:
+    def _count_changed(self, room_id: str, audience: int) -> None:
         if self.repo.claim_count_flush(room_id):
             self.timers.after(
-                self.settings.audience_count_interval_s,
+                domain.audience_count_interval_s(audience, self.settings.audience_count_interval_s),
                 {"kind": "flush_count", "room_id": room_id},
             )
 

@@ -469,8 +469,16 @@ def test_moderator_controls_mute_promote_remove_and_end(live_room: dict[str, Per
     expect(founder.page.locator("#toasts").get_by_text("Lee Listener muted you.")).to_be_visible()
     audience_card(listener.page, tipper).get_by_role("button", name="Remove").click()
     expect(tipper.page.get_by_text("A moderator removed you from the room.")).to_be_visible()
-    tipper.page.get_by_role("button", name=f"Join {ROOM_TITLE}").click()
-    expect(tipper.page.get_by_text("You were removed from this room")).to_be_visible()
+    # The hallway no longer offers the room to them, and Salon refuses them if they ask anyway.
+    expect(tipper.page.get_by_role("heading", name="Hallway")).to_be_visible()
+    expect(tipper.page.locator("#view .loading")).to_be_hidden()
+    expect(tipper.page.get_by_role("button", name=f"Join {ROOM_TITLE}")).to_have_count(0)
+    room_id = founder.page.evaluate("salonDebug.room().id")
+    asked = tipper.page.evaluate(
+        "id => realtime.send('join_room', {room_id: id}).then(() => 'joined', e => e.code)",
+        room_id,
+    )
+    assert asked == "removed_from_room"
 
     # The founder ends the room for everyone.
     founder.page.get_by_role("button", name="End room").click()

@@ -12,6 +12,8 @@ import contextlib
 import itertools
 import json
 import re
+import struct
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -313,3 +315,71 @@ def test_the_hallway_the_room_and_earnings_fit_the_screen(
     no_overflow(host)
     host.screenshot(path=artifacts / f"earnings-{width}.png", full_page=True)
     assert re.match(r"^\$", host.locator("#earnings-total").inner_text())
+
+
+def png(width: int = 8, height: int = 8) -> bytes:
+    """A small valid PNG: a solid green square."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    rows = b"".join(b"\0" + b"\x4b\x6e\x3a" * width for _ in range(height))
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(rows))
+        + chunk(b"IEND", b"")
+    )
+
+
+def test_a_member_uploads_a_photo_that_shows_on_their_profile_the_stage_and_the_hallway(
+    api: HttpClient, founder: Member, open_page: Any, artifacts: Path
+) -> None:
+    pia = new_member(api, founder, "pia_photo", "Pia Photo")
+    page = open_page(pia, 390, "#me")
+    page.get_by_label("Photo", exact=True).set_input_files(
+        files=[{"name": "me.png", "mimeType": "image/png", "buffer": png()}]
+    )
+    page.get_by_role("button", name="Upload photo").click()
+    photo = page.locator("section.card .avatar img")
+    expect(photo).to_be_visible()
+    url = api.get("/me", pia.token).body["photo_url"]
+    assert url.startswith("http://127.0.0.1:") and "/photos/" in url
+    assert photo.get_attribute("src") == url
+    loaded = "(img) => img.complete && img.naturalWidth === 8"  # the very image, decoded
+    page.wait_for_function(loaded, arg=photo.element_handle())
+    expect(page.get_by_role("button", name="Remove photo")).to_be_visible()
+
+    page.get_by_role("link", name="Hallway").click()
+    start_room(page, "Pia's room")
+    expect(
+        page.locator(f'#room-stage li[data-user-id="{pia.user_id}"] .avatar img')
+    ).to_have_attribute("src", url)
+    page.screenshot(path=artifacts / "room-photo-390.png", full_page=True)
+    guest = open_page(founder, 390)
+    card = guest.locator("ul.rooms li", has_text="Pia's room")
+    expect(card.locator(".faces img")).to_have_attribute("src", url)
+    page.get_by_role("button", name="End room").click()
+
+    # A file S3's form refuses (a type the form did not name) changes nothing.
+    page.get_by_role("link", name="@pia_photo").click()
+    page.get_by_label("Photo", exact=True).set_input_files(
+        files=[{"name": "me.gif", "mimeType": "image/gif", "buffer": b"GIF89a"}]
+    )
+    page.get_by_role("button", name="Upload photo").click()
+    expect(page.get_by_text("Something in that request is not right.")).to_be_visible()
+    assert api.get("/me", pia.token).body["photo_url"] == url
+
+    # Nor does one over the size cap (the page says so before S3 would refuse it).
+    page.get_by_label("Photo", exact=True).set_input_files(
+        files=[{"name": "big.png", "mimeType": "image/png", "buffer": b"\0" * (5 * 2**20 + 1)}]
+    )
+    page.get_by_role("button", name="Upload photo").click()
+    expect(page.get_by_text("Photos are JPEG, PNG or WebP images of at most 5 MB.")).to_be_visible()
+    assert api.get("/me", pia.token).body["photo_url"] == url
+
+    page.get_by_role("button", name="Remove photo").click()
+    expect(page.locator("section.card .avatar img")).to_have_count(0)
+    assert api.get("/me", pia.token).body["photo_url"] == ""

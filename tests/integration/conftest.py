@@ -18,7 +18,7 @@ from chalicelib.services import container
 from deploy.wiring import Template
 from local.janus import JanusProcess
 from local.outbox import create_push_applications
-from local.tables import create_tables
+from local.tables import create_photos_bucket, create_tables
 from tests.conftest import assert_allowed
 from tests.support.crowd import Crowd
 from tests.support.fakes import ManualTimers, RecordingConnections
@@ -48,6 +48,7 @@ def iam_checked(iam_replay: Replay) -> Iterator[None]:
 def aws() -> Iterator[None]:
     with mock_aws():
         create_tables()
+        create_photos_bucket()
         yield
 
 

@@ -1,10 +1,14 @@
 """Operations in the packaged template: access logs, throttling, concurrency, dead letters,
-alarms on metrics the code really emits, one dashboard, and the Lambda zip against the lock."""
+alarms on metrics the code really emits, one dashboard, and the Lambda zip against the lock
+and with its bytecode."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
+import sys
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -299,3 +303,26 @@ def test_the_lambda_zip_ships_exactly_the_locked_packages(
     prod_package: tuple[dict[str, Any], Path],
 ) -> None:
     assert lock_drift(prod_package[1] / "deployment.zip") == []
+
+
+def test_the_lambda_zip_ships_bytecode_python_loads_without_its_sources_times(
+    prod_package: tuple[dict[str, Any], Path],
+) -> None:
+    """/var/task is read-only: a module without bytecode in the zip is compiled at every cold
+    start. Each of Salon's modules has its unchecked-hash .pyc for the functions' Python, and
+    nothing stale from a working tree's __pycache__ is shipped."""
+    tag = sys.implementation.cache_tag
+    with zipfile.ZipFile(prod_package[1] / "deployment.zip") as archive:
+        names = set(archive.namelist())
+        ours = sorted(n for n in names if n == "app.py" or n.startswith("chalicelib/"))
+        sources = [n for n in ours if n.endswith(".py")]
+        for source in sources:
+            folder, _, module = source.rpartition("/")
+            pyc = f"{folder + '/' if folder else ''}__pycache__/{module[:-3]}.{tag}.pyc"
+            header = archive.read(pyc)[:16]
+            assert header[:4] == importlib.util.MAGIC_NUMBER, pyc
+            assert int.from_bytes(header[4:8], "little") == 0b01, pyc  # hash-based, unchecked
+        assert all(n.endswith(f".{tag}.pyc") for n in names if n.endswith(".pyc"))
+        # Lambda's limit on a function's unzipped code.
+        assert sum(i.file_size for i in archive.infolist()) < 250 * 1024 * 1024
+    assert len(sources) > 40

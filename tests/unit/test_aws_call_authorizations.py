@@ -109,3 +109,13 @@ def test_creating_a_tagged_ivs_stage_is_also_a_tag_resource_on_a_new_stage() -> 
         ("ivs:CreateStage", new),
         ("ivs:TagResource", new),
     ]
+
+
+def test_an_object_call_is_authorized_on_the_object_and_a_head_also_on_listing_its_bucket() -> None:
+    key = {"Bucket": "salon-dev-photos", "Key": "photos/u/a.png"}
+    obj = "arn:aws:s3:::salon-dev-photos/photos/u/a.png"
+    assert authorize("s3", "HeadObject", key) == [
+        ("s3:GetObject", obj),
+        ("s3:ListBucket", "arn:aws:s3:::salon-dev-photos"),
+    ]
+    assert authorize("s3", "DeleteObject", key) == [("s3:DeleteObject", obj)]

@@ -47,6 +47,8 @@ REQUEST_FIELDS: dict[tuple[str, str], Sequence[Field]] = {
     ("POST", "/auth/refresh"): schemas.REFRESH,
     ("PUT", "/waitlist/username"): schemas.RESERVE,
     ("PATCH", "/me"): schemas.EDIT_PROFILE,
+    ("POST", "/me/photo/uploads"): schemas.PHOTO_UPLOAD,
+    ("PUT", "/me/photo"): schemas.PHOTO,
     ("POST", "/invites"): schemas.INVITE,
     ("PUT", "/creator/send-money"): schemas.ENABLED,
     ("POST", "/tips"): schemas.TIP,
@@ -730,6 +732,10 @@ def test_the_room_limits_are_the_ones_the_code_uses() -> None:
     assert limits["capacity"] == Settings.room_capacity == domain.DEFAULT_CAPACITY
     assert limits["reconnect_grace_seconds"] == Settings.reconnect_grace_s
     assert limits["audience_count_interval_seconds"] == Settings.audience_count_interval_s
+    smallest = Settings.audience_count_interval_s
+    assert [(tier["below"], tier["seconds"]) for tier in limits["audience_count_intervals"]] == [
+        (below, max(smallest, s)) for below, s in domain.COUNT_INTERVALS
+    ]
     assert limits["audience_page_size"] == domain.DEFAULT_PAGE_SIZE
     assert limits["max_signal_bytes"] == Settings.max_signal_bytes
     assert limits["max_publishers"] == Settings.max_publishers == domain.DEFAULT_MAX_PUBLISHERS

@@ -1081,3 +1081,13 @@ def test_a_snapshot_is_json_safe(room: Room) -> None:
     rooms.end_room(room, "mod", at(3))
     view = rooms.snapshot(room, "mod")
     assert json.loads(json.dumps(view)) == view
+
+
+@pytest.mark.parametrize(
+    ("audience", "seconds"), [(0, 3), (99, 3), (100, 10), (999, 10), (1_000, 30), (8_000, 30)]
+)
+def test_the_audience_count_goes_out_less_often_the_bigger_the_room(
+    audience: int, seconds: int
+) -> None:
+    assert rooms.audience_count_interval_s(audience, 3) == seconds
+    assert rooms.audience_count_interval_s(audience, 60) == 60  # never below the setting

@@ -33,7 +33,7 @@ from chalicelib.adapters.dynamo.models import (
     UsernameModel,
 )
 from chalicelib.adapters.dynamo.tx import condition_failed, transaction
-from chalicelib.domain.errors import ValidationError
+from chalicelib.domain.errors import ConflictError, ValidationError
 from chalicelib.domain.identity import (
     AlreadyInvitedError,
     AlreadyMemberError,
@@ -111,6 +111,10 @@ def read_page(rows: Iterable[R], convert: Callable[[R], T]) -> list[T]:
         if getattr(error, "cause_response_code", None) == "ValidationException":
             raise ValidationError("That cursor is not valid.", field="cursor") from error
         raise
+
+
+class PhotoChangedError(ConflictError):
+    default_message = "Your photo changed at the same moment. Please try again."
 
 
 def _profile(row: UserModel) -> Profile:
@@ -363,6 +367,12 @@ class IdentityRepository:
         except UserModel.DoesNotExist as exc:
             raise MemberNotFoundError() from exc
 
+    def stages_of(self, user_ids: Iterable[str]) -> dict[str, set[str]]:
+        """The rooms each of `user_ids` is on stage in (a BatchGetItem per 100, projected)."""
+        ids = list(dict.fromkeys(user_ids))
+        rows = UserModel.batch_get(ids, attributes_to_get=["user_id", "on_stage_in"]) if ids else []
+        return {row.user_id: set(row.on_stage_in) for row in rows if row.on_stage_in}
+
     def profiles(self, user_ids: Iterable[str]) -> dict[str, Profile]:
         ids = list(dict.fromkeys(user_ids))
         return {row.user_id: _profile(row) for row in UserModel.batch_get(ids)} if ids else {}
@@ -391,6 +401,36 @@ class IdentityRepository:
                     raise MemberNotFoundError() from error
                 raise
         return self.profile(user_id)
+
+    def set_photo(self, user_id: str, url: str, key: str | None) -> str | None:
+        """Show `url` (Salon's object `key`, or none) as the member's photo; returns the key of
+        the photo it replaced, which the caller deletes. Conditioned on that key, so two
+        replacements at once cannot both think they replaced the same photo."""
+        try:
+            old = UserModel.get(
+                user_id, consistent_read=True, attributes_to_get=["user_id", "photo_key"]
+            )
+        except UserModel.DoesNotExist as exc:
+            raise MemberNotFoundError() from exc
+        before = old.photo_key
+        unchanged = (
+            UserModel.photo_key.does_not_exist()
+            if before is None
+            else UserModel.photo_key == before
+        )
+        actions: list[Action] = [
+            UserModel.photo_url.set(url),
+            UserModel.photo_key.set(key) if key else UserModel.photo_key.remove(),
+        ]
+        try:
+            UserModel(user_id).update(
+                actions=actions, condition=UserModel.user_id.exists() & unchanged
+            )
+        except UpdateError as error:
+            if condition_failed(error):
+                raise PhotoChangedError() from error
+            raise
+        return before
 
     def create_founder(
         self, user_id: str, phone: str, username: str, name: str, invites: int, at: datetime

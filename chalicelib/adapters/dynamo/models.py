@@ -40,12 +40,18 @@ class UserModel(Model):
     name = UnicodeAttribute()
     bio = UnicodeAttribute(default="")
     photo_url = UnicodeAttribute(default="")
+    # The S3 key of the photo Salon holds (photo_url shows it); none for an outside URL.
+    photo_key = UnicodeAttribute(null=True)
     invited_by = UnicodeAttribute(null=True)
     invites_left = NumberAttribute(default=0)
     status = UnicodeAttribute(default="active")
     followers_count = NumberAttribute(default=0)
     following_count = NumberAttribute(default=0)
     created_at = UTCDateTimeAttribute()
+    # The live rooms whose stage they are on: the hallway's index of where the people one
+    # follows are speaking. Added and deleted (never set) in the room's own transaction, so
+    # two rooms' changes commute; a room that has ended since is filtered on read.
+    on_stage_in = UnicodeSetAttribute(null=True)
 
 
 class PhoneModel(Model):

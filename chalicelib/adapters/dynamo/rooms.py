@@ -23,7 +23,12 @@ from pynamodb.expressions.update import Action
 
 from chalicelib.adapters.dynamo.connections import NotConnectedError
 from chalicelib.adapters.dynamo.identity import decode_cursor, encode_cursor, read_page
-from chalicelib.adapters.dynamo.models import ConnectionModel, RoomMemberModel, RoomModel
+from chalicelib.adapters.dynamo.models import (
+    ConnectionModel,
+    RoomMemberModel,
+    RoomModel,
+    UserModel,
+)
 from chalicelib.adapters.dynamo.tx import client, condition_failed, transaction
 from chalicelib.domain.errors import ConflictError, NotFoundError
 from chalicelib.domain.rooms import (
@@ -258,6 +263,11 @@ class RoomRepository:
                 condition=RoomModel.room_id.does_not_exist(),
             )
             tx.save(creator_row, condition=RoomMemberModel.user_id.does_not_exist())
+            tx.update(
+                UserModel(room.creator_id),
+                actions=[UserModel.on_stage_in.add({room.room_id})],
+                condition=UserModel.user_id.exists(),
+            )
 
     def load(self, room_id: str, user_ids: Iterable[str] = ()) -> LoadedRoom:
         """The room item, everyone on stage, and `user_ids`: all read consistently, in one
@@ -381,6 +391,7 @@ class RoomRepository:
                         condition=ConnectionModel.connection_id.exists(),
                     )
                     touched = True
+                self._index_stage(tx, loaded)
                 for uid, (kind, model, condition) in writes.items():
                     if kind == "save":
                         tx.save(model, condition=condition)
@@ -398,6 +409,27 @@ class RoomRepository:
             if any(failed):
                 raise RoomChangedError() from error
             raise
+
+    def _index_stage(self, tx: Any, loaded: LoadedRoom) -> None:
+        """Keep each member's `on_stage_in` (the hallway's index) with the stage: the room is
+        added when they step on a live stage, deleted when they leave it or it ends."""
+        before, after = loaded.before, loaded.room
+        room_id = after.room_id
+
+        def on_stage(room: Room, uid: str) -> bool:
+            member = room.members.get(uid)
+            return room.is_live and member is not None and member.role.on_stage
+
+        for uid in sorted(set(before.members) | set(after.members)):
+            was, now = on_stage(before, uid), on_stage(after, uid)
+            if was == now:
+                continue
+            action = (
+                UserModel.on_stage_in.add({room_id})
+                if now
+                else UserModel.on_stage_in.delete({room_id})
+            )
+            tx.update(UserModel(uid), actions=[action], condition=UserModel.user_id.exists())
 
     def _check_hands_round(self, tx: Any, loaded: LoadedRoom) -> None:
         """A hand raised while another request closes hands must not survive into the new
@@ -519,10 +551,16 @@ class RoomRepository:
             raise RoomNotFoundError() from exc
 
     def live_rooms(self, limit: int = 500) -> list[RoomSummary]:
+        """The newest live rooms (one Query page and a BatchGetItem per 100)."""
         keys = [
             row.room_id
             for row in RoomModel.live_rooms.query(LIVE, limit=limit, scan_index_forward=False)
         ]
+        return self.summaries(keys)
+
+    def summaries(self, room_ids: Iterable[str]) -> list[RoomSummary]:
+        """Those of the rooms that are live (a BatchGetItem per 100)."""
+        keys = sorted(set(room_ids))
         summaries: list[RoomSummary] = []
         for item in RoomModel.batch_get(keys) if keys else ():
             if item.ended_at is not None:
