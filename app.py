@@ -294,6 +294,55 @@ def notifications(event: SQSEvent) -> None:
         services().notifications.on_message(json.loads(record.body))
 
 
+# --- events (scheduled rooms) -----------------------------------------------------------------
+
+
+@route("/events", methods=["POST"])
+def schedule_event() -> Response:
+    user_id = caller()
+    return created(services().events.schedule(user_id, body(request(), schemas.NEW_EVENT)))
+
+
+@route("/events", methods=["GET"])
+def upcoming_events() -> dict[str, Any]:
+    user_id = caller()
+    scope = query(request(), schemas.UPCOMING).get("scope", "following")
+    return services().events.upcoming(user_id, scope)
+
+
+@route("/events/{event_id}", methods=["GET"])
+def scheduled_event(event_id: str) -> dict[str, Any]:
+    return services().events.view(caller(), schemas.path_id(event_id))
+
+
+@route("/events/{event_id}", methods=["PATCH"])
+def edit_event(event_id: str) -> dict[str, Any]:
+    user_id = caller()
+    fields = body(request(), schemas.EDIT_EVENT)
+    return services().events.edit(user_id, schemas.path_id(event_id), fields)
+
+
+@route("/events/{event_id}", methods=["DELETE"])
+def cancel_event(event_id: str) -> dict[str, Any]:
+    return services().events.cancel(caller(), schemas.path_id(event_id))
+
+
+@route("/events/{event_id}/rsvp", methods=["PUT"])
+def rsvp_event(event_id: str) -> dict[str, Any]:
+    return services().events.rsvp(caller(), schemas.path_id(event_id))
+
+
+@route("/events/{event_id}/rsvp", methods=["DELETE"])
+def unrsvp_event(event_id: str) -> dict[str, Any]:
+    return services().events.unrsvp(caller(), schemas.path_id(event_id))
+
+
+@route("/events/{event_id}/preview", methods=["GET"])
+def event_preview(event_id: str) -> dict[str, Any]:
+    """The public event link's page: no sign-in."""
+    return services().events.preview(schemas.path_id(event_id))
+
+
 # --- rooms ---------------------------------------------------------------------------------
 
 

@@ -4,10 +4,14 @@ device gets one push.
 Everything below the edge is the real code: `Rooms` would call `Notifier.followers_talking`,
 which queues one message; the notifications worker (`Notifications.on_message`, what the
 `notifications` Lambda runs for each SQS record) walks the followers a page per message, queues
-each follower's collapsed push, and publishes it to SNS. DynamoDB, SQS and SNS are moto
-in-process; the queue is a real moto SQS queue read in batches of 10, as Lambda's event source
-would, by one worker (Lambda would run several in parallel: the wall time here is one
-worker's). With `--actors K`, K followed members start rooms within the collapse window: each
+each follower's collapsed push, and publishes it to SNS. DynamoDB and SNS are moto in-process.
+The queue is read in batches of 10, as Lambda's event source would, by one worker (Lambda would
+run several in parallel: the wall time here is one worker's). moto's SQS recomputes the queue's
+attributes over every message on every call, which makes a queue of 10,000 messages quadratic;
+by default the bench replaces it with an in-process queue behind the same adapter (`Timers`)
+and counts the requests SQS would get: one per `after`, one per ten for `many`, one receive and
+one delete per batch of ten (`--moto-sqs` keeps moto's).
+With `--actors K`, K followed members start rooms within the collapse window: each
 follower must still get exactly one push ("K people you follow are talking").
 
 AWS requests are counted where they leave the process (botocore's `_make_api_call`), only
@@ -26,7 +30,7 @@ import dataclasses
 import json
 import os
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -58,6 +62,7 @@ from moto.sns.models import sns_backends
 
 from chalicelib.adapters.dynamo.identity import FOLLOWS
 from chalicelib.adapters.dynamo.models import PushDeviceModel, RelationModel, UserModel
+from chalicelib.adapters.timers import BATCH, Timers
 from chalicelib.domain.notifications import PushKind
 from chalicelib.services.container import Services
 from chalicelib.services.container import settings as env_settings
@@ -117,6 +122,35 @@ def seed(services: Services, followers: int, actors: int) -> tuple[list[str], li
     return actor_ids, follower_ids
 
 
+class InProcessQueue(Timers):
+    """The notifications queue without moto's SQS: what is sent, in order, counted as the
+    requests SQS would get."""
+
+    def __init__(self, calls: Counter[str]) -> None:
+        super().__init__("in-process", "us-east-1")
+        self.messages: deque[dict[str, Any]] = deque()
+        self.calls = calls
+
+    def after(self, delay_s: int, message: dict[str, Any]) -> None:
+        self.calls["sqs:SendMessage"] += 1
+        self.messages.append(json.loads(json.dumps(message)))
+
+    def many(self, delay_s: int, messages: list[dict[str, Any]]) -> None:
+        self.calls["sqs:SendMessageBatch"] += -(-len(messages) // BATCH)
+        self.messages.extend(json.loads(json.dumps(m)) for m in messages)
+
+    def drain(self, services: Services) -> int:
+        handled = 0
+        while self.messages:
+            self.calls["sqs:ReceiveMessage"] += 1
+            batch = [self.messages.popleft() for _ in range(min(BATCH, len(self.messages)))]
+            for message in batch:
+                services.notifications.on_message(message)
+                handled += 1
+            self.calls["sqs:DeleteMessageBatch"] += 1
+        return handled
+
+
 def drain(services: Services, queue_url: str) -> int:
     """The notifications Lambda's event source, one worker: batches of 10 until empty."""
     sqs = boto3.client("sqs", region_name="us-east-1")
@@ -136,7 +170,7 @@ def drain(services: Services, queue_url: str) -> int:
         )
 
 
-def run(followers: int, actors: int, page: int) -> dict[str, Any]:
+def run(followers: int, actors: int, page: int, moto_sqs: bool = False) -> dict[str, Any]:
     with mock_aws():
         create_tables()
         create_push_applications([APNS])
@@ -157,11 +191,14 @@ def run(followers: int, actors: int, page: int) -> dict[str, Any]:
         actor_ids, _ = seed(services, followers, actors)
         seeded_s = time.perf_counter() - started
         with counted() as calls:
+            queue = None if moto_sqs else InProcessQueue(calls)
+            if queue is not None:
+                services.__dict__["notifications_queue"] = queue
             started = time.perf_counter()
             for actor in actor_ids:  # what each actor's create_room costs: one message
                 services.notifier.followers_talking(actor, PushKind.ROOM_STARTED, "r1", "Talk")
             action_calls = sum(calls.values())
-            handled = drain(services, queue_url)
+            handled = queue.drain(services) if queue else drain(services, queue_url)
             wall_s = time.perf_counter() - started
         backend = sns_backends[DEFAULT_ACCOUNT_ID]["us-east-1"]
         counts = Counter(len(e.messages) for e in backend.platform_endpoints.values())
@@ -183,6 +220,7 @@ def run(followers: int, actors: int, page: int) -> dict[str, Any]:
             "sns_publishes": calls["sns:Publish"],
             "push_title": title,
             "calls": dict(sorted(calls.items())),
+            "queue": "moto SQS" if moto_sqs else "in-process (SQS requests counted)",
             "load_average": os.getloadavg(),
         }
 
@@ -192,8 +230,9 @@ def main() -> None:
     parser.add_argument("--followers", type=int, default=10_000)
     parser.add_argument("--actors", type=int, default=1)
     parser.add_argument("--page", type=int, default=250, help="followers per fan-out message")
+    parser.add_argument("--moto-sqs", action="store_true", help="moto's SQS queue (slow)")
     args = parser.parse_args()
-    print(json.dumps(run(args.followers, args.actors, args.page), indent=2))
+    print(json.dumps(run(args.followers, args.actors, args.page, args.moto_sqs), indent=2))
 
 
 if __name__ == "__main__":

@@ -110,6 +110,8 @@ class Settings:
     push_cap_per_hour: int = 10
     push_collapse_s: int = 60
     push_fanout_page: int = 250
+    # An event nobody starts lapses this long after its start time (docs/architecture.md).
+    event_grace_s: int = 3600
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -203,6 +205,7 @@ class Settings:
             push_cap_per_hour=_int(env, "SALON_PUSH_CAP_PER_HOUR", cls.push_cap_per_hour),
             push_collapse_s=_int(env, "SALON_PUSH_COLLAPSE_S", cls.push_collapse_s),
             push_fanout_page=_int(env, "SALON_PUSH_FANOUT_PAGE", cls.push_fanout_page),
+            event_grace_s=_int(env, "SALON_EVENT_GRACE_S", cls.event_grace_s),
         )
 
     @property

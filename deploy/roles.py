@@ -109,6 +109,9 @@ ROLES: dict[str, Grants] = {
             "creator_accounts",
             "customers",
             "enrollments",
+            "event_hosts",
+            "event_rsvps",
+            "events",
             "ledger",
             "phones",
             "push_devices",
@@ -132,6 +135,9 @@ ROLES: dict[str, Grants] = {
             "connections",
             "creator_accounts",
             "customers",
+            "event_hosts",
+            "event_rsvps",
+            "events",
             "feedback",
             "ledger",
             "phones",
@@ -173,10 +179,19 @@ ROLES: dict[str, Grants] = {
         secrets=JWT,
     ),
     "ws_message": Grants(
-        reads=("connections", "moderation_log", "relations", "room_members", "rooms", "users"),
+        # start_event reads the event and marks it live.
+        reads=(
+            "connections",
+            "events",
+            "moderation_log",
+            "relations",
+            "room_members",
+            "rooms",
+            "users",
+        ),
         # Every action spends from the socket's token buckets, on its connection row; users:
         # the rooms a member is on stage in (the hallway's index), kept with the stage.
-        writes=("connections", "moderation_log", "room_members", "rooms", "users"),
+        writes=("connections", "events", "moderation_log", "room_members", "rooms", "users"),
         # A raised hand is conditioned on the room's round of hands (closing hands starts one).
         checks=("room_members", "rooms"),
         secrets=JANUS,
@@ -211,7 +226,7 @@ ROLES: dict[str, Grants] = {
     # The push worker: settings, blocks and devices, then SNS; it queues the next page of a
     # fan-out and each follower's collapsed push.
     "notifications": Grants(
-        reads=("push_devices", "push_members", "relations", "users"),
+        reads=("event_rsvps", "push_devices", "push_members", "relations", "users"),
         writes=("push_devices", "push_members"),
         queues_notifications=True,
         push=("sns:Publish", "sns:DeleteEndpoint"),

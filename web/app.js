@@ -107,6 +107,13 @@ const MESSAGES = {
   report_not_found: 'There is no such report.',
   report_already_decided: 'That report has been decided already.',
   origin_not_allowed: 'This page may not open a connection to Salon. Open Salon from its own address.',
+  // Events and notifications
+  event_not_found: 'There is no such event.',
+  not_event_host: 'Only the event’s hosts can do that.',
+  event_not_scheduled: 'That event is no longer scheduled: it is live, cancelled or has lapsed.',
+  event_too_early: 'An event can be started at most 15 minutes before its time.',
+  invalid_event_time: 'Pick a start time in the future, within 90 days.',
+  event_changed: 'The event changed meanwhile. Reload and try again.',
   // Profile photos
   invalid_photo: 'Photos are JPEG, PNG or WebP images of at most 5 MB.',
 };
@@ -344,6 +351,7 @@ function endSession(message) {
   sessionStorage.removeItem('salon.room');
   leaveRoomLocally();
   realtime.close();
+  stopPush();
   $('#nav').hidden = true;
   if (wasSignedIn && message) toast(message, {kind: 'error'});
   history.replaceState(null, '', '#signin');
@@ -1486,6 +1494,7 @@ async function signedIn() {
     showError(error);
   }
   realtime.connect().then(() => resumeRoom()).catch(() => realtime._reconnectLater());
+  startPush();
   if (!location.hash || location.hash === '#signin') location.hash = '#hallway';
   else route();
 }
@@ -2138,6 +2147,205 @@ function viewAccount() {
     confirmBox, destroy, status)];
 }
 
+// --- Events and notifications ---------------------------------------------------------------------
+// Scheduled rooms (REST /events, WebSocket start_event) and push. A browser is no phone: on the
+// local stack it registers a device token of its own and shows that device's push outbox
+// (/_local/push/<token>) as its notifications, each with a Join button when it leads to a room.
+
+const push = {token: null, seen: new Set(), timer: null};
+
+function localDeviceToken() {
+  let token = localStorage.getItem('salon.device');
+  if (!token) {
+    token = 'web-' + newId() + newId();
+    localStorage.setItem('salon.device', token);
+  }
+  return token;
+}
+
+async function startPush() {
+  if (!state.config.local || push.timer) return;
+  push.token = localDeviceToken();
+  try {
+    await api('POST', '/me/devices', {platform: 'fcm', token: push.token});
+  } catch (error) {
+    showError(error);
+    return;
+  }
+  const first = await pushOutbox();
+  first.forEach((item) => push.seen.add(item.message_id)); // what came before this page: not new
+  push.timer = setInterval(pollPush, 3000);
+}
+
+function stopPush() {
+  clearInterval(push.timer);
+  push.timer = null;
+  push.seen.clear();
+}
+
+async function pushOutbox() {
+  try {
+    const answer = await api('GET', '/_local/push/' + encodeURIComponent(push.token), undefined, {auth: false});
+    return answer.items;
+  } catch {
+    return [];
+  }
+}
+
+async function pollPush() {
+  if (!state.session) return stopPush();
+  for (const item of (await pushOutbox()).reverse()) {
+    if (push.seen.has(item.message_id)) continue;
+    push.seen.add(item.message_id);
+    const roomId = item.data && item.data.room_id;
+    toast(`${item.title}: ${item.body}`, {
+      timeout: 15000,
+      action: roomId ? {label: 'Join', run: () => enterRoom(roomId).catch((error) => showError(error))} : null,
+    });
+    if (location.hash === '#notifications') route();
+  }
+}
+
+function when(iso) {
+  return new Date(iso).toLocaleString([], {dateStyle: 'medium', timeStyle: 'short'});
+}
+
+function eventCard(event, refresh) {
+  const status = h('p', {class: 'status', role: 'status'});
+  const buttons = [];
+  const scheduled = event.status === 'scheduled';
+  if (event.is_host && scheduled) {
+    const start = h('button', {type: 'button'}, 'Start now');
+    start.addEventListener('click', act(start, async () => {
+      setRoom(await realtime.send('start_event', {event_id: event.event_id}));
+      location.hash = '#room';
+    }, status));
+    buttons.push(start);
+  }
+  if (event.status === 'live' && event.room_id) {
+    const join = h('button', {type: 'button'}, 'Join');
+    join.addEventListener('click', act(join, () => enterRoom(event.room_id), status));
+    buttons.push(join);
+  }
+  if (scheduled && !event.is_host) {
+    const rsvp = h('button', {type: 'button', class: event.rsvp ? 'secondary' : ''}, event.rsvp ? 'Going ✓ (undo)' : 'Notify me');
+    rsvp.addEventListener('click', act(rsvp, async () => {
+      await api(event.rsvp ? 'DELETE' : 'PUT', `/events/${event.event_id}/rsvp`);
+      refresh();
+    }, status));
+    buttons.push(rsvp);
+  }
+  if (event.host_id === (state.me && state.me.user_id) && scheduled) {
+    const cancel = h('button', {type: 'button', class: 'secondary'}, 'Cancel event');
+    cancel.addEventListener('click', act(cancel, async () => {
+      await api('DELETE', `/events/${event.event_id}`);
+      refresh();
+    }, status));
+    buttons.push(cancel);
+  }
+  const hosts = event.hosts.map((p) => displayName(p)).join(', ');
+  return h('li', {class: 'card', dataset: {eventId: event.event_id}},
+    h('h3', {}, event.title, ' ', h('span', {class: 'badge'}, event.status)),
+    h('p', {class: 'muted'}, when(event.starts_at), ' · hosted by ', hosts, ' · ', event.rsvp_count, ' going'),
+    event.description ? h('p', {}, event.description) : null,
+    h('p', {class: 'muted'}, 'Public link: ', h('a', {href: `${state.config.api || ''}/events/${event.event_id}/preview`}, event.link)),
+    h('div', {class: 'row'}, ...buttons), status);
+}
+
+function viewEvents() {
+  const status = h('p', {class: 'status', role: 'status'});
+  const lists = {
+    following: h('ul', {class: 'rooms', 'aria-label': 'Events of people you follow'}),
+    mine: h('ul', {class: 'rooms', 'aria-label': 'Your events'}),
+  };
+  async function refresh() {
+    for (const [scope, list] of Object.entries(lists)) {
+      try {
+        const page = await api('GET', '/events?scope=' + scope);
+        list.replaceChildren(...(page.items.length ? page.items.map((e) => eventCard(e, refresh)) :
+          [h('li', {class: 'card muted'}, scope === 'mine' ? 'You have no upcoming events.' : 'Nobody you follow has an upcoming event.')]));
+      } catch (error) {
+        showError(error, status);
+      }
+    }
+  }
+  const title = h('input', {name: 'title', maxlength: 100, required: true, placeholder: 'What is it about?'});
+  const description = h('textarea', {name: 'description', maxlength: 1000, rows: 2});
+  const startsAt = h('input', {name: 'starts_at', type: 'datetime-local', required: true});
+  const soon = new Date(Date.now() + 10 * 60000);
+  startsAt.value = new Date(soon.getTime() - soon.getTimezoneOffset() * 60000).toISOString().slice(0, 16);
+  const schedule = h('button', {type: 'submit'}, 'Schedule');
+  const formStatus = h('p', {class: 'status', role: 'status'});
+  const form = h('form', {class: 'card'},
+    h('h2', {}, 'Schedule a room'),
+    h('label', {}, 'Title', title), h('label', {}, 'Description', description),
+    h('label', {}, 'Starts at (your time)', startsAt), schedule, formStatus);
+  form.addEventListener('submit', act(schedule, async () => {
+    // datetime-local has no zone: the browser's own offset makes it an instant.
+    const at = new Date(startsAt.value).toISOString();
+    await api('POST', '/events', {title: title.value, description: description.value, starts_at: at});
+    say(formStatus, 'Scheduled. Share its public link; people who RSVP are notified when you start it.');
+    title.value = '';
+    refresh();
+  }, formStatus));
+  refresh();
+  return [h('h1', {}, 'Events'), status,
+    h('section', {'aria-label': 'Upcoming'}, h('h2', {}, 'Of people you follow'), lists.following),
+    h('section', {'aria-label': 'Mine'}, h('h2', {}, 'Yours'), lists.mine), form];
+}
+
+const PUSH_KINDS = {
+  ping: 'Someone pings me into their room',
+  room_started: 'Someone I follow starts a room',
+  on_stage: 'Someone I follow goes on stage',
+  event_started: 'An event I RSVP’d to starts',
+  tip: 'I receive a tip',
+  stipend: 'My creator stipend is paid',
+};
+
+async function viewNotifications() {
+  const status = h('p', {class: 'status', role: 'status'});
+  let settings;
+  try {
+    settings = await api('GET', '/me/notification-settings');
+  } catch (error) {
+    return [h('h1', {}, 'Notifications'), h('p', {class: 'status error'}, describe(error))];
+  }
+  const boxes = Object.entries(PUSH_KINDS).map(([kind, label]) =>
+    h('label', {class: 'check'}, h('input', {type: 'checkbox', name: kind, checked: settings.receive[kind]}), ' ', label));
+  const quiet = settings.quiet_hours || {};
+  const from = h('input', {type: 'time', name: 'quiet_from', value: quiet.from || ''});
+  const to = h('input', {type: 'time', name: 'quiet_to', value: quiet.to || ''});
+  const zone = h('input', {name: 'time_zone', value: settings.time_zone === 'UTC' ? Intl.DateTimeFormat().resolvedOptions().timeZone : settings.time_zone});
+  const save = h('button', {type: 'submit'}, 'Save');
+  const form = h('form', {class: 'card'},
+    h('h2', {}, 'What I receive'), ...boxes,
+    h('h2', {}, 'Quiet hours'),
+    h('p', {class: 'muted'}, 'Nothing is pushed between these times on your own clock. Leave them empty for none.'),
+    h('div', {class: 'row'}, h('label', {}, 'From', from), h('label', {}, 'To', to), h('label', {class: 'grow'}, 'Time zone', zone)),
+    save, status);
+  form.addEventListener('submit', act(save, async () => {
+    const receive = Object.fromEntries(boxes.map((b) => [b.querySelector('input').name, b.querySelector('input').checked]));
+    const quietHours = from.value && to.value ? {from: from.value, to: to.value} : null;
+    await api('PATCH', '/me/notification-settings', {receive, quiet_hours: quietHours, time_zone: zone.value.trim()});
+    say(status, 'Saved.');
+  }, status));
+  const parts = [h('h1', {}, 'Notifications'), form];
+  if (state.config.local && push.token) {
+    const items = await pushOutbox();
+    parts.push(h('section', {class: 'card', 'aria-label': 'This device’s notifications'},
+      h('h2', {}, 'This device’s notifications'),
+      h('p', {class: 'muted'}, 'On the local stack this browser is a device: these are the pushes SNS “delivered” to it.'),
+      items.length ? h('ul', {class: 'plain'}, ...items.map((item) => {
+        const roomId = item.data && item.data.room_id;
+        const join = roomId ? h('button', {type: 'button', class: 'small'}, 'Join') : null;
+        if (join) join.addEventListener('click', act(join, () => enterRoom(roomId)));
+        return h('li', {}, h('strong', {}, item.title), ' ', item.body, ' ', join);
+      })) : h('p', {class: 'muted'}, 'Nothing yet.')));
+  }
+  return parts;
+}
+
 // --- Routing -----------------------------------------------------------------------------------------
 
 let routing = 0;
@@ -2160,6 +2368,8 @@ async function route() {
     case 'earnings': parts = await viewEarnings(arg); break;
     case 'user': parts = await viewProfile(arg); break;
     case 'me': parts = await viewMe(); break;
+    case 'events': parts = viewEvents(); break;
+    case 'notifications': parts = await viewNotifications(); break;
     default: parts = viewHallway(); break;
   }
   if (ticket === routing) mount(...parts);

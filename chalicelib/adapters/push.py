@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import json
-from threading import Lock
-from typing import Any
 
-import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
+from chalicelib.adapters.aws import LazyClient
 from chalicelib.domain.errors import UnavailableError, ValidationError
 from chalicelib.domain.notifications import Platform, Push
 
@@ -21,16 +19,8 @@ class PushGateway:
     platform); a push is one Publish to one endpoint."""
 
     def __init__(self, region: str, applications: dict[Platform, str]) -> None:
-        self._region = region
         self._applications = applications
-        self._client: Any = None
-        self._lock = Lock()
-
-    def _sns(self) -> Any:
-        with self._lock:
-            if self._client is None:
-                self._client = boto3.client("sns", region_name=self._region)
-            return self._client
+        self._sns = LazyClient("sns", region)
 
     def create_endpoint(self, platform: Platform, token: str) -> str:
         application = self._applications.get(platform)

@@ -2,27 +2,16 @@
 
 from __future__ import annotations
 
-from threading import Lock
-from typing import Any
-
-import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
+from chalicelib.adapters.aws import LazyClient
 from chalicelib.domain.errors import UnavailableError
 
 
 class Sms:
     def __init__(self, region: str, sender_id: str = "Salon") -> None:
-        self._region = region
         self._sender_id = sender_id
-        self._client: Any = None
-        self._lock = Lock()
-
-    def _sns(self) -> Any:
-        with self._lock:
-            if self._client is None:
-                self._client = boto3.client("sns", region_name=self._region)
-            return self._client
+        self._sns = LazyClient("sns", region)
 
     def send(self, phone: str, text: str) -> None:
         try:

@@ -255,6 +255,8 @@ class Room:
     # The guest list: people a moderator invited *into* the room (what admits them to a closed
     # room). Invitations *to speak* are a different thing and live on `Member.invited_to_speak_at`.
     invited: set[str] = field(default_factory=set)
+    # The hosts of a scheduled event (its co-hosts): each enters as a moderator.
+    hosts: set[str] = field(default_factory=set)
     version: int = 0
     # A big room is never loaded whole: the repository loads the stage and the people an action
     # touches, and counts the listeners it left out here. No rule ever needs their details.
@@ -764,8 +766,10 @@ def create_room(
     max_publishers: int = DEFAULT_MAX_PUBLISHERS,
     media_ref: str = "",
     invited: Iterable[str] = (),
+    hosts: Iterable[str] = (),
 ) -> tuple[Room, list[Event]]:
-    """Open a room with its creator as first (muted) moderator; `invited` seeds the guest list."""
+    """Open a room with its creator as first (muted) moderator; `invited` seeds the guest list,
+    and `hosts` (an event's co-hosts) enter as moderators whenever they come."""
     _require_utc(at)
     clean_title = title.strip()
     if not clean_title or len(clean_title) > MAX_TITLE_LENGTH:
@@ -782,6 +786,7 @@ def create_room(
         max_publishers=max_publishers,
         media_ref=media_ref,
         invited=set(invited),
+        hosts=set(hosts) - {creator_id},
     )
     room.members[creator_id] = Member(user_id=creator_id, role=Role.MODERATOR, joined_at=at)
     created = RoomCreated(
@@ -797,7 +802,7 @@ def create_room(
 
 def _admits(room: Room, user_id: str, entry: EntryContext) -> bool:
     # The creator and anyone on the guest list may always come (back) in, whatever the type.
-    if user_id == room.creator_id or user_id in room.invited:
+    if user_id == room.creator_id or user_id in room.invited or user_id in room.hosts:
         return True
     if room.kind is RoomType.OPEN:
         return True
@@ -829,6 +834,18 @@ def join(room: Room, user_id: str, entry: EntryContext, at: datetime) -> list[Ev
         raise NotAllowedInRoomError(user_id=user_id, kind=room.kind.value)
     if room.headcount >= room.capacity:
         raise RoomFullError(capacity=room.capacity)
+    if user_id in room.hosts:
+        # A co-host of the event: a moderator from the start, muted like everyone on stage.
+        room.members[user_id] = Member(user_id=user_id, role=Role.MODERATOR, joined_at=at)
+        added = ModeratorAdded(
+            room_id=room.room_id,
+            at=at,
+            user_id=user_id,
+            by_id=room.creator_id,
+            previous_role=Role.LISTENER,
+            muted=True,
+        )
+        return _record(room, [added])
     room.members[user_id] = Member(user_id=user_id, role=Role.LISTENER, joined_at=at)
     return _record(room, [MemberJoined(room_id=room.room_id, at=at, user_id=user_id)])
 

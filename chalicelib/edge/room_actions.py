@@ -8,10 +8,12 @@ from chalicelib.domain import rooms as domain
 from chalicelib.edge.schemas import ID_PATTERN
 from chalicelib.edge.validation import Field
 from chalicelib.edge.websocket import Action, Context, Realtime
+from chalicelib.services.events import Events
 from chalicelib.services.rooms import Rooms
 from chalicelib.services.safety import Safety
 
 ROOM_ID = Field("room_id", str, pattern=ID_PATTERN)
+EVENT_ID = Field("event_id", str, pattern=ID_PATTERN)
 USER_ID = Field("user_id", str, pattern=ID_PATTERN)
 # Mute and unmute act on the sender unless they name someone else.
 SELF_OR_USER = Field("user_id", str, required=False, pattern=ID_PATTERN)
@@ -22,7 +24,11 @@ HANDLE = Field("handle", str, pattern=r"[1-9][0-9]{0,19}")
 
 
 def register_room_actions(
-    realtime: Realtime, rooms: Rooms, safety: Safety, max_signal_bytes: int
+    realtime: Realtime,
+    rooms: Rooms,
+    safety: Safety,
+    events: Events,
+    max_signal_bytes: int,
 ) -> None:
     def stage(name: str, op: Any, *fields: Field) -> None:
         """An action on the sender's room, with at most one target (`user_id`)."""
@@ -45,6 +51,8 @@ def register_room_actions(
         lambda ctx, p: rooms.create(ctx.connection, p["title"], p["kind"]),
     )
     on("join_room", (ROOM_ID,), lambda ctx, p: rooms.join(ctx.connection, p["room_id"]))
+    # A scheduled room going live: the same reply as create_room.
+    on("start_event", (EVENT_ID,), lambda ctx, p: events.start(ctx.connection, p["event_id"]))
     on("leave_room", (), lambda ctx, p: rooms.leave(ctx.connection))
     on("list_audience", (CURSOR,), lambda ctx, p: rooms.audience(ctx.connection, p.get("cursor")))
     on(

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 
 from chalicelib.domain import moderation
 from chalicelib.domain.errors import NotFoundError
+from chalicelib.domain.events import MAX_DESCRIPTION_LENGTH
 from chalicelib.domain.photos import PHOTO_TYPES
+from chalicelib.domain.rooms import MAX_TITLE_LENGTH
 from chalicelib.edge.validation import Field
 
 ID_PATTERN = r"[A-Za-z0-9_-]{1,64}"
@@ -58,6 +61,16 @@ PUSH_SETTINGS = (
     Field("quiet_hours", dict, required=False, max_length=200),
     Field("time_zone", str, required=False, min_length=1, max_length=64),
 )
+EVENT_FIELDS = (
+    Field("title", str, min_length=1, max_length=MAX_TITLE_LENGTH),
+    Field("description", str, required=False, max_length=MAX_DESCRIPTION_LENGTH),
+    # ISO 8601 with its offset: 2026-12-24T18:00:00+01:00
+    Field("starts_at", str, min_length=1, max_length=40),
+    Field("cohost_ids", list, required=False, max_length=1000),
+)
+NEW_EVENT = EVENT_FIELDS
+EDIT_EVENT = tuple(dataclasses.replace(f, required=False) for f in EVENT_FIELDS)
+UPCOMING = (Field("scope", str, required=False, choices=("mine", "following")),)
 FEEDBACK = (Field("text", str, min_length=1, max_length=2000),)
 
 ADMIN_CREATE_FOUNDER = (PHONE, NAME, USERNAME, Field("invites", int, minimum=0, maximum=1000))

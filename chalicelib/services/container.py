@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from chalicelib.adapters.tokens import TokenIssuer
     from chalicelib.edge.websocket import Realtime
     from chalicelib.services.account import Account
+    from chalicelib.services.events import Events
     from chalicelib.services.identity import Identity
     from chalicelib.services.notifications import Notifications, Notifier
     from chalicelib.services.payments import Payments
@@ -92,7 +93,9 @@ class Services:
             },
             origins=self.settings.browser_origins,
         )
-        register_room_actions(realtime, self.rooms, self.safety, self.settings.max_signal_bytes)
+        register_room_actions(
+            realtime, self.rooms, self.safety, self.events, self.settings.max_signal_bytes
+        )
         return realtime
 
     @cached_property
@@ -134,6 +137,7 @@ class Services:
 
     @cached_property
     def notifications(self) -> Notifications:
+        from chalicelib.adapters.dynamo.events import EventRepository
         from chalicelib.adapters.dynamo.push import PushRepository
         from chalicelib.adapters.push import PushGateway
         from chalicelib.domain.notifications import Platform
@@ -146,8 +150,24 @@ class Services:
         return Notifications(
             repo=PushRepository(),
             people=self.identity.repo,
+            events=EventRepository(),
             gateway=PushGateway(self.settings.region, applications),
             queue=self.notifications_queue,
+            settings=self.settings,
+            clock=utc_now,
+            new_id=new_id,
+        )
+
+    @cached_property
+    def events(self) -> Events:
+        from chalicelib.adapters.dynamo.events import EventRepository
+        from chalicelib.services.events import Events
+
+        return Events(
+            repo=EventRepository(),
+            people=self.identity.repo,
+            rooms=self.rooms,
+            notifier=self.notifier,
             settings=self.settings,
             clock=utc_now,
             new_id=new_id,

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from chalicelib.adapters.dynamo.events import EventRepository
 from chalicelib.adapters.dynamo.identity import FOLLOWS, IdentityRepository
 from chalicelib.adapters.dynamo.push import Device, MemberState, PushRepository
 from chalicelib.adapters.push import PushGateway
@@ -80,13 +81,17 @@ class Notifier:
             },
         )
 
-    def many(self, user_ids: list[str], push: Push) -> None:
-        self.queue.many(
+    def rsvps_starting(self, event_id: str, room_id: str, title: str, host_id: str) -> None:
+        self.queue.after(
             0,
-            [
-                {"kind": "push", "to": u, "from": None, "push": push_to_message(push)}
-                for u in user_ids
-            ],
+            {
+                "kind": "rsvps",
+                "event_id": event_id,
+                "room_id": room_id,
+                "title": title,
+                "from": host_id,
+                "cursor": None,
+            },
         )
 
 
@@ -94,6 +99,7 @@ class Notifier:
 class Notifications:
     repo: PushRepository
     people: IdentityRepository
+    events: EventRepository
     gateway: PushGateway
     queue: Timers
     settings: Settings
@@ -153,6 +159,8 @@ class Notifications:
             )
         elif kind == "fanout":
             self._fan_out(message)
+        elif kind == "rsvps":
+            self._tell_rsvps(message)
         elif kind == "burst":
             self._send_burst(str(message["to"]))
         else:
@@ -214,6 +222,18 @@ class Notifications:
             if self.repo.add_to_burst(follower, actor, room_id, title, f"{page_id}:{follower}"):
                 starts.append({"kind": "burst", "to": follower})
         self.queue.many(self.settings.push_collapse_s, starts)
+
+    def _tell_rsvps(self, message: dict[str, Any]) -> None:
+        """Everyone who RSVP'd, a page per message (each page queues the next first)."""
+        event_id = str(message["event_id"])
+        page = self.events.rsvps(event_id, self.settings.push_fanout_page, message.get("cursor"))
+        if page.cursor:
+            self.queue.after(0, {**message, "cursor": page.cursor})
+        starting = domain.event_started(str(message["title"]), str(message["room_id"]), event_id)
+        host = str(message["from"])
+        for user_id in page.items:
+            if user_id != host:
+                self.deliver(user_id, starting, from_id=host)
 
     def _send_burst(self, user_id: str) -> None:
         burst, state = self.repo.take_burst(user_id)

@@ -93,7 +93,9 @@ class Rooms:
 
     # --- entering and leaving -------------------------------------------------------------
 
-    def create(self, who: ConnectionRecord, title: str, kind: str) -> dict[str, Any]:
+    def create(
+        self, who: ConnectionRecord, title: str, kind: str, hosts: Iterable[str] = ()
+    ) -> dict[str, Any]:
         self._leave_current(who)
         room_id = self.new_id()
         limits = self.media.limits
@@ -106,6 +108,7 @@ class Rooms:
             # What the media plane can really serve caps the room (docs/architecture.md).
             capacity=min(self.settings.room_capacity, limits.max_listeners),
             max_publishers=min(self.settings.max_publishers, limits.max_publishers),
+            hosts=hosts,
         )
         room.media_ref = self.media.open_room(room_id)
         try:

@@ -15,7 +15,9 @@ from moto import mock_aws
 from chalicelib.adapters.media import Limits
 from chalicelib.adapters.media.janus import JanusVideoRoom
 from chalicelib.services import container
+from deploy.wiring import Template
 from local.janus import JanusProcess
+from local.outbox import create_push_applications
 from local.tables import create_photos_bucket, create_tables
 from tests.conftest import assert_allowed
 from tests.support.crowd import Crowd
@@ -163,3 +165,36 @@ def sdk(emulator: str) -> stripe.StripeClient:
 def paying_crowd(client: Client, pay: Any, sockets: RecordingConnections) -> Crowd:
     """Members with sockets, in an app that pays through the emulator."""
     return Crowd(client, pay, sockets)
+
+
+# --- push ----------------------------------------------------------------------------------
+
+PUSH_CAP = 4
+
+
+@pytest.fixture
+def applications(packaged: Template) -> dict[str, str]:
+    """The platform applications the packaged template names, created in moto."""
+    environment = packaged.by_handler()["app"].environment
+    arns = {
+        platform: environment[f"SALON_PUSH_{platform.upper()}_APPLICATION_ARN"]
+        for platform in ("apns", "fcm")
+    }
+    create_push_applications(list(arns.values()))
+    return arns
+
+
+@pytest.fixture
+def push_crowd(
+    client: Client, svc: Any, sockets: RecordingConnections, applications: dict[str, str]
+) -> Crowd:
+    """Members with sockets in an app that pushes to moto's SNS, with a small hourly cap and
+    fan-out pages of two (so paging is exercised)."""
+    svc.settings = dataclasses.replace(
+        svc.settings,
+        push_apns_application_arn=applications["apns"],
+        push_fcm_application_arn=applications["fcm"],
+        push_cap_per_hour=PUSH_CAP,
+        push_fanout_page=2,
+    )
+    return Crowd(client, svc, sockets)

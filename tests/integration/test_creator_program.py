@@ -164,10 +164,13 @@ def test_a_run_pays_the_due_creators_once_and_skips_the_unready_with_a_reason(
     assert report["status"] == "done"
     assert_paid_exactly_once(emulator, ready)
     assert all(transfers_to(emulator, u) == [] for u in unready)
-    # A second run the same month pays nothing more.
+    stipends = [m for _, m in program.notifier.queue.pending if m["push"]["kind"] == "stipend"]
+    assert sorted(m["to"] for m in stipends) == sorted(ready)
+    # A second run the same month pays nothing more, and tells nobody again.
     again = program.run(MONTH, None, forever)
     assert (again["paid"], again["already_paid"], again["skipped"]) == (0, 3, 2)
     assert_paid_exactly_once(emulator, ready)
+    assert len(program.notifier.queue.pending) == len(stipends)
 
 
 def test_a_skipped_creator_is_paid_by_a_later_run_that_month(

@@ -3,7 +3,6 @@ settings over REST, the notifications worker through its SQS handler."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -11,73 +10,19 @@ from zoneinfo import ZoneInfo
 
 import boto3
 import pytest
-from chalice.test import Client
 
 from chalicelib.domain import notifications as push
-from deploy.wiring import Template
-from local.outbox import create_push_applications, disable_device, pushes
+from local.outbox import disable_device, pushes
+from tests.integration.conftest import PUSH_CAP
 from tests.support.crowd import Crowd, Person
-from tests.support.events import sqs_event
-from tests.support.fakes import ManualTimers, RecordingConnections
+from tests.support.push import device, drain, handle, rest
 
-CAP = 4
-NOTIFICATIONS = "salon-notifications"
+CAP = PUSH_CAP
 
 
 @pytest.fixture
-def applications(packaged: Template) -> dict[str, str]:
-    """The platform applications the packaged template names, created in moto."""
-    environment = packaged.by_handler()["app"].environment
-    arns = {
-        platform: environment[f"SALON_PUSH_{platform.upper()}_APPLICATION_ARN"]
-        for platform in ("apns", "fcm")
-    }
-    create_push_applications(list(arns.values()))
-    return arns
-
-
-@pytest.fixture
-def crowd(
-    client: Client, svc: Any, sockets: RecordingConnections, applications: dict[str, str]
-) -> Crowd:
-    svc.settings = dataclasses.replace(
-        svc.settings,
-        push_apns_application_arn=applications["apns"],
-        push_fcm_application_arn=applications["fcm"],
-        push_cap_per_hour=CAP,
-        push_fanout_page=2,
-    )
-    svc.__dict__["notifications_queue"] = ManualTimers()
-    return Crowd(client, svc, sockets)
-
-
-def auth(person: Person) -> dict[str, str]:
-    return {"Authorization": f"Bearer {person.token}", "Content-Type": "application/json"}
-
-
-def rest(crowd: Crowd, method: str, path: str, person: Person, payload: Any = None) -> Any:
-    body = json.dumps(payload) if payload is not None else None
-    return crowd.client.http.request(method, path, headers=auth(person), body=body)
-
-
-def device(crowd: Crowd, person: Person, platform: str = "apns") -> str:
-    token = f"{person.name}-{platform}-token-0123456789abcdef"
-    answer = rest(crowd, "POST", "/me/devices", person, {"platform": platform, "token": token})
-    assert answer.status_code == 201, answer.body
-    return token
-
-
-def drain(crowd: Crowd) -> int:
-    """Run the notifications queue dry through its handler, delays elapsed."""
-    queue = crowd.svc.notifications_queue
-    handled = 0
-    while queue.pending:
-        batch = [m for _, m in queue.pending]
-        queue.pending.clear()
-        for message in batch:
-            crowd.client.lambda_.invoke("notifications", sqs_event([message], NOTIFICATIONS))
-            handled += 1
-    return handled
+def crowd(push_crowd: Crowd) -> Crowd:
+    return push_crowd
 
 
 def send(crowd: Crowd, to: Person, what: push.Push, sender: Person | None = None) -> None:
@@ -319,7 +264,7 @@ def test_a_burst_of_followed_people_talking_is_one_push(crowd: Crowd) -> None:
     for delay, message in list(queue.pending):
         if message["kind"] == "fanout":
             queue.pending.remove((delay, message))
-            crowd.client.lambda_.invoke("notifications", sqs_event([message], NOTIFICATIONS))
+            handle(crowd, message)
     assert [d for d, m in queue.pending] == [crowd.svc.settings.push_collapse_s]
     drain(crowd)
     [shown] = pushes(phone)
@@ -352,3 +297,22 @@ def test_muting_followed_rooms_keeps_the_fan_out_from_you(crowd: Crowd) -> None:
     host.ok("create_room", title="Morning talk", kind="open")
     drain(crowd)
     assert pushes(phone) == []
+
+
+def test_forgetting_a_member_removes_their_devices_endpoints_and_settings(
+    crowd: Crowd, applications: dict[str, str]
+) -> None:
+    """What account deletion calls (Notifications.forget): nothing of push is left."""
+    ann = crowd.person("ann")
+    phone, tablet = device(crowd, ann), device(crowd, ann, "fcm")
+    rest(crowd, "PATCH", "/me/notification-settings", ann, {"time_zone": "Europe/Paris"})
+    crowd.svc.notifications.forget(ann.user_id)
+    assert crowd.svc.notifications.repo.devices(ann.user_id) == []
+    assert crowd.svc.notifications.preferences(ann.user_id)["time_zone"] == "UTC"
+    sns = boto3.client("sns", region_name="us-east-1")
+    tokens = {
+        e["Attributes"]["Token"]
+        for arn in applications.values()
+        for e in sns.list_endpoints_by_platform_application(PlatformApplicationArn=arn)["Endpoints"]
+    }
+    assert {phone, tablet} & tokens == set()

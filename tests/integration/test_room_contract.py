@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 from collections import defaultdict
 from collections.abc import Callable, Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -425,6 +425,29 @@ def endings(wire: Wire, c: Cast) -> None:
     wire.crowd.fire("flush_count")
 
 
+def events(wire: Wire, c: Cast) -> None:
+    """A scheduled event starts as a room once, by one of its hosts, with the others
+    moderators when they come in."""
+    starts_at = (datetime.now(UTC) + timedelta(minutes=5)).isoformat()
+    scheduled = wire.crowd.svc.events.schedule(
+        c.outsider.user_id,
+        {"title": "Listening party", "starts_at": starts_at, "cohost_ids": [c.fan.user_id]},
+    )
+    event_id = scheduled["event_id"]
+    wire.refused(c.pest, "start_event", "not_event_host", event_id=event_id)
+    wire.refused(c.pest, "start_event", "event_not_found", event_id="no-such-event")
+    room = wire.ok(c.outsider, "start_event", event_id=event_id)
+    assert room["viewer"]["role"] == "moderator"
+    entered = wire.ok(c.fan, "join_room", room_id=room["room_id"])
+    assert entered["viewer"]["role"] == "moderator"
+    wire.refused(c.fan, "start_event", "event_not_scheduled", event_id=event_id)
+    later = (datetime.now(UTC) + timedelta(hours=2)).isoformat()
+    early = wire.crowd.svc.events.schedule(
+        c.pest.user_id, {"title": "Tomorrow", "starts_at": later}
+    )
+    wire.refused(c.pest, "start_event", "event_too_early", event_id=early["event_id"])
+
+
 def test_a_whole_room_life_speaks_the_documented_protocol(wire: Wire) -> None:
     cast = enter(wire)
     phases: list[Callable[[Wire, Cast], None]] = [
@@ -435,6 +458,7 @@ def test_a_whole_room_life_speaks_the_documented_protocol(wire: Wire) -> None:
         audio,
         drops,
         endings,
+        events,
     ]
     for phase in phases:
         phase(wire, cast)

@@ -151,6 +151,12 @@ def test_a_beta_user_tips_twice_entering_the_card_once_and_the_creator_is_credit
     notices = creator.events("tip_received")
     assert [n["amount_cents"] for n in notices] == [500, 1000]
     assert notices[0]["from"]["username"] == "fan"
+    # And a push to the creator's devices, from the sender (so a block between them holds).
+    pushes = [m for _, m in crowd.svc.notifications_queue.pending if m["kind"] == "push"]
+    assert [(m["to"], m["from"], m["push"]["kind"]) for m in pushes] == [
+        (creator.user_id, sender.user_id, "tip")
+    ] * 2
+    assert pushes[0]["push"]["body"] == "Fan sent you $5.00"
     sent = call(client, "get", "/me/tips", sender).json_body["items"]
     assert [t["status"] for t in sent] == ["succeeded", "succeeded"]
 

@@ -91,3 +91,14 @@ def _json(raw: bytes) -> Any:
         return json.loads(raw)
     except ValueError:
         return raw.decode(errors="replace")
+
+
+def member_of_their_own(api: HttpClient, phone: str, username: str) -> dict[str, Any]:
+    """A member made by the operators' founder function (no invitation spent), signed in:
+    the answer of `POST /auth/verify`."""
+    made = api.post(
+        "/_local/admin/admin_create_founder",
+        {"phone": phone, "name": username.title(), "username": username, "invites": 0},
+    )
+    assert made.body["ok"], made.body
+    return api.sign_in(phone)

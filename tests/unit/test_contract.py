@@ -28,6 +28,7 @@ from chalicelib.adapters import media as media_plane
 from chalicelib.adapters.dynamo import rooms as room_store
 from chalicelib.adapters.media.janus import JanusVideoRoom
 from chalicelib.config import Settings
+from chalicelib.domain import events as event_rules
 from chalicelib.domain import rooms as domain
 from chalicelib.domain.errors import SalonError
 from chalicelib.edge import schemas
@@ -56,6 +57,8 @@ REQUEST_FIELDS: dict[tuple[str, str], Sequence[Field]] = {
     ("POST", "/reports"): schemas.REPORT,
     ("DELETE", "/me"): schemas.DELETE_ACCOUNT,
     ("POST", "/me/devices"): schemas.DEVICE,
+    ("POST", "/events"): schemas.NEW_EVENT,
+    ("PATCH", "/events/{event_id}"): schemas.EDIT_EVENT,
     ("PATCH", "/me/notification-settings"): schemas.PUSH_SETTINGS,
 }
 # Bodies read raw, not field by field: Stripe signs the exact bytes (app.py `_stripe_event`).
@@ -71,9 +74,10 @@ QUERY_FIELDS: dict[tuple[str, str], Sequence[Field]] = {
     ("GET", "/me/tips"): schemas.PAGE,
     ("GET", "/me/earnings"): schemas.PAGE,
     ("GET", "/me/reports"): schemas.PAGE,
+    ("GET", "/events"): schemas.UPCOMING,
 }
 # Where the room errors live: every SalonError subclass defined in these is a room code.
-ROOM_ERROR_MODULES = (domain, room_service, room_store, media_plane)
+ROOM_ERROR_MODULES = (domain, room_service, room_store, media_plane, event_rules)
 ADMIN_FIELDS: dict[str, Sequence[Field]] = {
     "admin_create_founder": schemas.ADMIN_CREATE_FOUNDER,
     "admin_grant_invites": schemas.ADMIN_GRANT_INVITES,

@@ -250,6 +250,7 @@ class RoomModel(Model):
     # The media plane's handle on the room (a Janus room, an IVS stage ARN).
     media_ref = UnicodeAttribute(null=True)
     invited = UnicodeSetAttribute(null=True)
+    hosts = UnicodeSetAttribute(null=True)  # an event's co-hosts: moderators on entry
     listener_count = NumberAttribute(default=0)
     # A copy of each on-stage member's row (JSON: user id -> the row as DynamoDB stores it),
     # written in the same transaction as the rows: an action reads the room, its stage and the
@@ -627,6 +628,48 @@ class PushMemberModel(Model):
     burst_title = UnicodeAttribute(null=True)
 
 
+class EventModel(Model):
+    """A scheduled room: its hosts, time, status, the room it became and how many RSVP'd."""
+
+    class Meta(_Meta):
+        table_name = _settings.table_name("events")
+
+    event_id = UnicodeAttribute(hash_key=True)
+    host_id = UnicodeAttribute()
+    cohost_ids = UnicodeSetAttribute(null=True)
+    title = UnicodeAttribute()
+    description = UnicodeAttribute(default="")
+    starts_at = UTCDateTimeAttribute()
+    created_at = UTCDateTimeAttribute()
+    status = UnicodeAttribute()  # scheduled | live | cancelled (lapsed is derived)
+    room_id = UnicodeAttribute(null=True)
+    rsvp_count = NumberAttribute(default=0)
+    revision = NumberAttribute(default=1)
+
+
+class EventHostModel(Model):
+    """One row per host (creator and co-hosts) of an event, sorted by start time: a member's
+    upcoming events, and those of the people they follow, are queries on this."""
+
+    class Meta(_Meta):
+        table_name = _settings.table_name("event_hosts")
+
+    user_id = UnicodeAttribute(hash_key=True)
+    starts_event = UnicodeAttribute(range_key=True)  # "<starts_at UTC ISO>#<event_id>"
+    event_id = UnicodeAttribute()
+
+
+class EventRsvpModel(Model):
+    """A member who asked to be notified when the event starts."""
+
+    class Meta(_Meta):
+        table_name = _settings.table_name("event_rsvps")
+
+    event_id = UnicodeAttribute(hash_key=True)
+    user_id = UnicodeAttribute(range_key=True)
+    created_at = UTCDateTimeAttribute()
+
+
 ALL_MODELS: tuple[type[Model], ...] = (
     UserModel,
     PhoneModel,
@@ -653,4 +696,7 @@ ALL_MODELS: tuple[type[Model], ...] = (
     ModerationLogModel,
     PushDeviceModel,
     PushMemberModel,
+    EventModel,
+    EventHostModel,
+    EventRsvpModel,
 )

@@ -254,6 +254,7 @@ class RoomRepository:
                     moderator_ids=set(state.moderator_ids),
                     publisher_ids=set(state.publisher_ids) or None,
                     invited=set(state.invited) or None,
+                    hosts=set(room.hosts) or None,
                     listener_count=0,
                     revision=1,
                     live=LIVE,
@@ -301,6 +302,7 @@ class RoomRepository:
             hands_round=int(item.hands_round or 0),
             ended_at=item.ended_at,
             invited=set(item.invited or ()),
+            hosts=set(item.hosts or ()),
             version=int(item.revision),
         )
         revisions: dict[str, int] = {}

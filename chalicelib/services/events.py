@@ -1,0 +1,188 @@
+"""Scheduled rooms: schedule, edit, cancel, RSVP, list, preview, and start (it becomes a room)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from chalicelib.adapters.dynamo.connections import ConnectionRecord
+from chalicelib.adapters.dynamo.events import EventRepository
+from chalicelib.adapters.dynamo.identity import FOLLOWS, IdentityRepository
+from chalicelib.config import Settings
+from chalicelib.domain import events as domain
+from chalicelib.domain.errors import ValidationError
+from chalicelib.domain.events import EventStatus, ScheduledEvent
+from chalicelib.domain.identity import BlockedError, MemberNotFoundError
+from chalicelib.services.notifications import Notifier
+from chalicelib.services.rooms import Rooms
+
+logger = logging.getLogger("salon.events")
+
+UPCOMING_LIMIT = 50
+# "Of people I follow" reads one short query per followed member: the first this many.
+FOLLOWED_HOSTS = 200
+
+
+def parse_time(text: str, field: str = "starts_at") -> datetime:
+    try:
+        at = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise domain.InvalidEventTimeError(field=field) from exc
+    if at.tzinfo is None:
+        raise domain.InvalidEventTimeError(field=field)
+    return at
+
+
+@dataclass
+class Events:
+    repo: EventRepository
+    people: IdentityRepository
+    rooms: Rooms
+    notifier: Notifier
+    settings: Settings
+    clock: Callable[[], datetime]
+    new_id: Callable[[], str]
+
+    @property
+    def grace(self) -> timedelta:
+        return timedelta(seconds=self.settings.event_grace_s)
+
+    # --- hosts ------------------------------------------------------------------------------
+
+    def schedule(self, user_id: str, fields: dict[str, Any]) -> dict[str, Any]:
+        cohosts = self._members(fields.get("cohost_ids", []))
+        event = domain.schedule(
+            self.new_id(),
+            user_id,
+            fields["title"],
+            fields.get("description", ""),
+            parse_time(fields["starts_at"]),
+            cohosts,
+            self.clock(),
+        )
+        self.repo.create(event)
+        logger.info("event scheduled", extra={"event_id": event.event_id})
+        return self._view(event, user_id)
+
+    def edit(self, user_id: str, event_id: str, fields: dict[str, Any]) -> dict[str, Any]:
+        before = self.repo.get(event_id)
+        changes = dict(fields)
+        if "starts_at" in changes:
+            changes["starts_at"] = parse_time(changes["starts_at"])
+        if "cohost_ids" in changes:
+            changes["cohost_ids"] = self._members(changes["cohost_ids"])
+        after = domain.edit(before, user_id, changes, self.clock(), self.grace)
+        self.repo.update(before, after)
+        return self._view(self.repo.get(event_id), user_id)
+
+    def cancel(self, user_id: str, event_id: str) -> dict[str, Any]:
+        before = self.repo.get(event_id)
+        after = domain.cancel(before, user_id, self.clock(), self.grace)
+        self.repo.update(before, after)
+        return self._view(self.repo.get(event_id), user_id)
+
+    def start(self, who: ConnectionRecord, event_id: str) -> dict[str, Any]:
+        """A host starts it: a live open room with every host a moderator, and everyone who
+        RSVP'd is pushed (through the notifications queue)."""
+        event = self.repo.get(event_id)
+        domain.check_start(event, who.user_id, self.clock(), self.grace)
+        view = self.rooms.create(who, event.title, "open", hosts=event.host_ids)
+        if not self.repo.start(event, view["room_id"]):
+            # Another host started it (or it was just edited): this room goes again.
+            self.rooms.leave(who)
+            raise domain.EventNotScheduledError()
+        self.notifier.rsvps_starting(event.event_id, view["room_id"], event.title, who.user_id)
+        return view
+
+    # --- members ----------------------------------------------------------------------------
+
+    def rsvp(self, user_id: str, event_id: str) -> dict[str, Any]:
+        event = self.repo.get(event_id)
+        domain.check_rsvp(event, self.clock(), self.grace)
+        if self.people.blocked_either_way(user_id, event.host_ids):
+            raise BlockedError()
+        if not self.repo.rsvp(event_id, user_id, self.clock()):
+            # Already RSVP'd answers the same; otherwise the event stopped being scheduled.
+            domain.check_rsvp(self.repo.get(event_id), self.clock(), self.grace)
+        return self._view(self.repo.get(event_id), user_id)
+
+    def unrsvp(self, user_id: str, event_id: str) -> dict[str, Any]:
+        self.repo.get(event_id)
+        self.repo.unrsvp(event_id, user_id)
+        return self._view(self.repo.get(event_id), user_id)
+
+    def view(self, user_id: str, event_id: str) -> dict[str, Any]:
+        event = self.repo.get(event_id)
+        if self.people.blocked_either_way(user_id, [event.host_id]):
+            raise domain.EventNotFoundError()
+        return self._view(event, user_id)
+
+    def preview(self, event_id: str) -> dict[str, Any]:
+        """What the public link shows anyone, signed in or not: no member ids."""
+        public = self._public(self.repo.get(event_id))
+        public["hosts"] = [{k: p[k] for k in ("username", "name")} for p in public["hosts"]]
+        return public
+
+    def upcoming(self, user_id: str, scope: str) -> dict[str, Any]:
+        """Scheduled and live events, soonest first: the member's own (hosted or co-hosted),
+        or those of people they follow."""
+        now = self.clock()
+        since = now - self.grace
+        if scope == "mine":
+            hosts = [user_id]
+        else:
+            hosts = self.people.outgoing(user_id, FOLLOWS, FOLLOWED_HOSTS, None).items
+        events = self.repo.many(self.repo.hosted_by(hosts, since, UPCOMING_LIMIT))
+        blocked = self.people.blocked_either_way(user_id, {e.host_id for e in events})
+        shown = sorted(
+            (
+                e
+                for e in events
+                if e.host_id not in blocked
+                and e.status_at(now, self.grace) in (EventStatus.SCHEDULED, EventStatus.LIVE)
+            ),
+            key=lambda e: (e.starts_at, e.event_id),
+        )
+        return {"items": [self._view(e, user_id) for e in shown]}
+
+    # --- views ------------------------------------------------------------------------------
+
+    def link(self, event_id: str) -> str:
+        return f"{self.settings.app_url}/events/{event_id}"
+
+    def _members(self, user_ids: Any) -> list[str]:
+        if not isinstance(user_ids, list) or not all(isinstance(u, str) for u in user_ids):
+            raise ValidationError("cohost_ids is a list of member ids.", field="cohost_ids")
+        known = self.people.profiles(user_ids)
+        if any(u not in known for u in user_ids):
+            raise MemberNotFoundError(field="cohost_ids")
+        return list(user_ids)
+
+    def _public(self, event: ScheduledEvent) -> dict[str, Any]:
+        hosts = self.people.profiles(sorted(event.host_ids))
+        return {
+            "event_id": event.event_id,
+            "title": event.title,
+            "description": event.description,
+            "starts_at": event.starts_at.isoformat(),
+            "status": event.status_at(self.clock(), self.grace).value,
+            "rsvp_count": event.rsvp_count,
+            "hosts": [
+                {"user_id": uid, "username": p.username, "name": p.name}
+                for uid in sorted(event.host_ids)
+                if (p := hosts.get(uid)) is not None
+            ],
+            "link": self.link(event.event_id),
+        }
+
+    def _view(self, event: ScheduledEvent, viewer_id: str) -> dict[str, Any]:
+        return {
+            **self._public(event),
+            "host_id": event.host_id,
+            "room_id": event.room_id,
+            "rsvp": self.repo.has_rsvp(event.event_id, viewer_id),
+            "is_host": viewer_id in event.host_ids,
+        }
