@@ -13,7 +13,7 @@ from chalice.test import Client
 
 from chalicelib.adapters.dynamo.models import ALL_MODELS
 from local.outbox import latest_code
-from tests.integration import test_photos, test_push
+from tests.integration import test_photos
 from tests.integration.test_send_money import (
     beta_sender,
     call,
@@ -25,10 +25,9 @@ from tests.integration.test_send_money import (
 from tests.support.crowd import Crowd, Person
 from tests.support.fakes import ManualTimers, RecordingConnections
 from tests.support.flows import post, verify
+from tests.support.push import device as push_device
 from tests.support.reconcile import assert_reconciled
 from tests.support.stripe_local import WebhookInbox
-
-applications = test_push.applications  # the SNS platform applications, as a fixture
 
 
 def delete_me(client: Client, person: Person, code: str | None) -> Any:
@@ -127,7 +126,7 @@ def test_deletion_leaves_no_phone_name_or_token_in_any_table_and_tips_still_reco
     assert call(client, "post", "/invites", fan, {"phone": "+14155557777"}).status_code == 201
     report = {"target_kind": "member", "target_id": enemy.user_id, "reason": "spam"}
     assert call(client, "post", "/reports", fan, report).status_code == 201
-    device_token = test_push.device(crowd, fan)
+    device_token = push_device(crowd, fan)
     photo = test_photos.upload(fan, client)
     assert test_photos.use(client, fan, photo).status_code == 200
     assert photo in test_photos.keys()
