@@ -16,7 +16,8 @@ from tests.support.ivs_stubs import STAGE_ARN, one_room_lifetime, stubbed_ivs
 
 # Start rooms and move speakers (message), drop a member for good (disconnect), end rooms and
 # expire members (timers).
-RUNS_ROOMS = {"ws_message", "ws_disconnect", "timers"}
+# "app": deleting an account takes the member out of their rooms, and their media with them.
+RUNS_ROOMS = {"app", "ws_message", "ws_disconnect", "timers"}
 NEW_STAGE = f"arn:aws:ivs:{REGION}:{ACCOUNT}:stage/*"
 OTHER_ACCOUNTS_STAGE = f"arn:aws:ivs:{REGION}:999999999999:stage/AbCdEf012345"
 
