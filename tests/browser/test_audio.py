@@ -217,7 +217,7 @@ def live_room(stack: dict[str, Any], people: dict[str, Person]) -> dict[str, Per
     sign_in(tipper, url, TIPPER, name="Tia Tipper")
 
     page.get_by_role("link", name="Hallway").click()
-    page.get_by_label("Title").fill(ROOM_TITLE)
+    page.get_by_label("Title", exact=True).fill(ROOM_TITLE)
     page.get_by_role("button", name="Start room").click()
     expect(page.get_by_role("heading", name=ROOM_TITLE)).to_be_visible()
     return people

@@ -63,7 +63,7 @@ def test_a_follower_is_notified_when_the_event_starts_and_joins_from_it(
     assert followed.status == 200
 
     hosting = open_page(host, "#events")
-    hosting.get_by_label("Title").fill("Listening party")
+    hosting.get_by_label("Title", exact=True).fill("Listening party")
     hosting.get_by_role("button", name="Schedule").click()
     mine = hosting.get_by_role("list", name="Your events")
     expect(mine.get_by_role("heading", name="Listening party")).to_be_visible()

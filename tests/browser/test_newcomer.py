@@ -124,7 +124,7 @@ def no_overflow(page: Page) -> None:
 
 
 def start_room(page: Page, title: str) -> str:
-    page.get_by_label("Title").fill(title)
+    page.get_by_label("Title", exact=True).fill(title)
     page.get_by_role("button", name="Start room").click()
     expect(page.get_by_role("heading", name=title)).to_be_visible()
     room_id: str = page.evaluate("salonDebug.room().id")

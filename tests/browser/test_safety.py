@@ -16,7 +16,7 @@ from tests.support.http import HttpClient
 
 api = newcomer.api  # fixtures of the newcomer module: the REST client and signed-in pages
 open_page = newcomer.open_page
-_numbers = itertools.count(7600)
+_numbers = itertools.count(7800)  # test_events_client.py counts from 7600, on the same stack
 
 
 @pytest.fixture(scope="module")
