@@ -28,6 +28,7 @@ from chalicelib.services.container import services, utc_now
 # The deployment template points these handlers at their own queues (deploy/template.py).
 TIMERS_QUEUE = "salon-timers"
 NOTIFICATIONS_QUEUE = "salon-notifications"
+FANOUT_QUEUE = "salon-fanout.fifo"
 
 app = Chalice(app_name="salon")
 app.experimental_feature_flags.update(["WEBSOCKETS"])
@@ -350,6 +351,15 @@ def hallway() -> dict[str, Any]:
     user_id = caller()
     page = query(request(), schemas.PAGE)
     return services().rooms.hallway(user_id, page.get("limit", 20), page.get("cursor"))
+
+
+# A big room's posts, a chunk of connections a message (chalicelib/services/fanout.py), from a
+# FIFO queue. Two chunks a batch at most: more Lambdas post at once; 16 of them post faster than
+# the account's @connections quota allows (docs/benchmarks.md).
+@app.on_sqs_message(queue=FANOUT_QUEUE, batch_size=2, name="fanout", maximum_concurrency=16)
+def fanout(event: SQSEvent) -> None:
+    for record in event:
+        services().fanout.on_message(json.loads(record.body))
 
 
 @app.on_sqs_message(queue=TIMERS_QUEUE, batch_size=10, name="timers")

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import itertools
 import json
 import os
@@ -51,7 +52,10 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 READY = "SALON_STACK_READY "
-STAGE = "local"  # the stack's tables are salon-local-*; the bench's models must name the same
+STAGE = "local"
+# The two paths a room-wide post can take (chalicelib/services/fanout.py): the baseline posts
+# every socket from the Lambda that acted; the fan-out queue hands a big room to its workers.
+MODES = {"inline": 1_000_000, "queue": None}
 SMALL_ROOM = 10
 BATCH = 100  # connects / joins in flight at once
 JOIN_ATTEMPTS = 3
@@ -189,8 +193,12 @@ class Stack:
         return f"{how} in {time.perf_counter() - started:.1f} s (exit code {process.returncode})"
 
 
-def stack_environment(secret: str, clients: int, count_interval_s: int) -> dict[str, str]:
+def stack_environment(
+    secret: str, clients: int, count_interval_s: int, inline_max: int | None
+) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "SALON_"))}
+    if inline_max is not None:
+        env["SALON_FANOUT_INLINE_MAX"] = str(inline_max)
     env.update(
         {
             "SALON_STAGE": STAGE,
@@ -241,19 +249,33 @@ class _PlainWrites:
         model.save(condition=condition)
 
 
-def seed_members(aws_url: str, secret: str, count: int) -> list[Member]:
+def table_prefix(tables: Sequence[str]) -> str:
+    """The prefix of the stack's tables: the template's (`salon-dev-`), not the stage's."""
+    prefixes = {name.rsplit("-", 1)[0] + "-" for name in tables if name.count("-") >= 2}
+    phones = [name for name in tables if name.endswith("-phones")]
+    if len(phones) != 1:
+        raise BenchError(f"the stack has no phones table: {sorted(tables)[:3]}")
+    prefix = phones[0].removesuffix("phones")
+    if not all(name.startswith(prefix) for name in tables) or not prefixes:
+        raise BenchError(f"the stack's tables share no prefix: {sorted(tables)[:3]}")
+    return prefix
+
+
+def seed_members(info: dict[str, Any], secret: str, count: int) -> list[Member]:
     """Members, sessions and access tokens, written straight into the stack's DynamoDB."""
+    prefix = table_prefix(info["tables"])
     os.environ.update(
         {
-            "AWS_ENDPOINT_URL": aws_url,
+            "AWS_ENDPOINT_URL": info["aws"],
             "AWS_DEFAULT_REGION": "us-east-1",
             "AWS_REGION": "us-east-1",
             "AWS_ACCESS_KEY_ID": "local",
             "AWS_SECRET_ACCESS_KEY": "local",
             "SALON_STAGE": STAGE,
+            # The stack names its tables as the packaged template does (local/stack.py).
+            "SALON_TABLE_PREFIX": prefix,
         }
     )
-    os.environ.pop("SALON_TABLE_PREFIX", None)
     os.environ.pop("AWS_PROFILE", None)
     # Imported only now: the models read the table prefix and endpoint from the environment.
     # seed_listeners's modules too, all at once, so that they come from the same edit of the
@@ -266,7 +288,7 @@ def seed_members(aws_url: str, secret: str, count: int) -> list[Member]:
     from chalicelib.adapters.tokens import TokenIssuer
     from chalicelib.config import settings
 
-    if settings().table_prefix != f"salon-{STAGE}-":
+    if settings().table_prefix != prefix:
         raise BenchError(f"table prefix {settings().table_prefix!r} is not the stack's")
     # moto's TransactWriteItems deep-copies every table it names (for its rollback): O(table
     # size) per transaction, so seeding N founders that way is O(N^2), and without a lock
@@ -312,7 +334,7 @@ def seed_listeners(room_id: str, user_ids: Sequence[str]) -> None:
         for i, user_id in enumerate(user_ids):
             joined = start + timedelta(microseconds=i)  # distinct, like real joins
             member = Member(user_id=user_id, role=Role.LISTENER, joined_at=joined)
-            batch.save(_member_row(room_id, member, 1, socket_of[user_id]))
+            batch.save(_member_row(room_id, member, 1, socket_of[user_id], 0))
     RoomModel(room_id).update(actions=[RoomModel.listener_count.add(len(user_ids))])
     connections = ConnectionRepository(TOKEN_TTL_S)
     with ThreadPoolExecutor(SEED_THREADS, "seed-rooms") as pool:
@@ -713,6 +735,14 @@ def main(argv: list[str] | None = None) -> int:
         help="big-room clients that send join_room; the rest are seeded as listeners "
         "(joins cost O(room size) each under moto: all 2,000 take over 20 minutes)",
     )
+    parser.add_argument(
+        "--mode",
+        choices=("both", *MODES),
+        default="both",
+        help="inline: every post from the acting Lambda (the baseline); queue: a big room "
+        "through the fan-out queue; both (default): one stack each, one after the other",
+    )
+    parser.add_argument("--json", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--quiet", action="store_true", help="no progress lines")
     parser.add_argument(
         "--log-dir", type=Path, help="keep the stack's logs here (default: a temporary folder)"
@@ -730,6 +760,8 @@ def main(argv: list[str] | None = None) -> int:
         if not args.quiet:
             print(f"[{time.perf_counter() - started:6.1f} s] {text}", file=sys.stderr, flush=True)
 
+    if args.mode == "both":
+        return run_both(args, argv if argv is not None else sys.argv[1:], command)
     total = args.clients + SMALL_ROOM
     try:
         limit = raise_fd_limit(2 * total + 1024)
@@ -744,14 +776,14 @@ def main(argv: list[str] | None = None) -> int:
         workdir.mkdir(parents=True, exist_ok=True)
         stack = Stack(
             workdir,
-            stack_environment(secret, total, args.count_interval),
+            stack_environment(secret, total, args.count_interval, MODES[args.mode]),
             idle_timeout_s=24 * 3600,
         )
         try:
             with phase(results, "stack start", log):
                 info = stack.start(STARTUP_S)
             with phase(results, "seed", log):
-                members = seed_members(info["aws"], secret, total)
+                members = seed_members(info, secret, total)
             asyncio.run(run(info, members, args, results, stack.stop, log))
         except BenchError as error:
             print(f"error: {error}", file=sys.stderr)
@@ -764,7 +796,59 @@ def main(argv: list[str] | None = None) -> int:
             raise
         finally:
             stack.stop()
+    if args.json:
+        args.json.write_text(json.dumps(dataclasses.asdict(results)))
     report(results, command)
+    return 0
+
+
+def run_both(args: argparse.Namespace, argv: Sequence[str], command: str) -> int:
+    """Each path in its own process and stack (the models bind to one stack's endpoint when
+    first imported), the baseline first; then both reports and their ratio."""
+    found: dict[str, Results] = {}
+    with tempfile.TemporaryDirectory(prefix="salon-fanout-both-") as tmp:
+        for mode in MODES:
+            out = Path(tmp) / f"{mode}.json"
+            rest = [a for a in argv if not a.startswith("--mode")]
+            code = subprocess.call(
+                [
+                    sys.executable,
+                    "-m",
+                    "bench.stage_fanout",
+                    *rest,
+                    "--mode",
+                    mode,
+                    "--json",
+                    str(out),
+                ],
+                cwd=ROOT,
+            )
+            if code != 0:
+                return code
+            raw = json.loads(out.read_text())
+            samples = {k: [Sample(**x) for x in raw[k]] for k in ("small", "big")}
+            found[mode] = Results(**{**raw, **samples})
+    print()
+    print(f"command: {command}")
+    med = statistics.median
+    header = f"{'path':<10}{'first':>12}{'median':>12}{'last':>12}{'ack':>12}{'x ping':>9}"
+    print(header)
+    print("-" * len(header))
+    for mode, results in found.items():
+        big = results.big
+        first, median, last, ack = (
+            med(getattr(x, a) for x in big) for a in ("first", "median", "last", "ack")
+        )
+        print(
+            f"{mode:<10}{ms(first):>12}{ms(median):>12}{ms(last):>12}{ms(ack):>12}"
+            f"{last / med(results.pings):>8.1f}x"
+        )
+    inline, queued = (med(x.last for x in found[m].big) for m in MODES)
+    first_inline, first_queued = (med(x.first for x in found[m].big) for m in MODES)
+    print(
+        f"queue / inline: last arrival {queued / inline:.2f}x, first arrival "
+        f"{first_queued / first_inline:.2f}x ({found['queue'].clients} clients)"
+    )
     return 0
 
 

@@ -112,6 +112,13 @@ class Settings:
     push_fanout_page: int = 250
     # An event nobody starts lapses this long after its start time (docs/architecture.md).
     event_grace_s: int = 3600
+    # Room-wide posts (docs/architecture.md, "Fan-out"): up to `fanout_inline_max` sockets are
+    # posted by the Lambda that acted; more go through the fan-out queue, this many a chunk at
+    # most, in this many message groups a room (the Lambdas that post one room at once).
+    fanout_queue_url: str = ""
+    fanout_inline_max: int = 250
+    fanout_chunk_size: int = 250
+    fanout_groups: int = 32
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -206,6 +213,10 @@ class Settings:
             push_collapse_s=_int(env, "SALON_PUSH_COLLAPSE_S", cls.push_collapse_s),
             push_fanout_page=_int(env, "SALON_PUSH_FANOUT_PAGE", cls.push_fanout_page),
             event_grace_s=_int(env, "SALON_EVENT_GRACE_S", cls.event_grace_s),
+            fanout_queue_url=env.get("SALON_FANOUT_QUEUE_URL", ""),
+            fanout_inline_max=_int(env, "SALON_FANOUT_INLINE_MAX", cls.fanout_inline_max),
+            fanout_chunk_size=_int(env, "SALON_FANOUT_CHUNK_SIZE", cls.fanout_chunk_size),
+            fanout_groups=_int(env, "SALON_FANOUT_GROUPS", cls.fanout_groups),
         )
 
     @property

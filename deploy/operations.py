@@ -12,6 +12,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from deploy.template import QUEUE_HANDLERS
+
 FUNCTION = "AWS::Serverless::Function"
 ALARM = "AWS::CloudWatch::Alarm"
 LAMBDA_NAMESPACE = "AWS/Lambda"
@@ -229,15 +231,16 @@ def _access_logs_and_throttling(resources: dict[str, Any], stage: str, limits: L
     }
 
 
-def _queue(name: str) -> dict[str, Any]:
-    return {
-        "Type": "AWS::SQS::Queue",
-        "Properties": {
-            "QueueName": name,
-            "MessageRetentionPeriod": DEAD_LETTER_RETENTION_S,
-            "SqsManagedSseEnabled": True,
-        },
+def _queue(name: str, fifo: bool = False) -> dict[str, Any]:
+    """A dead-letter queue; a FIFO queue's must be FIFO too."""
+    properties: dict[str, Any] = {
+        "QueueName": name + (".fifo" if fifo else ""),
+        "MessageRetentionPeriod": DEAD_LETTER_RETENTION_S,
+        "SqsManagedSseEnabled": True,
     }
+    if fifo:
+        properties["FifoQueue"] = True
+    return {"Type": "AWS::SQS::Queue", "Properties": properties}
 
 
 # SAM event sources by how Lambda is invoked: asynchronous ones need retries and a DLQ; a
@@ -263,8 +266,11 @@ def _role_of(function: dict[str, Any]) -> str:
 
 
 def _dead_letters(resources: dict[str, Any], stage: str) -> None:
-    for name in ("Timers", "Notifications"):
-        resources[f"{name}DeadLetterQueue"] = _queue(f"salon-{stage}-{name.lower()}-dead-letters")
+    for name in QUEUE_HANDLERS:
+        fifo = bool(resources[f"{name}Queue"]["Properties"].get("FifoQueue"))
+        resources[f"{name}DeadLetterQueue"] = _queue(
+            f"salon-{stage}-{name.lower()}-dead-letters", fifo
+        )
         resources[f"{name}Queue"]["Properties"]["RedrivePolicy"] = {
             "deadLetterTargetArn": {"Fn::GetAtt": [f"{name}DeadLetterQueue", "Arn"]},
             "maxReceiveCount": TIMERS_MAX_RECEIVES,
@@ -356,7 +362,7 @@ def _alarms(resources: dict[str, Any], stage: str) -> dict[str, Any]:
                 1,
                 300,
             )
-    for queue in ("TimersDeadLetterQueue", "NotificationsDeadLetterQueue", "AsyncDeadLetterQueue"):
+    for queue in [*(f"{name}DeadLetterQueue" for name in QUEUE_HANDLERS), "AsyncDeadLetterQueue"]:
         alarms[f"{queue}Alarm"] = _alarm(
             f"salon-{stage}: messages waiting in {queue} (docs/runbook.md).",
             "AWS/SQS",
@@ -415,11 +421,9 @@ def _dashboard(resources: dict[str, Any], stage: str) -> dict[str, Any]:
         if r["Type"] == ALARM
     ]
     queues = [
-        "TimersDeadLetterQueue",
-        "NotificationsDeadLetterQueue",
+        *(f"{name}DeadLetterQueue" for name in QUEUE_HANDLERS),
         "AsyncDeadLetterQueue",
-        "TimersQueue",
-        "NotificationsQueue",
+        *QUEUE_HANDLERS.values(),
     ]
     body = {
         "widgets": [

@@ -72,6 +72,8 @@ class Grants:
     manages_photos: bool = False
     # Causes pushes: queues them for the notifications worker.
     queues_notifications: bool = False
+    # Posts to a whole room: a big room's audience goes through the fan-out queue.
+    queues_fanout: bool = False
     # SNS mobile push calls: on the stage's platform applications (CreatePlatformEndpoint) or
     # on their endpoints (the rest).
     push: tuple[str, ...] = ()
@@ -161,6 +163,7 @@ ROLES: dict[str, Grants] = {
         # Janus's: a member leaving a room is cut off at the SFU (DELETE /me).
         secrets={**JWT, **RESTRICTED_KEY, **WEBHOOK_SECRETS, **JANUS},
         posts_to_sockets=True,
+        queues_fanout=True,
         # DELETE /me closes the member's sockets, after taking them out of their rooms.
         closes_sockets=True,
         # A room that DELETE /me ends is cleaned up later; the SFU's IVS stages on prod.
@@ -196,6 +199,7 @@ ROLES: dict[str, Grants] = {
         checks=("room_members", "rooms"),
         secrets=JANUS,
         posts_to_sockets=True,
+        queues_fanout=True,
         queues_timers=True,
         runs_stages=True,
         # Pings, and followed people starting a room or going on stage.
@@ -207,6 +211,7 @@ ROLES: dict[str, Grants] = {
         writes=("connections", "room_members", "rooms"),
         secrets=JANUS,
         posts_to_sockets=True,
+        queues_fanout=True,
         queues_timers=True,
         runs_stages=True,
     ),
@@ -219,6 +224,7 @@ ROLES: dict[str, Grants] = {
         batch_writes=("room_members",),
         secrets={**PAYOUT_KEY, **JANUS},
         posts_to_sockets=True,
+        queues_fanout=True,
         queues_timers=True,
         runs_stages=True,
         queues_notifications=True,
@@ -231,6 +237,8 @@ ROLES: dict[str, Grants] = {
         queues_notifications=True,
         push=("sns:Publish", "sns:DeleteEndpoint"),
     ),
+    # A big room's audience, a queued chunk at a time: posts, and removes the gone sockets.
+    "fanout": Grants(writes=("connections",), posts_to_sockets=True),
     "payouts_monthly": PAYOUTS,
     "payouts_catch_up": PAYOUTS,
     "admin_run_payouts": PAYOUTS,
@@ -349,6 +357,8 @@ def statements(grants: Grants, stage: str, table_ids: dict[str, str], ws_stage: 
         allow("ManagePhotos", ("s3:PutObject", "s3:GetObject", "s3:DeleteObject"), [photos])
         # Without it S3 answers a HeadObject of a key never uploaded 403, not 404.
         allow("FindPhotos", ("s3:ListBucket",), [{"Fn::GetAtt": ["PhotosBucket", "Arn"]}])
+    if grants.queues_fanout:
+        allow("QueueFanout", ("sqs:SendMessage",), [{"Fn::GetAtt": ["FanoutQueue", "Arn"]}])
     if grants.queues_notifications:
         allow(
             "QueueNotifications",

@@ -1,4 +1,4 @@
-"""The CloudFormation that Chalice does not write: tables, the timers queue, shared settings.
+"""The CloudFormation that Chalice does not write: tables, the queues, shared settings.
 
 Each function's role is written by deploy/roles.py.
 
@@ -92,7 +92,11 @@ def table_resource(model: type[Model], table_name: str, stage: str) -> dict[str,
 
 
 # Each SQS handler (its logical id) and the stage's queue it reads.
-QUEUE_HANDLERS = {"Timers": "TimersQueue", "Notifications": "NotificationsQueue"}
+QUEUE_HANDLERS = {
+    "Timers": "TimersQueue",
+    "Notifications": "NotificationsQueue",
+    "Fanout": "FanoutQueue",
+}
 
 
 def point_timers_at_stage_queue(template: dict[str, Any]) -> None:
@@ -238,6 +242,7 @@ def merge_template(stage: str) -> dict[str, Any]:
                             "Fn::Sub": "https://${PhotosBucket.RegionalDomainName}"
                         },
                         "SALON_NOTIFICATIONS_QUEUE_URL": {"Ref": "NotificationsQueue"},
+                        "SALON_FANOUT_QUEUE_URL": {"Ref": "FanoutQueue"},
                         "SALON_PUSH_APNS_APPLICATION_ARN": push_application_arn("APNS", stage),
                         "SALON_PUSH_FCM_APPLICATION_ARN": push_application_arn("GCM", stage),
                     }
@@ -261,6 +266,21 @@ def merge_template(stage: str) -> dict[str, Any]:
                 "Properties": {
                     "QueueName": f"salon-{stage}-notifications",
                     "VisibilityTimeout": 5400,
+                    "SqsManagedSseEnabled": True,
+                },
+            },
+            # A big room's posts, in chunks (chalicelib/services/fanout.py): FIFO, so that
+            # each message group (a share of one room's sockets) is posted in the order sent.
+            # High-throughput FIFO: the limit is per group, and groups are many. Six times the
+            # fan-out function's 30 s timeout.
+            "FanoutQueue": {
+                "Type": "AWS::SQS::Queue",
+                "Properties": {
+                    "QueueName": f"salon-{stage}-fanout.fifo",
+                    "FifoQueue": True,
+                    "DeduplicationScope": "messageGroup",
+                    "FifoThroughputLimit": "perMessageGroupId",
+                    "VisibilityTimeout": 180,
                     "SqsManagedSseEnabled": True,
                 },
             },

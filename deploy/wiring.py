@@ -234,6 +234,24 @@ class Template:
                     sources[function.handler] = arn.rsplit(":", 1)[-1]
         return sources
 
+    def sqs_concurrency(self) -> dict[str, int]:
+        """Handler to the most invocations its SQS event source runs at once, where capped."""
+        return {
+            function.handler: int(event["Properties"]["ScalingConfig"]["MaximumConcurrency"])
+            for function in self.functions().values()
+            for event in function.events.values()
+            if event["Type"] == "SQS" and "ScalingConfig" in event["Properties"]
+        }
+
+    def sqs_batch_sizes(self) -> dict[str, int]:
+        """Handler to the most messages its SQS event source hands it at once."""
+        return {
+            function.handler: int(event["Properties"].get("BatchSize", 10))
+            for function in self.functions().values()
+            for event in function.events.values()
+            if event["Type"] == "SQS"
+        }
+
     def schedules(self) -> dict[str, str]:
         """Handler to its schedule expression."""
         return {

@@ -30,6 +30,7 @@ LOCALHOST = "127.0.0.1"
 FOUNDER_PHONE = "+14155550100"
 ACCOUNT = "123456789012"  # moto's default account
 API_ID = "local"  # the local gateway's API id, standing for the template's WebsocketAPI
+LOCAL_MAX_POLLERS = 4
 # What the local stack gives instead of the template: endpoints, secret values (the template
 # names SSM parameters), and the stage /health reports, so nobody takes it for a deployment.
 LOCAL_ONLY = (
@@ -276,20 +277,27 @@ class LocalStack:
         """Lambda's SQS event sources, locally: each handler polls the queue the template
         points it at."""
         self._stopping = threading.Event()
+        concurrency = self.wiring.sqs_concurrency()
+        batch_sizes = self.wiring.sqs_batch_sizes()
         for handler, queue in self.sqs_sources.items():
-            self._start_queue(app, handler, queue)
+            # Lambda runs up to the mapping's MaximumConcurrency batches at once; one process
+            # on a small machine gains little past a few (all of them share one GIL).
+            pollers = min(concurrency.get(handler, 1), LOCAL_MAX_POLLERS)
+            for _ in range(pollers):
+                self._start_queue(app, handler, queue, batch_sizes.get(handler, 10))
 
-    def _start_queue(self, app: Any, handler: str, queue: str) -> None:
+    def _start_queue(self, app: Any, handler: str, queue: str, batch_size: int) -> None:
         import boto3
         from chalice.local import LambdaContext
 
         sqs = boto3.client("sqs", region_name="us-east-1")
-        queue_url = sqs.create_queue(QueueName=queue)["QueueUrl"]
+        fifo = {"FifoQueue": "true"} if queue.endswith(".fifo") else {}
+        queue_url = sqs.create_queue(QueueName=queue, Attributes=fifo)["QueueUrl"]
 
         def poll() -> None:
             while not self._stopping.is_set():
                 batch = sqs.receive_message(
-                    QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1
+                    QueueUrl=queue_url, MaxNumberOfMessages=batch_size, WaitTimeSeconds=1
                 ).get("Messages", [])
                 if not batch:
                     continue

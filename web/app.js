@@ -1058,6 +1058,10 @@ function roomFromSnapshot(snapshot) {
     viewer: snapshot.viewer,
     media: snapshot.media || null,
     notices: (state.room && state.room.id === snapshot.room_id) ? state.room.notices : [],
+    // The room's version the snapshot shows, and the newest event applied per person.
+    version: snapshot.version || 0,
+    versions: new Map(),
+    seen: new Set(),
   };
   for (const entry of snapshot.stage || []) {
     remember(entry);
@@ -1171,6 +1175,21 @@ function roomNotice(text) {
   state.room.notices.length = Math.min(state.room.notices.length, 20);
 }
 
+/** A big room's events are posted by parallel workers: two actions' events can cross on the
+ * way, and a retried batch repeats one. Each carries the room's version after its change; one
+ * the snapshot already shows, or older than the last applied about the same person, or seen
+ * already, is dropped (docs/asyncapi.yaml, "Ordering"). */
+function isOldNews(room, message) {
+  if (typeof message.version !== 'number') return false;
+  const subject = message.user_id || '';
+  const key = `${message.version}:${message.type}:${subject}`;
+  if (room.seen.has(key) || message.version <= room.version) return true;
+  if (message.version < (room.versions.get(subject) || 0)) return true;
+  room.seen.add(key);
+  room.versions.set(subject, message.version);
+  return false;
+}
+
 /** Everything Salon pushes: room events, signaling, pings and money notices. */
 async function onEvent(message) {
   const me = sfu.myId();
@@ -1239,6 +1258,7 @@ async function onEvent(message) {
       break;
   }
   if (!inThisRoom) return;
+  if (isOldNews(room, message)) return;
 
   const stage = room.stage;
   switch (message.type) {

@@ -1,4 +1,5 @@
-"""Delayed work through an SQS queue: 'do this in N seconds' (grace periods, count flushes)."""
+"""Work through an SQS queue: 'do this in N seconds' (grace periods, count flushes), or in order
+(a FIFO queue's message groups: the fan-out's chunks)."""
 
 from __future__ import annotations
 
@@ -50,6 +51,26 @@ class Timers:
                         "DelaySeconds": max(0, min(MAX_DELAY_S, delay_s)),
                     }
                     for i, m in enumerate(batch)
+                ],
+            )
+            if answer.get("Failed"):
+                raise RuntimeError(f"{len(answer['Failed'])} queued messages were refused")
+
+    def in_order(self, entries: list[tuple[str, str, dict[str, Any]]]) -> None:
+        """(message group, deduplication id, body) to a FIFO queue, ten per request: SQS
+        delivers one group's messages in the order sent, one batch at a time."""
+        for start in range(0, len(entries), BATCH):
+            batch = entries[start : start + BATCH]
+            answer = self._sqs().send_message_batch(
+                QueueUrl=self._queue_url,
+                Entries=[
+                    {
+                        "Id": str(i),
+                        "MessageBody": json.dumps(body, separators=(",", ":")),
+                        "MessageGroupId": group,
+                        "MessageDeduplicationId": dedup,
+                    }
+                    for i, (group, dedup, body) in enumerate(batch)
                 ],
             )
             if answer.get("Failed"):

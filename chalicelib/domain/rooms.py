@@ -361,6 +361,11 @@ class Event:
             wire[f.name] = _wire(getattr(self, f.name))
         return wire
 
+    def to_message(self, version: int) -> dict[str, object]:
+        """As sent: with the room's version after the change, by which a client that gets two
+        actions' events crossed (or one twice) keeps the newer state (docs/asyncapi.yaml)."""
+        return {**self.to_dict(), "version": version}
+
 
 class LeaveReason(Enum):
     LEFT = "left"

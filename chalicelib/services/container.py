@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from chalicelib.edge.websocket import Realtime
     from chalicelib.services.account import Account
     from chalicelib.services.events import Events
+    from chalicelib.services.fanout import Fanout
     from chalicelib.services.identity import Identity
     from chalicelib.services.notifications import Notifications, Notifier
     from chalicelib.services.payments import Payments
@@ -129,6 +130,30 @@ class Services:
         )
 
     @cached_property
+    def fanout_queue(self) -> Timers:
+        from chalicelib.adapters.timers import Timers
+
+        return Timers(
+            self.settings.fanout_queue_url, self.settings.region, setting="SALON_FANOUT_QUEUE_URL"
+        )
+
+    @cached_property
+    def fanout(self) -> Fanout:
+        """Room-wide posts: inline for a small room, through the fan-out queue for a big one."""
+        from chalicelib.services.fanout import Fanout
+
+        s = self.settings
+        return Fanout(
+            poster=self.poster,
+            connections=self.connections,
+            queue=self.fanout_queue,
+            new_id=new_id,
+            inline_max=s.fanout_inline_max,
+            chunk_size=s.fanout_chunk_size,
+            groups=s.fanout_groups,
+        )
+
+    @cached_property
     def notifier(self) -> Notifier:
         """What use cases call to cause a push: it only queues."""
         from chalicelib.services.notifications import Notifier
@@ -183,6 +208,7 @@ class Services:
             people=self.identity.repo,
             connections=self.connections,
             poster=self.poster,
+            fanout=self.fanout,
             timers=self.timers,
             settings=self.settings,
             clock=utc_now,

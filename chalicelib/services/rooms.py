@@ -37,6 +37,7 @@ from chalicelib.domain import rooms as domain
 from chalicelib.domain.errors import ForbiddenError, NotFoundError, ValidationError
 from chalicelib.domain.moderation import log_entries
 from chalicelib.domain.rooms import Event, Room, RoomType, Scope
+from chalicelib.services.fanout import Fanout
 from chalicelib.services.notifications import Notifier
 
 logger = logging.getLogger("salon.rooms")
@@ -83,6 +84,7 @@ class Rooms:
     people: IdentityRepository
     connections: ConnectionRepository
     poster: Connections
+    fanout: Fanout
     timers: Timers
     settings: Settings
     clock: Callable[[], datetime]
@@ -248,7 +250,8 @@ class Rooms:
             raise NotPublishingError("Your audio has not reached the SFU yet: try again shortly.")
         message = {"type": "media_live", "room_id": room.room_id, "user_id": who.user_id}
         sockets = self.repo.connections(room.room_id)
-        self._send([c for c in sockets.values() if c != who.connection_id], message)
+        others = [c for c in sockets.values() if c != who.connection_id]
+        self.fanout.post_all(room.room_id, others, [message])
         return message
 
     def media_subscribe(self, who: ConnectionRecord, user_id: str) -> dict[str, Any]:
@@ -365,7 +368,9 @@ class Rooms:
             member = room.members.get(user_id)
             if room.is_live and member is not None and member.role.on_stage:
                 sockets = self.repo.connections(room.room_id)
-                self._send(list(sockets.values()), {**message, "room_id": room.room_id})
+                self.fanout.post_all(
+                    room.room_id, list(sockets.values()), [{**message, "room_id": room.room_id}]
+                )
                 return
 
     # --- timers ---------------------------------------------------------------------------
@@ -543,14 +548,14 @@ class Rooms:
                     raise
                 continue
             self._sync_media(loaded)
-            self._publish(loaded, events)
+            self._publish(loaded, events, actor_id)
             entries = log_entries(events)
             if entries:
                 self.moderation_log.log(entries, self.new_id())
             return loaded, events
         raise RoomChangedError()
 
-    def _publish(self, loaded: LoadedRoom, events: list[Event]) -> None:
+    def _publish(self, loaded: LoadedRoom, events: list[Event], actor_id: str = "") -> None:
         room = loaded.room
         to_everyone: list[dict[str, Any]] = []
         to_user: dict[str, list[dict[str, Any]]] = defaultdict(list)
@@ -558,11 +563,14 @@ class Rooms:
         moderators = {m.user_id for m in room.moderators()} | {
             m.user_id for m in loaded.before.moderators()
         }
+        about: set[str] = set()
         for event in events:
-            message = event.to_dict()
+            message: dict[str, Any] = event.to_message(room.version)
             audience = event.audience
             if audience.scope is Scope.EVERYONE:
                 to_everyone.append(message)
+                if isinstance(subject := message.get("user_id"), str):
+                    about.add(subject)
             elif audience.scope is Scope.MODERATORS:
                 for uid in moderators:
                     to_user[uid].append(message)
@@ -577,14 +585,22 @@ class Rooms:
                 self.timers.after(CLEANUP_DELAY_S, {"kind": "cleanup", "room_id": room.room_id})
         reached: set[str] = set()
         if to_everyone:
+            # First, inline: the one who acted, the moderators (before and after), the people
+            # the events are about; their sockets were read with the room. Then everyone else.
+            first_ids = [actor_id, *sorted(moderators), *sorted(about), *sorted(to_user)]
+            first = [
+                c for uid in dict.fromkeys(first_ids) if uid and (c := loaded.connection_of(uid))
+            ]
+            self.fanout.post_now(first, to_everyone)
             sockets = self.repo.connections(room.room_id)
             # People who just left or were removed hear it too: their rows are gone.
             for uid in loaded.before.members:
                 if uid not in sockets and (conn := loaded.connection_of(uid)):
                     sockets[uid] = conn
-            for message in to_everyone:
-                self._send(list(sockets.values()), message)
-            reached = set(sockets.values())
+            done = set(first)
+            rest = [c for c in sockets.values() if c not in done]
+            self.fanout.post_all(room.room_id, rest, to_everyone)
+            reached = set(sockets.values()) | done
         for uid, messages in to_user.items():
             conn = loaded.connection_of(uid) or self.repo.member_connection(room.room_id, uid)
             # Someone outside the room (a guest just invited) is reached wherever they are.
@@ -597,10 +613,8 @@ class Rooms:
             self._count_changed(room.room_id, room.audience_count)
 
     def _send(self, connection_ids: list[str], message: dict[str, Any]) -> None:
-        gone = self.poster.post_many(connection_ids, message)
-        for connection_id in gone:
-            # A 410 means the client is gone for good; its row would otherwise linger.
-            self.connections.remove(connection_id)
+        """A post to one person (or a few), from this Lambda."""
+        self.fanout.post_now(connection_ids, [message])
 
     def _count_changed(self, room_id: str, audience: int) -> None:
         if self.repo.claim_count_flush(room_id):
@@ -613,9 +627,10 @@ class Rooms:
         self.repo.release_count_flush(room_id, self.clock())
         count = self.repo.listener_count(room_id)
         sockets = self.repo.connections(room_id)
-        self._send(
+        self.fanout.post_all(
+            room_id,
             list(sockets.values()),
-            {"type": "audience_count", "room_id": room_id, "count": count},
+            [{"type": "audience_count", "room_id": room_id, "count": count}],
         )
 
 

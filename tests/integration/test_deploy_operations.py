@@ -206,6 +206,7 @@ def test_every_dead_letter_queue_has_a_depth_alarm(resources: dict[str, Any]) ->
         == {
             "TimersDeadLetterQueue",
             "NotificationsDeadLetterQueue",
+            "FanoutDeadLetterQueue",
             "AsyncDeadLetterQueue",
         }
     )

@@ -24,7 +24,7 @@ def connection(api_id: str, stage: str) -> str:
 
 def test_every_function_has_a_role_of_its_own(packaged: Template) -> None:
     roles = [f.role for f in packaged.functions().values()]
-    assert len(roles) == len(set(roles)) == 27
+    assert len(roles) == len(set(roles)) == 28
     assert "DefaultRole" not in packaged.resources
 
 

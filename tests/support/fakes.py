@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
+from threading import Lock
 from typing import Any
 
 from chalicelib.adapters.connections import Connections
@@ -16,13 +17,19 @@ class RecordingConnections(Connections):
     def __init__(self) -> None:
         super().__init__("http://127.0.0.1:9/unused", "us-east-1")
         self.sent: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        # Every delivered post in the order made: (connection id, message type).
+        self.order: list[tuple[str, str]] = []
+        self._recording = Lock()
         self.gone: set[str] = set()
         self.closed: list[str] = []
 
     def _post_bytes(self, connection_id: str, data: bytes) -> bool:
         if connection_id in self.gone:
             return False
-        self.sent[connection_id].append(json.loads(data))
+        message = json.loads(data)
+        with self._recording:
+            self.sent[connection_id].append(message)
+            self.order.append((connection_id, str(message.get("type"))))
         return True
 
     def _get_client(self) -> Any:
