@@ -117,8 +117,8 @@ class Settings:
     # most, in this many message groups a room (the Lambdas that post one room at once).
     fanout_queue_url: str = ""
     fanout_inline_max: int = 250
-    fanout_chunk_size: int = 250
-    fanout_groups: int = 32
+    fanout_chunk_size: int = 300
+    fanout_groups: int = 16
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:

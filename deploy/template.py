@@ -104,7 +104,11 @@ def point_timers_at_stage_queue(template: dict[str, Any]) -> None:
     (A merge template cannot: it would merge the two intrinsic functions into one.)"""
     for function, queue in QUEUE_HANDLERS.items():
         events = template["Resources"][function]["Properties"]["Events"]
-        events[f"{function}SqsEventSource"]["Properties"]["Queue"] = {"Fn::GetAtt": [queue, "Arn"]}
+        source = events[f"{function}SqsEventSource"]["Properties"]
+        source["Queue"] = {"Fn::GetAtt": [queue, "Arn"]}
+        if template["Resources"][queue]["Properties"].get("FifoQueue"):
+            # Lambda refuses a batching window on a FIFO queue; Chalice always writes one.
+            source.pop("MaximumBatchingWindowInSeconds", None)
 
 
 def push_application_arn(platform: str, stage: str) -> dict[str, str]:

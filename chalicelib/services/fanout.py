@@ -71,19 +71,14 @@ class Fanout:
             by_group[group_of(connection_id, self.groups)].append(connection_id)
         # The id SQS deduplicates on: a retried send of the same batch is dropped.
         key = self.new_id()
-        size = max(1, self.chunk_size)
         entries = [
             (
                 f"{room_id}.{group}",
-                f"{key}.{group}.{start}",
-                {
-                    "kind": POST,
-                    "messages": list(messages),
-                    "connection_ids": members[start:][:size],
-                },
+                f"{key}.{group}.{part}",
+                {"kind": POST, "messages": list(messages), "connection_ids": chunk},
             )
             for group, members in sorted(by_group.items())
-            for start in range(0, len(members), size)
+            for part, chunk in enumerate(_even_chunks(members, self.chunk_size))
         ]
         self.queue.in_order(entries)
         return len(entries)
@@ -96,3 +91,10 @@ class Fanout:
         ids = [str(c) for c in body.get("connection_ids", [])]
         messages = [m for m in body.get("messages", []) if isinstance(m, dict)]
         self.post_now(ids, messages)
+
+
+def _even_chunks(items: list[str], most: int) -> list[list[str]]:
+    """As few chunks as `most` allows, of even sizes (so a group's chunks take as long)."""
+    parts = -(-len(items) // max(1, most))
+    size = -(-len(items) // parts)
+    return [items[i : i + size] for i in range(0, len(items), size)]

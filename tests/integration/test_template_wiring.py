@@ -27,13 +27,32 @@ def test_every_function_posts_to_the_websocket_stage_the_template_creates(
     assert problems == []
 
 
-def test_every_function_queues_timers_on_a_queue_the_template_creates(packaged: Template) -> None:
+@pytest.mark.parametrize(
+    "setting", ["timers_queue_url", "notifications_queue_url", "fanout_queue_url"]
+)
+def test_every_function_queues_work_on_a_queue_the_template_creates(
+    packaged: Template, setting: str
+) -> None:
     problems = [
         problem
         for function in functions(packaged)
-        for problem in setting_problems(packaged, function, "timers_queue_url")
+        for problem in setting_problems(packaged, function, setting)
     ]
     assert problems == []
+
+
+def test_the_fanout_queue_is_fifo_read_by_the_fanout_function_two_chunks_at_a_time(
+    packaged: Template,
+) -> None:
+    queue = packaged.resources["FanoutQueue"]["Properties"]
+    dead_letters = packaged.resources["FanoutDeadLetterQueue"]["Properties"]
+    assert queue["FifoQueue"] is dead_letters["FifoQueue"] is True
+    assert packaged.sqs_sources()["fanout"] == queue["QueueName"]
+    (source,) = packaged.by_handler()["fanout"].events.values()
+    # Lambda refuses a batching window on a FIFO queue.
+    assert "MaximumBatchingWindowInSeconds" not in source["Properties"]
+    assert packaged.sqs_batch_sizes()["fanout"] == 2
+    assert packaged.sqs_concurrency() == {"fanout": 16}
 
 
 def test_every_function_names_only_tables_the_template_creates(packaged: Template) -> None:

@@ -49,6 +49,8 @@ class ManualTimers(Timers):
     def __init__(self) -> None:
         super().__init__("http://127.0.0.1:9/unused", "us-east-1")
         self.pending: list[tuple[int, dict[str, Any]]] = []
+        # Each `in_order` call: (message group, deduplication id, body) for a FIFO queue.
+        self.ordered: list[list[tuple[str, str, dict[str, Any]]]] = []
 
     def after(self, delay_s: int, message: dict[str, Any]) -> None:
         self.pending.append((delay_s, message))
@@ -56,6 +58,9 @@ class ManualTimers(Timers):
     def many(self, delay_s: int, messages: list[dict[str, Any]]) -> None:
         for message in messages:
             self.after(delay_s, message)
+
+    def in_order(self, entries: list[tuple[str, str, dict[str, Any]]]) -> None:
+        self.ordered.append(list(entries))
 
     def take(self, kind: str) -> list[dict[str, Any]]:
         taken = [m for _, m in self.pending if m["kind"] == kind]

@@ -42,10 +42,11 @@ def setting_problems(
                 f"template's WebSocket API {api_id or '?'} has the stage(s) {stages}"
             ]
         return []
-    if setting == "timers_queue_url":
-        queue = settings.timers_queue_url.rstrip("/").rsplit("/", 1)[-1]
+    if setting.endswith("_queue_url"):
+        url = str(getattr(settings, setting))
+        queue = url.rstrip("/").rsplit("/", 1)[-1]
         if queue not in template.queues().values():
-            return [f"{where}: {settings.timers_queue_url!r} is no queue the template defines"]
+            return [f"{where}: {url!r} is no queue the template defines"]
         return []
     # A secret: given directly, or named as an SSM parameter the function's role may read.
     parameter = function.environment.get(f"{setting}_PARAMETER", "")
