@@ -22,8 +22,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Page, Route, expect
 
-from tests.e2e.test_send_money import open_link, wait_until
-from tests.support.http import HttpClient
+from tests.support.http import HttpClient, open_link, wait_until
 
 FOUNDER = "+14155550100"
 TIMEOUT_MS = 15_000

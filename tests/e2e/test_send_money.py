@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -12,7 +11,7 @@ from typing import Any
 
 import stripe
 
-from tests.support.http import HttpClient
+from tests.support.http import HttpClient, open_link, wait_until
 from tests.support.wsclient import WsClient
 
 FOUNDER = "+14155550100"
@@ -35,29 +34,6 @@ def member(api: HttpClient, founder: dict[str, Any], name: str) -> dict[str, Any
     )
     assert joined.status == 201, joined.body
     return {"token": joined.body["access_token"], "user_id": joined.body["user"]["user_id"]}
-
-
-def open_link(url: str, action: str) -> None:
-    """What the creator does on Stripe's onboarding page."""
-    data = urllib.parse.urlencode({"action": action}).encode()
-
-    class NoRedirect(urllib.request.HTTPRedirectHandler):
-        def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-            return None
-
-    try:
-        urllib.request.build_opener(NoRedirect).open(urllib.request.Request(url, data=data))
-    except urllib.error.HTTPError as redirect:
-        assert redirect.code == 303  # back to the app's return URL
-
-
-def wait_until(check: Any, timeout: float = 15) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(0.1)
 
 
 def test_a_creator_is_tipped_twice_then_refunded_and_disputed(

@@ -13,8 +13,13 @@ from chalice.test import Client
 
 from chalicelib.adapters.dynamo.models import ALL_MODELS
 from local.outbox import latest_code
-from tests.integration import test_photos
-from tests.integration.test_send_money import (
+from tests.support import photos
+from tests.support.crowd import Crowd, Person
+from tests.support.fakes import ManualTimers, RecordingConnections
+from tests.support.flows import post, verify
+from tests.support.push import device as push_device
+from tests.support.reconcile import assert_reconciled
+from tests.support.send_money import (
     beta_sender,
     call,
     confirm_with_card,
@@ -22,11 +27,6 @@ from tests.integration.test_send_money import (
     deliver,
     tip,
 )
-from tests.support.crowd import Crowd, Person
-from tests.support.fakes import ManualTimers, RecordingConnections
-from tests.support.flows import post, verify
-from tests.support.push import device as push_device
-from tests.support.reconcile import assert_reconciled
 from tests.support.stripe_local import WebhookInbox
 
 
@@ -127,9 +127,9 @@ def test_deletion_leaves_no_phone_name_or_token_in_any_table_and_tips_still_reco
     report = {"target_kind": "member", "target_id": enemy.user_id, "reason": "spam"}
     assert call(client, "post", "/reports", fan, report).status_code == 201
     device_token = push_device(crowd, fan)
-    photo = test_photos.upload(fan, client)
-    assert test_photos.use(client, fan, photo).status_code == 200
-    assert photo in test_photos.keys()
+    photo = photos.upload(fan, client)
+    assert photos.use(client, fan, photo).status_code == 200
+    assert photo in photos.keys()
     assert endpoints_for(device_token)
     room = fan.ok("create_room", title="Fan club", kind="social")["room_id"]
     friend.ok("join_room", room_id=room)
@@ -160,7 +160,7 @@ def test_deletion_leaves_no_phone_name_or_token_in_any_table_and_tips_still_reco
     ]
     assert leftovers == []
     assert endpoints_for(device_token) == []  # nor in SNS: its endpoint was deleted
-    assert photo not in test_photos.keys()  # and the photo left the bucket
+    assert photo not in photos.keys()  # and the photo left the bucket
     assert_reconciled(svc)
     # The ledger still has the tip, under the id that now names nobody.
     earned = call(client, "get", "/me/earnings", creator).json_body

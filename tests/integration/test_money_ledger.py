@@ -22,7 +22,9 @@ from chalicelib.adapters.dynamo import tx as tx_module
 from chalicelib.adapters.dynamo.models import TipModel
 from chalicelib.adapters.dynamo.money import MoneyRepository
 from chalicelib.services.program import Pacer
-from tests.integration.test_send_money import (
+from tests.support.crowd import Crowd, Person
+from tests.support.reconcile import assert_reconciled, differences
+from tests.support.send_money import (
     beta_sender,
     call,
     confirm_with_card,
@@ -30,8 +32,6 @@ from tests.integration.test_send_money import (
     deliver,
     tip,
 )
-from tests.support.crowd import Crowd, Person
-from tests.support.reconcile import assert_reconciled, differences
 from tests.support.stripe_local import PLATFORM_SECRET, Delivery, WebhookInbox, emulator_post
 
 

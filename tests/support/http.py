@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from typing import Any
@@ -102,3 +104,26 @@ def member_of_their_own(api: HttpClient, phone: str, username: str) -> dict[str,
     )
     assert made.body["ok"], made.body
     return api.sign_in(phone)
+
+
+def open_link(url: str, action: str) -> None:
+    """What the creator does on Stripe's onboarding page."""
+    data = urllib.parse.urlencode({"action": action}).encode()
+
+    class NoRedirect(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+            return None
+
+    try:
+        urllib.request.build_opener(NoRedirect).open(urllib.request.Request(url, data=data))
+    except urllib.error.HTTPError as redirect:
+        assert redirect.code == 303  # back to the app's return URL
+
+
+def wait_until(check: Any, timeout: float = 15) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(0.1)
