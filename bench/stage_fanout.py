@@ -4,10 +4,14 @@ The whole local stack runs in a child process (`local.stack`: moto, the Chalice 
 local API Gateway WebSocket emulator) on free loopback ports. N members are seeded straight into
 its DynamoDB, N WebSocket clients connect and are put in one room (one host, one speaker, the
 rest listening), and then the speaker's microphone is switched: the speaker unmutes, the host
-mutes, and so on. Each switch is one stage event the app posts to all N connections in parallel
-(`Connections.post_many`). For each event the bench times, from just before the action is sent:
-the first client to hear of it, the median client, the last client (the number that matters),
-and the actor's own ack (sent by the app after the fan-out).
+mutes, and so on. Each switch is one stage event to all N connections (chalicelib/services/
+fanout.py). For each event the bench times, from just before the action is sent: the first
+client to hear of it, the median client, the last client (the number that matters), and the
+actor's own ack (sent once the action's posts are made or queued).
+
+Both paths a room-wide post can take are measured in one run, each on a stack of its own
+(`--mode both`, the default): `inline`, the baseline, where the Lambda that acted posts every
+socket, and `queue`, the code as deployed, where a big room goes through the fan-out queue.
 
 Setup is not measured. The first `--real-joins` listeners (default 100) send `join_room`; the
 others are written as the rows a join leaves behind, because under moto every join costs
@@ -19,7 +23,7 @@ Two baselines are measured in the same run, interleaved with the big room's samp
 machine noise hits all of them: one `ping` -> `pong` round trip (one message through the gateway,
 one handler and one post), and the same stage event in a room of 10.
 
-    .venv/bin/python -m bench.stage_fanout [--clients 2000] [--rounds 9] [--timeout 120]
+    .venv/bin/python -m bench.stage_fanout [--clients 2000] [--rounds 9] [--mode both]
 """
 
 from __future__ import annotations
