@@ -659,6 +659,17 @@ class EventHostModel(Model):
     event_id = UnicodeAttribute()
 
 
+class RsvpsByMemberIndex(GlobalSecondaryIndex["EventRsvpModel"]):
+    """A member's RSVPs, to remove them all when the account is deleted."""
+
+    class Meta:
+        index_name = "by_member"
+        projection = KeysOnlyProjection()
+
+    user_id = UnicodeAttribute(hash_key=True)
+    event_id = UnicodeAttribute(range_key=True)
+
+
 class EventRsvpModel(Model):
     """A member who asked to be notified when the event starts."""
 
@@ -668,6 +679,7 @@ class EventRsvpModel(Model):
     event_id = UnicodeAttribute(hash_key=True)
     user_id = UnicodeAttribute(range_key=True)
     created_at = UTCDateTimeAttribute()
+    by_member = RsvpsByMemberIndex()
 
 
 ALL_MODELS: tuple[type[Model], ...] = (
