@@ -23,6 +23,7 @@ from chalicelib.domain.program import DEFAULT_MONTHLY_CENTS, DEFAULT_MONTHS, mon
 from chalicelib.edge import observability, schemas, websocket
 from chalicelib.edge.admin import admin_function
 from chalicelib.edge.http import bearer_token, body, query, router, source_ip
+from chalicelib.edge.queues import each_message
 from chalicelib.services.container import services, utc_now
 from chalicelib.services.reconcile import parse_period
 
@@ -289,9 +290,9 @@ def change_notification_settings() -> dict[str, Any]:
 
 
 @app.on_sqs_message(queue=NOTIFICATIONS_QUEUE, batch_size=10, name="notifications")
-def notifications(event: SQSEvent) -> None:
-    for record in event:
-        services().notifications.on_message(json.loads(record.body))
+def notifications(event: SQSEvent) -> Any:
+    """Each message on its own: only a failed one comes back (each push is sent once anyway)."""
+    return each_message(event, services().notifications.on_message)
 
 
 # --- events (scheduled rooms) -----------------------------------------------------------------

@@ -227,7 +227,8 @@ ROLES: dict[str, Grants] = {
     # fan-out and each follower's collapsed push.
     "notifications": Grants(
         reads=("event_rsvps", "push_devices", "push_members", "relations", "users"),
-        writes=("push_devices", "push_members"),
+        # push_deliveries: each device claimed once per notification before the publish.
+        writes=("push_deliveries", "push_devices", "push_members"),
         queues_notifications=True,
         push=("sns:Publish", "sns:DeleteEndpoint"),
     ),

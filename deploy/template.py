@@ -93,6 +93,10 @@ def table_resource(model: type[Model], table_name: str, stage: str) -> dict[str,
 
 # Each SQS handler (its logical id) and the stage's queue it reads.
 QUEUE_HANDLERS = {"Timers": "TimersQueue", "Notifications": "NotificationsQueue"}
+# The handlers that answer Lambda's partial batch response (chalicelib/edge/queues.py): only
+# the messages they report failed come back. Without the setting Lambda ignores the answer
+# and a batch that returns is deleted whole, the failed messages with it.
+REPORTS_BATCH_ITEM_FAILURES = {"Notifications"}
 
 
 def point_timers_at_stage_queue(template: dict[str, Any]) -> None:
@@ -100,7 +104,10 @@ def point_timers_at_stage_queue(template: dict[str, Any]) -> None:
     (A merge template cannot: it would merge the two intrinsic functions into one.)"""
     for function, queue in QUEUE_HANDLERS.items():
         events = template["Resources"][function]["Properties"]["Events"]
-        events[f"{function}SqsEventSource"]["Properties"]["Queue"] = {"Fn::GetAtt": [queue, "Arn"]}
+        source = events[f"{function}SqsEventSource"]["Properties"]
+        source["Queue"] = {"Fn::GetAtt": [queue, "Arn"]}
+        if function in REPORTS_BATCH_ITEM_FAILURES:
+            source["FunctionResponseTypes"] = ["ReportBatchItemFailures"]
 
 
 def push_application_arn(platform: str, stage: str) -> dict[str, str]:

@@ -234,6 +234,16 @@ class Template:
                     sources[function.handler] = arn.rsplit(":", 1)[-1]
         return sources
 
+    def partial_batch_handlers(self) -> set[str]:
+        """The handlers whose SQS event source reads their partial batch response."""
+        return {
+            function.handler
+            for function in self.functions().values()
+            for event in function.events.values()
+            if event["Type"] == "SQS"
+            and "ReportBatchItemFailures" in event["Properties"].get("FunctionResponseTypes", [])
+        }
+
     def schedules(self) -> dict[str, str]:
         """Handler to its schedule expression."""
         return {

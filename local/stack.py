@@ -108,6 +108,7 @@ class LocalStack:
         self.ws_stage = self.wiring.websocket_stages()[API_ID]
         self.ws_routes = self.wiring.websocket_routes()
         self.sqs_sources = self.wiring.sqs_sources()
+        self.partial_batches = self.wiring.partial_batch_handlers()
 
     def environment(self) -> dict[str, str]:
         """The REST API function's environment from the template (all functions share one
@@ -295,19 +296,26 @@ class LocalStack:
                     continue
                 event = {"Records": [_sqs_record(m, queue_url) for m in batch]}
                 try:
-                    app.handler_map[handler](
+                    answer = app.handler_map[handler](
                         event, LambdaContext(handler, 512, max_runtime_ms=900_000)
                     )
                 except Exception:  # as on AWS: the batch stays and comes back later
                     logging.getLogger("salon.local").exception("%s failed", handler)
                     continue
-                sqs.delete_message_batch(
-                    QueueUrl=queue_url,
-                    Entries=[
-                        {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]}
-                        for i, m in enumerate(batch)
-                    ],
-                )
+                # A partial batch response (where the template turns it on): the messages it
+                # names stay and come back; the rest are deleted.
+                failed = set()
+                if handler in self.partial_batches and isinstance(answer, dict):
+                    failed = {f["itemIdentifier"] for f in answer.get("batchItemFailures", [])}
+                done = [m for m in batch if m["MessageId"] not in failed]
+                if done:
+                    sqs.delete_message_batch(
+                        QueueUrl=queue_url,
+                        Entries=[
+                            {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]}
+                            for i, m in enumerate(done)
+                        ],
+                    )
 
         thread = threading.Thread(target=poll, name=handler, daemon=True)
         thread.start()

@@ -133,7 +133,7 @@ class Services:
         """What use cases call to cause a push: it only queues."""
         from chalicelib.services.notifications import Notifier
 
-        return Notifier(self.notifications_queue)
+        return Notifier(self.notifications_queue, new_id)
 
     @cached_property
     def notifications(self) -> Notifications:

@@ -10,12 +10,15 @@ from zoneinfo import ZoneInfo
 
 import boto3
 import pytest
+from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
+from botocore.exceptions import ClientError
 
 from chalicelib.domain import notifications as push
 from local.outbox import disable_device, pushes
 from tests.integration.conftest import PUSH_CAP
 from tests.support.crowd import Crowd, Person
-from tests.support.push import device, drain, handle, rest
+from tests.support.events import sqs_event
+from tests.support.push import NOTIFICATIONS, device, drain, handle, rest, run_batch
 
 CAP = PUSH_CAP
 
@@ -316,3 +319,103 @@ def test_forgetting_a_member_removes_their_devices_endpoints_and_settings(
         for e in sns.list_endpoints_by_platform_application(PlatformApplicationArn=arn)["Endpoints"]
     }
     assert {phone, tablet} & tokens == set()
+
+
+# --- retries: SQS delivers at least once, and batches come back -------------------------------
+
+
+def queued(crowd: Crowd) -> list[dict[str, Any]]:
+    """The messages waiting on the notifications queue, taken off it."""
+    queue = crowd.svc.notifications_queue
+    messages = [m for _, m in queue.pending]
+    queue.pending.clear()
+    return messages
+
+
+def test_a_replayed_batch_pushes_each_device_once(crowd: Crowd) -> None:
+    ann, bob = crowd.person("ann"), crowd.person("bob")
+    phones = [device(crowd, ann), device(crowd, ann, "fcm"), device(crowd, bob)]
+    crowd.svc.notifier.send(ann.user_id, a_tip("Cy"))
+    crowd.svc.notifier.send(bob.user_id, a_tip("Cy"))
+    batch = sqs_event(queued(crowd), NOTIFICATIONS)
+    assert run_batch(crowd, batch) == []
+    assert run_batch(crowd, batch) == []  # SQS delivered the batch again
+    assert [len(pushes(phone)) for phone in phones] == [1, 1, 1]
+    # A new notification of the same content is a new push.
+    send(crowd, bob, a_tip("Cy"))
+    assert len(pushes(phones[2])) == 2
+
+
+def test_a_failed_message_alone_comes_back_and_its_retry_sends_only_what_was_not_sent(
+    crowd: Crowd, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ann, bob = crowd.person("ann"), crowd.person("bob")
+    ann_apns, ann_fcm, bob_apns = device(crowd, ann), device(crowd, ann, "fcm"), device(crowd, bob)
+    gateway = crowd.svc.notifications.gateway
+    publish = gateway.publish
+    throttled = []
+
+    def throttle_fcm_once(endpoint_arn: str, what: push.Push) -> bool:
+        if "/GCM/" in endpoint_arn and not throttled:
+            throttled.append(endpoint_arn)
+            error = {"Error": {"Code": "Throttling", "Message": "Rate exceeded"}}
+            raise ClientError(error, "Publish")  # type: ignore[arg-type]
+        return publish(endpoint_arn, what)
+
+    monkeypatch.setattr(gateway, "publish", throttle_fcm_once)
+    crowd.svc.notifier.send(ann.user_id, a_tip("Cy"))
+    crowd.svc.notifier.send(bob.user_id, a_tip("Cy"))
+    batch = sqs_event(queued(crowd), NOTIFICATIONS)
+    to_ann = batch["Records"][0]["messageId"]
+    # Only Ann's message is reported: Bob's is done and must not come back.
+    assert run_batch(crowd, batch) == [to_ann]
+    assert [len(pushes(p)) for p in (ann_apns, ann_fcm, bob_apns)] == [1, 0, 1]
+    # Even the whole batch again (a retry that does not honour the report) adds only the push
+    # that failed.
+    assert run_batch(crowd, batch) == []
+    assert [len(pushes(p)) for p in (ann_apns, ann_fcm, bob_apns)] == [1, 1, 1]
+
+
+def test_a_batch_whose_every_message_failed_is_an_error_lambda_retries(
+    crowd: Crowd, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ann = crowd.person("ann")
+    device(crowd, ann)
+
+    def outage(endpoint_arn: str, what: push.Push) -> bool:
+        raise ClientError({"Error": {"Code": "InternalError"}}, "Publish")  # type: ignore[arg-type]
+
+    monkeypatch.setattr(crowd.svc.notifications.gateway, "publish", outage)
+    crowd.svc.notifier.send(ann.user_id, a_tip())
+    with pytest.raises(BatchProcessingError):
+        run_batch(crowd, sqs_event(queued(crowd), NOTIFICATIONS))
+
+
+def test_rsvps_told_twice_of_a_start_get_one_push(crowd: Crowd) -> None:
+    fans = [crowd.person(f"fan{i}", connect=False) for i in range(3)]
+    phones = [device(crowd, fan) for fan in fans]
+    host = crowd.person("host")
+    starts_at = (datetime.now(UTC) + timedelta(minutes=10)).isoformat()
+    event = rest(crowd, "POST", "/events", host, {"title": "Jazz night", "starts_at": starts_at})
+    event_id = event.json_body["event_id"]
+    for fan in fans:
+        assert rest(crowd, "PUT", f"/events/{event_id}/rsvp", fan).status_code == 200
+    for _ in range(2):  # the start's message, queued twice (a retried SendMessage)
+        crowd.svc.notifier.rsvps_starting(event_id, "r1", "Jazz night", host.user_id)
+    drain(crowd)
+    assert [len(pushes(phone)) for phone in phones] == [1, 1, 1]
+
+
+def test_a_fan_out_page_run_twice_still_makes_one_collapsed_push(crowd: Crowd) -> None:
+    host = crowd.person("host")
+    fans = [crowd.person(f"fan{i}", connect=False) for i in range(3)]
+    phones = [device(crowd, fan) for fan in fans]
+    for fan in fans:
+        crowd.follow(fan, host)
+    host.ok("create_room", title="Morning talk", kind="open")
+    [fanout] = queued(crowd)
+    handle(crowd, fanout)
+    drain(crowd)  # the later pages and the bursts: each fan pushed once
+    handle(crowd, fanout)  # the first page, delivered again after all that
+    drain(crowd)
+    assert [len(pushes(phone)) for phone in phones] == [1, 1, 1]

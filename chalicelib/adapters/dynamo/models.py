@@ -628,6 +628,17 @@ class PushMemberModel(Model):
     burst_title = UnicodeAttribute(null=True)
 
 
+class PushDeliveryModel(Model):
+    """One notification sent to one device: written before the publish, on the condition that
+    it is new, so a retried batch (SQS delivers at least once) never pushes it twice."""
+
+    class Meta(_Meta):
+        table_name = _settings.table_name("push_deliveries")
+
+    delivery_id = UnicodeAttribute(hash_key=True)  # <notification id>#<device id>
+    ttl = TTLAttribute()
+
+
 class EventModel(Model):
     """A scheduled room: its hosts, time, status, the room it became and how many RSVP'd."""
 
@@ -708,6 +719,7 @@ ALL_MODELS: tuple[type[Model], ...] = (
     ModerationLogModel,
     PushDeviceModel,
     PushMemberModel,
+    PushDeliveryModel,
     EventModel,
     EventHostModel,
     EventRsvpModel,

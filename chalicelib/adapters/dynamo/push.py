@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from pynamodb.constants import ALL_OLD
-from pynamodb.exceptions import DeleteError, UpdateError
+from pynamodb.exceptions import DeleteError, PutError, UpdateError
 
-from chalicelib.adapters.dynamo.models import PushDeviceModel, PushMemberModel
+from chalicelib.adapters.dynamo.models import PushDeliveryModel, PushDeviceModel, PushMemberModel
 from chalicelib.adapters.dynamo.tx import condition_failed
 from chalicelib.domain.notifications import Platform, Preferences, PushKind
 
@@ -33,6 +33,7 @@ class MemberState:
 
 @dataclass(frozen=True)
 class Burst:
+    burst_id: str
     actor_ids: frozenset[str]
     room_id: str
     title: str
@@ -81,6 +82,27 @@ class PushRepository:
         except DeleteError as error:
             if not condition_failed(error):
                 raise
+
+    # --- deliveries -------------------------------------------------------------------------
+
+    def claim_delivery(
+        self, notification_id: str, device_id: str, at: datetime, keep: timedelta
+    ) -> bool:
+        """Mark one notification as sent to one device, once: False if it already was. Kept
+        for `keep` (TTL), longer than a message can be redelivered."""
+        try:
+            PushDeliveryModel(f"{notification_id}#{device_id}", ttl=at + keep).save(
+                condition=PushDeliveryModel.delivery_id.does_not_exist()
+            )
+        except PutError as error:
+            if condition_failed(error):
+                return False
+            raise
+        return True
+
+    def release_delivery(self, notification_id: str, device_id: str) -> None:
+        """The publish failed: a retry may send it."""
+        PushDeliveryModel(f"{notification_id}#{device_id}").delete()
 
     # --- settings ---------------------------------------------------------------------------
 
@@ -181,6 +203,9 @@ class PushRepository:
         if not row.burst_id:
             return None, state
         burst = Burst(
-            frozenset(row.burst_actors or ()), row.burst_room_id or "", row.burst_title or ""
+            row.burst_id,
+            frozenset(row.burst_actors or ()),
+            row.burst_room_id or "",
+            row.burst_title or "",
         )
         return burst, state
