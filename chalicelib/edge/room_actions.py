@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from chalicelib.domain import rooms as domain
+from chalicelib.domain.text import MAX_TITLE_LENGTH
 from chalicelib.edge.schemas import ID_PATTERN
 from chalicelib.edge.validation import Field
 from chalicelib.edge.websocket import Action, Context, Realtime
@@ -17,7 +18,7 @@ EVENT_ID = Field("event_id", str, pattern=ID_PATTERN)
 USER_ID = Field("user_id", str, pattern=ID_PATTERN)
 # Mute and unmute act on the sender unless they name someone else.
 SELF_OR_USER = Field("user_id", str, required=False, pattern=ID_PATTERN)
-TITLE = Field("title", str, min_length=1, max_length=domain.MAX_TITLE_LENGTH)
+TITLE = Field("title", str, min_length=1, max_length=MAX_TITLE_LENGTH)
 KIND = Field("kind", str, choices=tuple(t.value for t in domain.RoomType))
 CURSOR = Field("cursor", str, required=False, max_length=2048)
 HANDLE = Field("handle", str, pattern=r"[1-9][0-9]{0,19}")
