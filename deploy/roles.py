@@ -232,6 +232,13 @@ ROLES: dict[str, Grants] = {
         queues_notifications=True,
         push=("sns:Publish", "sns:DeleteEndpoint"),
     ),
+    # SNS's endpoint events: the device an endpoint belongs to (the by_endpoint index), removed
+    # when the endpoint, read again, no longer delivers; a disabled endpoint is deleted.
+    "push_endpoint_events": Grants(
+        reads=("push_devices",),
+        writes=("push_devices",),
+        push=("sns:GetEndpointAttributes", "sns:DeleteEndpoint"),
+    ),
     "payouts_monthly": PAYOUTS,
     "payouts_catch_up": PAYOUTS,
     "admin_run_payouts": PAYOUTS,

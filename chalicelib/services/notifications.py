@@ -158,6 +158,38 @@ class Notifications:
         for device in self.repo.forget(user_id):
             self.gateway.delete_endpoint(device.endpoint_arn)
 
+    # --- SNS endpoint events ----------------------------------------------------------------
+
+    def on_endpoint_event(self, message: str) -> str:
+        """SNS reported an endpoint deleted, changed or failing for good: a device whose
+        endpoint no longer delivers is removed now, not at its next failed publish. The event
+        is only a hint: the endpoint's state is read again, so a late "disabled" event for an
+        endpoint its member has registered again since (which re-enables it) removes nothing.
+        Answers what happened (for logs and tests)."""
+        event = domain.endpoint_event(message)
+        if event is None:
+            logger.warning("not an endpoint event, ignored")
+            return "ignored"
+        enabled = (
+            None
+            if event.kind == "EndpointDeleted"
+            else self.gateway.endpoint_enabled(event.endpoint_arn)
+        )
+        if enabled:
+            return "kept"
+        devices = self.repo.devices_with_endpoint(event.endpoint_arn)
+        for user_id, did in devices:
+            self.repo.remove_device(user_id, did)
+        if enabled is False:
+            # Disabled for good (the platform said the token is dead): a new registration of
+            # the app makes a new one.
+            self.gateway.delete_endpoint(event.endpoint_arn)
+        logger.info(
+            "push endpoint reported gone, devices removed",
+            extra={"event_type": event.kind, "devices": len(devices)},
+        )
+        return "removed" if devices else "unknown_endpoint"
+
     # --- the worker -------------------------------------------------------------------------
 
     def on_message(self, message: dict[str, Any], message_id: str) -> None:

@@ -27,6 +27,7 @@ from tests.support.crowd import Crowd, Person
 from tests.support.fakes import ManualTimers, RecordingConnections
 from tests.support.flows import post, verify
 from tests.support.push import device as push_device
+from tests.support.push import endpoints_for
 from tests.support.reconcile import assert_reconciled
 from tests.support.stripe_local import WebhookInbox
 
@@ -43,20 +44,6 @@ def phone_of(svc: Any, person: Person) -> str:
 def ask_code(client: Client, person: Person) -> None:
     answer = call(client, "post", "/me/deletion-code", person)
     assert answer.status_code == 202, answer.json_body
-
-
-def endpoints_for(token: str) -> list[str]:
-    """The SNS endpoints that hold a device token, on every platform application."""
-    sns = boto3.client("sns", region_name="us-east-1")
-    found = []
-    for app in sns.list_platform_applications()["PlatformApplications"]:
-        arn = app["PlatformApplicationArn"]
-        for endpoint in sns.list_endpoints_by_platform_application(PlatformApplicationArn=arn)[
-            "Endpoints"
-        ]:
-            if endpoint["Attributes"].get("Token") == token:
-                found.append(endpoint["EndpointArn"])
-    return found
 
 
 def every_item() -> list[tuple[str, str]]:

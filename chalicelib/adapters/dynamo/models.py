@@ -594,6 +594,16 @@ class ModerationLogModel(Model):
     ttl = TTLAttribute()
 
 
+class DevicesByEndpointIndex(GlobalSecondaryIndex["PushDeviceModel"]):
+    """The device an SNS endpoint belongs to: SNS's endpoint events name only the endpoint."""
+
+    class Meta:
+        index_name = "by_endpoint"
+        projection = KeysOnlyProjection()
+
+    endpoint_arn = UnicodeAttribute(hash_key=True)
+
+
 class PushDeviceModel(Model):
     """A member's device that receives push: its SNS endpoint, keyed by a digest of the token
     (the token itself lives only in SNS)."""
@@ -606,6 +616,7 @@ class PushDeviceModel(Model):
     platform = UnicodeAttribute()
     endpoint_arn = UnicodeAttribute()
     registered_at = UTCDateTimeAttribute()
+    by_endpoint = DevicesByEndpointIndex()
 
 
 class PushMemberModel(Model):

@@ -76,6 +76,13 @@ class PushRepository:
             return None
         return Device(r.user_id, r.device_id, Platform(r.platform), r.endpoint_arn)
 
+    def devices_with_endpoint(self, endpoint_arn: str) -> list[tuple[str, str]]:
+        """(user id, device id) of each device row holding this SNS endpoint (one, unless a
+        token moved between members: SNS keeps one endpoint per token)."""
+        return [
+            (row.user_id, row.device_id) for row in PushDeviceModel.by_endpoint.query(endpoint_arn)
+        ]
+
     def remove_device(self, user_id: str, device_id: str) -> None:
         try:
             PushDeviceModel(user_id, device_id).delete()
