@@ -308,7 +308,13 @@ class Notifications:
         if not actors:
             return
         talking = domain.talking(len(actors), self._name(actors[0]), burst.room_id, burst.title)
-        self.deliver(user_id, talking, f"burst:{burst.burst_id}", known=state)
+        try:
+            self.deliver(user_id, talking, f"burst:{burst.burst_id}", known=state)
+        except Exception:
+            # The message comes back: so must the burst, or its retry would find none. The
+            # devices already pushed are claimed and are not pushed again.
+            self.repo.restore_burst(user_id, burst)
+            raise
 
     def _name(self, user_id: str) -> str:
         now = self.clock()

@@ -574,3 +574,34 @@ def test_anything_else_on_the_topic_is_ignored_and_removes_nothing(
     record = {**DOCUMENTED_SNS_RECORD, "Sns": {**DOCUMENTED_SNS_RECORD["Sns"], "Message": message}}
     crowd.client.lambda_.invoke("push_endpoint_events", {"Records": [record]})
     assert my_devices(crowd, ann) == ["apns"]
+
+
+def test_a_collapsed_push_that_failed_is_sent_by_the_retry_once_per_device(
+    crowd: Crowd, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    host, fan = crowd.person("host"), crowd.person("fan", connect=False)
+    apns, fcm = device(crowd, fan), device(crowd, fan, "fcm")
+    crowd.follow(fan, host)
+    host.ok("create_room", title="Morning talk", kind="open")
+    [fanout] = queued(crowd)
+    handle(crowd, fanout)
+    [burst] = queued(crowd)
+    gateway = crowd.svc.notifications.gateway
+    publish = gateway.publish
+
+    published: list[str] = []
+
+    def second_one_fails(endpoint_arn: str, what: push.Push) -> bool:
+        if published:
+            raise ClientError({"Error": {"Code": "InternalError"}}, "Publish")  # type: ignore[arg-type]
+        published.append(endpoint_arn)
+        return publish(endpoint_arn, what)
+
+    monkeypatch.setattr(gateway, "publish", second_one_fails)
+    with pytest.raises(BatchProcessingError):
+        handle(crowd, burst)
+    assert sorted([len(pushes(apns)), len(pushes(fcm))]) == [0, 1]
+    monkeypatch.setattr(gateway, "publish", publish)
+    handle(crowd, burst)  # SQS delivers it again
+    assert [len(pushes(apns)), len(pushes(fcm))] == [1, 1]
+    assert pushes(fcm)[0]["title"] == "Host is talking"

@@ -192,6 +192,18 @@ class PushRepository:
         )
         return str(answer["Attributes"]["burst_id"]["S"]) == token
 
+    def restore_burst(self, user_id: str, burst: Burst) -> None:
+        """A burst taken whose push then failed goes back, so the retried message takes it
+        again (merged into any burst begun meanwhile, which then keeps its own id)."""
+        PushMemberModel(user_id).update(
+            actions=[
+                PushMemberModel.burst_actors.add(set(burst.actor_ids)),
+                PushMemberModel.burst_id.set(PushMemberModel.burst_id | burst.burst_id),
+                PushMemberModel.burst_room_id.set(PushMemberModel.burst_room_id | burst.room_id),
+                PushMemberModel.burst_title.set(PushMemberModel.burst_title | burst.title),
+            ]
+        )
+
     def take_burst(self, user_id: str) -> tuple[Burst | None, MemberState]:
         """The burst collected so far, cleared in the same update that reads it (so nobody
         added meanwhile is lost), with the member's settings and count as they were."""
