@@ -12,6 +12,7 @@ from chalice.app import (
     Cron,
     Request,
     Response,
+    SNSEvent,
     SQSEvent,
     WebsocketEvent,
 )
@@ -23,11 +24,14 @@ from chalicelib.domain.program import DEFAULT_MONTHLY_CENTS, DEFAULT_MONTHS, mon
 from chalicelib.edge import observability, schemas
 from chalicelib.edge.admin import admin_function
 from chalicelib.edge.http import bearer_token, body, query, router, source_ip
+from chalicelib.edge.queues import each_message
 from chalicelib.services.container import services, utc_now
 
 # The deployment template points these handlers at their own queues (deploy/template.py).
 TIMERS_QUEUE = "salon-timers"
 NOTIFICATIONS_QUEUE = "salon-notifications"
+# The SNS topic the push platform applications report endpoint events to.
+PUSH_EVENTS_TOPIC = "salon-push-events"
 
 app = Chalice(app_name="salon")
 app.experimental_feature_flags.update(["WEBSOCKETS"])
@@ -288,9 +292,15 @@ def change_notification_settings() -> dict[str, Any]:
 
 
 @app.on_sqs_message(queue=NOTIFICATIONS_QUEUE, batch_size=10, name="notifications")
-def notifications(event: SQSEvent) -> None:
-    for record in event:
-        services().notifications.on_message(json.loads(record.body))
+def notifications(event: SQSEvent) -> Any:
+    """Each message on its own: only a failed one comes back (each push is sent once anyway)."""
+    return each_message(event, services().notifications.on_message)
+
+
+@app.on_sns_message(topic=PUSH_EVENTS_TOPIC, name="push_endpoint_events")
+def push_endpoint_events(event: SNSEvent) -> None:
+    """SNS says an endpoint was deleted, changed or failed for good (docs/runbook.md)."""
+    services().notifications.on_endpoint_event(event.message)
 
 
 # --- events (scheduled rooms) -----------------------------------------------------------------

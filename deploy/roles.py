@@ -227,9 +227,17 @@ ROLES: dict[str, Grants] = {
     # fan-out and each follower's collapsed push.
     "notifications": Grants(
         reads=("event_rsvps", "push_devices", "push_members", "relations", "users"),
-        writes=("push_devices", "push_members"),
+        # push_deliveries: each device claimed once per notification before the publish.
+        writes=("push_deliveries", "push_devices", "push_members"),
         queues_notifications=True,
         push=("sns:Publish", "sns:DeleteEndpoint"),
+    ),
+    # SNS's endpoint events: the device an endpoint belongs to (the by_endpoint index), removed
+    # when the endpoint, read again, no longer delivers; a disabled endpoint is deleted.
+    "push_endpoint_events": Grants(
+        reads=("push_devices",),
+        writes=("push_devices",),
+        push=("sns:GetEndpointAttributes", "sns:DeleteEndpoint"),
     ),
     "payouts_monthly": PAYOUTS,
     "payouts_catch_up": PAYOUTS,

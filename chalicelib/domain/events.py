@@ -168,3 +168,23 @@ def check_start(event: ScheduledEvent, actor_id: str, now: datetime, grace: time
 
 def check_rsvp(event: ScheduledEvent, now: datetime, grace: timedelta) -> None:
     _require_scheduled(event, now, grace)
+
+
+def without_host(
+    event: ScheduledEvent, user_id: str, now: datetime, grace: timedelta
+) -> ScheduledEvent:
+    """A host's account is deleted. A co-host is dropped; the creator hands the event to a
+    co-host (the first by id), who may then edit or cancel it. An upcoming event they host
+    alone is cancelled: its RSVP'd members see it cancelled. A live, lapsed or cancelled
+    event they hosted alone keeps their random id as its host, like the ledger: once the
+    profile is gone it names nobody."""
+    if user_id in event.cohost_ids:
+        return replace(event, cohost_ids=event.cohost_ids - {user_id})
+    if user_id != event.host_id:
+        return event
+    if event.cohost_ids:
+        heir = min(event.cohost_ids)
+        return replace(event, host_id=heir, cohost_ids=event.cohost_ids - {heir})
+    if event.status_at(now, grace) is EventStatus.SCHEDULED:
+        return replace(event, status=EventStatus.CANCELLED)
+    return event

@@ -133,7 +133,7 @@ class Services:
         """What use cases call to cause a push: it only queues."""
         from chalicelib.services.notifications import Notifier
 
-        return Notifier(self.notifications_queue)
+        return Notifier(self.notifications_queue, new_id)
 
     @cached_property
     def notifications(self) -> Notifications:
@@ -209,6 +209,7 @@ class Services:
             settings=self.settings,
             clock=utc_now,
             forget_push=lambda user_id: self.notifications.forget(user_id),
+            forget_events=lambda user_id: self.events.forget(user_id),
             erase_photo=lambda user_id: self.photos.erase(user_id),
             leave_room=lambda record: self.rooms.leave(record),
         )

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from chalicelib.adapters.dynamo.connections import ConnectionRecord
-from chalicelib.adapters.dynamo.events import EventRepository
+from chalicelib.adapters.dynamo.events import EventChangedError, EventRepository
 from chalicelib.adapters.dynamo.identity import FOLLOWS, IdentityRepository
 from chalicelib.config import Settings
 from chalicelib.domain import events as domain
@@ -147,6 +147,34 @@ class Events:
             key=lambda e: (e.starts_at, e.event_id),
         )
         return {"items": [self._view(e, user_id) for e in shown]}
+
+    # --- account deletion -------------------------------------------------------------------
+
+    def forget(self, user_id: str) -> None:
+        """A deleted member's RSVPs go (each event's count with it), and they leave every event
+        they host (domain.without_host): an upcoming one they host alone is cancelled, which
+        its RSVP'd members see on the event; nobody is pushed, as when a host cancels. Safe to
+        run again: a deletion that stopped halfway finishes it."""
+        for event_id in self.repo.rsvps_of(user_id):
+            self.repo.unrsvp(event_id, user_id)
+        for event_id in self.repo.hosted_ever(user_id):
+            self._leave_event(event_id, user_id)
+
+    def _leave_event(self, event_id: str, user_id: str, attempts: int = 3) -> None:
+        for attempt in range(attempts):
+            try:
+                before = self.repo.get(event_id)
+            except domain.EventNotFoundError:
+                self.repo.drop_host_row(user_id, event_id)
+                return
+            after = domain.without_host(before, user_id, self.clock(), self.grace)
+            try:
+                self.repo.drop_host(before, after, user_id)
+                return
+            except EventChangedError:
+                # A co-host edited it meanwhile: read it again.
+                if attempt == attempts - 1:
+                    raise
 
     # --- views ------------------------------------------------------------------------------
 

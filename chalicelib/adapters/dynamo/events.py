@@ -124,6 +124,41 @@ class EventRepository:
             raise
         return True
 
+    def drop_host(self, before: ScheduledEvent, after: ScheduledEvent, user_id: str) -> None:
+        """A deleted member leaves the event (`after`: handed over, cancelled, or without
+        them), whatever its status, conditioned on the version read; their host row goes in
+        the same transaction."""
+        try:
+            with transaction() as tx:
+                tx.update(
+                    EventModel(before.event_id),
+                    actions=[
+                        EventModel.host_id.set(after.host_id),
+                        EventModel.status.set(after.status.value),
+                        EventModel.cohost_ids.set(set(after.cohost_ids))
+                        if after.cohost_ids
+                        else EventModel.cohost_ids.remove(),
+                        EventModel.revision.set(before.version + 1),
+                    ],
+                    condition=EventModel.revision == before.version,
+                )
+                tx.delete(EventHostModel(user_id, _sort_key(before)))
+        except TransactWriteError as error:
+            if tx.failed(error)[0]:
+                raise EventChangedError() from error
+            raise
+
+    def hosted_ever(self, user_id: str) -> list[str]:
+        """Every event the member hosts or co-hosts, past ones too (their host rows)."""
+        return list(dict.fromkeys(row.event_id for row in EventHostModel.query(user_id)))
+
+    def drop_host_row(self, user_id: str, event_id: str) -> None:
+        """A host row whose event is gone."""
+        for row in EventHostModel.query(
+            user_id, filter_condition=EventHostModel.event_id == event_id
+        ):
+            row.delete()
+
     # --- RSVPs ------------------------------------------------------------------------------
 
     def rsvp(self, event_id: str, user_id: str, at: datetime) -> bool:
@@ -163,6 +198,10 @@ class EventRepository:
                 return False
             raise
         return True
+
+    def rsvps_of(self, user_id: str) -> list[str]:
+        """The events a member RSVP'd to (account deletion)."""
+        return [row.event_id for row in EventRsvpModel.by_member.query(user_id)]
 
     def has_rsvp(self, event_id: str, user_id: str) -> bool:
         try:

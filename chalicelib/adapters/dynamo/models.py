@@ -594,6 +594,16 @@ class ModerationLogModel(Model):
     ttl = TTLAttribute()
 
 
+class DevicesByEndpointIndex(GlobalSecondaryIndex["PushDeviceModel"]):
+    """The device an SNS endpoint belongs to: SNS's endpoint events name only the endpoint."""
+
+    class Meta:
+        index_name = "by_endpoint"
+        projection = KeysOnlyProjection()
+
+    endpoint_arn = UnicodeAttribute(hash_key=True)
+
+
 class PushDeviceModel(Model):
     """A member's device that receives push: its SNS endpoint, keyed by a digest of the token
     (the token itself lives only in SNS)."""
@@ -606,6 +616,7 @@ class PushDeviceModel(Model):
     platform = UnicodeAttribute()
     endpoint_arn = UnicodeAttribute()
     registered_at = UTCDateTimeAttribute()
+    by_endpoint = DevicesByEndpointIndex()
 
 
 class PushMemberModel(Model):
@@ -626,6 +637,17 @@ class PushMemberModel(Model):
     burst_id = UnicodeAttribute(null=True)  # set by the first of a burst
     burst_room_id = UnicodeAttribute(null=True)  # the first's room: where the push leads
     burst_title = UnicodeAttribute(null=True)
+
+
+class PushDeliveryModel(Model):
+    """One notification sent to one device: written before the publish, on the condition that
+    it is new, so a retried batch (SQS delivers at least once) never pushes it twice."""
+
+    class Meta(_Meta):
+        table_name = _settings.table_name("push_deliveries")
+
+    delivery_id = UnicodeAttribute(hash_key=True)  # <notification id>#<device id>
+    ttl = TTLAttribute()
 
 
 class EventModel(Model):
@@ -659,6 +681,17 @@ class EventHostModel(Model):
     event_id = UnicodeAttribute()
 
 
+class RsvpsByMemberIndex(GlobalSecondaryIndex["EventRsvpModel"]):
+    """A member's RSVPs, to remove them all when the account is deleted."""
+
+    class Meta:
+        index_name = "by_member"
+        projection = KeysOnlyProjection()
+
+    user_id = UnicodeAttribute(hash_key=True)
+    event_id = UnicodeAttribute(range_key=True)
+
+
 class EventRsvpModel(Model):
     """A member who asked to be notified when the event starts."""
 
@@ -668,6 +701,7 @@ class EventRsvpModel(Model):
     event_id = UnicodeAttribute(hash_key=True)
     user_id = UnicodeAttribute(range_key=True)
     created_at = UTCDateTimeAttribute()
+    by_member = RsvpsByMemberIndex()
 
 
 ALL_MODELS: tuple[type[Model], ...] = (
@@ -696,6 +730,7 @@ ALL_MODELS: tuple[type[Model], ...] = (
     ModerationLogModel,
     PushDeviceModel,
     PushMemberModel,
+    PushDeliveryModel,
     EventModel,
     EventHostModel,
     EventRsvpModel,
