@@ -187,7 +187,8 @@ def accept(club: Club, me: Membership, now: datetime) -> Membership:
         return me  # a retried accept
     if me.role is not ClubRole.INVITED:
         raise NoClubInvitationError()
-    return replace(me, role=ClubRole.MEMBER, since=now)
+    # Who invited them mattered while it was pending; a member's place does not keep it.
+    return replace(me, role=ClubRole.MEMBER, invited_by=None, since=now)
 
 
 def decline(club: Club, me: Membership) -> Membership:

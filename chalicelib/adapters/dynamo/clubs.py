@@ -67,7 +67,7 @@ def _membership(row: ClubMemberModel) -> Membership:
 
 
 def _iso(at: datetime | None) -> str:
-    return (at or datetime.fromtimestamp(0, UTC)).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return (at or datetime.fromtimestamp(0, UTC)).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def roster_key(m: Membership) -> str | None:
