@@ -20,11 +20,10 @@ from chalicelib.config import settings
 from chalicelib.domain.identity import MemberStatus
 from chalicelib.domain.money import InvalidSignatureError
 from chalicelib.domain.program import DEFAULT_MONTHLY_CENTS, DEFAULT_MONTHS, month_of
-from chalicelib.edge import observability, schemas, websocket
+from chalicelib.edge import observability, schemas
 from chalicelib.edge.admin import admin_function
 from chalicelib.edge.http import bearer_token, body, query, router, source_ip
 from chalicelib.services.container import services, utc_now
-from chalicelib.services.reconcile import parse_period
 
 # The deployment template points these handlers at their own queues (deploy/template.py).
 TIMERS_QUEUE = "salon-timers"
@@ -633,6 +632,8 @@ def admin_run_payouts(event: dict[str, Any], context: Any) -> dict[str, Any]:
 @admin(schemas.ADMIN_RECONCILE)
 def admin_reconcile(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Every difference between Salon's ledger and Stripe for [from, to) (docs/runbook.md)."""
+    from chalicelib.services.reconcile import parse_period
+
     return services().reconciliation.run(*parse_period(event["from"], event["to"]))
 
 
@@ -667,15 +668,21 @@ def admin_moderation_log(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
 
 # --- WebSocket -------------------------------------------------------------------------------
+# The socket's edge (and through it the connections table's models) is imported by the socket
+# functions when they first run, not by every function's cold start (bench/cold_import).
 
 
 @app.on_ws_connect()
 def ws_connect(event: WebsocketEvent) -> Response | None:
+    from chalicelib.edge import websocket
+
     return websocket.admit(services().realtime, event)
 
 
 @app.on_ws_message()
 def ws_message(event: WebsocketEvent) -> None:
+    from chalicelib.edge import websocket
+
     websocket.receive(services().realtime, event)
 
 

@@ -57,21 +57,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from bench.env import QUEUES, bench_env
+
 os.environ.update(
-    {
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_REGION": "us-east-1",
-        "AWS_ACCESS_KEY_ID": "bench",
-        "AWS_SECRET_ACCESS_KEY": "bench",
-        "SALON_STAGE": "bench",
-        "SALON_JWT_SECRET": "bench-only-secret-bench-only-secret",
-        "SALON_WS_MANAGEMENT_URL": "http://127.0.0.1:9/unused",
-        "SALON_TIMERS_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/bench-timers",
-        "POWERTOOLS_TRACE_DISABLED": "1",
-        "POWERTOOLS_LOG_LEVEL": "ERROR",
-        "POWERTOOLS_METRICS_NAMESPACE": "SalonBench",
-        "POWERTOOLS_IDEMPOTENCY_DISABLED": "1",
-    }
+    bench_env(
+        SALON_WS_MANAGEMENT_URL="http://127.0.0.1:9/unused",
+        SALON_TIMERS_QUEUE_URL=f"{QUEUES}/bench-timers",
+        POWERTOOLS_METRICS_NAMESPACE="SalonBench",
+        POWERTOOLS_IDEMPOTENCY_DISABLED="1",
+    )
 )
 os.environ.pop("AWS_ENDPOINT_URL", None)
 os.environ.pop("AWS_PROFILE", None)

@@ -36,20 +36,12 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
+from bench.env import QUEUES, bench_env
+
 os.environ.update(
-    {
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_REGION": "us-east-1",
-        "AWS_ACCESS_KEY_ID": "bench",
-        "AWS_SECRET_ACCESS_KEY": "bench",
-        "SALON_STAGE": "bench",
-        "SALON_JWT_SECRET": "bench-only-secret-bench-only-secret",
-        "SALON_NOTIFICATIONS_QUEUE_URL": (
-            "https://sqs.us-east-1.amazonaws.com/123456789012/bench-notifications"
-        ),
-        "POWERTOOLS_TRACE_DISABLED": "1",
-        "POWERTOOLS_LOG_LEVEL": "ERROR",
-    }
+    bench_env(
+        SALON_NOTIFICATIONS_QUEUE_URL=f"{QUEUES}/bench-notifications",
+    )
 )
 os.environ.pop("AWS_ENDPOINT_URL", None)
 os.environ.pop("AWS_PROFILE", None)

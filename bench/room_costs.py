@@ -22,21 +22,18 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from bench.env import QUEUES, bench_env
+
 os.environ.update(
-    {
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_ACCESS_KEY_ID": "bench",
-        "AWS_SECRET_ACCESS_KEY": "bench",
-        "SALON_STAGE": "bench",
-        "SALON_JWT_SECRET": "bench-only-secret-bench-only-secret",
-        "SALON_WS_MANAGEMENT_URL": "https://benchapi.execute-api.us-east-1.amazonaws.com/ws",
-        "SALON_TIMERS_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/bench-timers",
-        "SALON_ROOM_CAPACITY": "10000",
-        "POWERTOOLS_TRACE_DISABLED": "1",
-        "POWERTOOLS_LOG_LEVEL": "ERROR",
-    }
+    bench_env(
+        SALON_WS_MANAGEMENT_URL="https://benchapi.execute-api.us-east-1.amazonaws.com/ws",
+        SALON_TIMERS_QUEUE_URL=f"{QUEUES}/bench-timers",
+        SALON_NOTIFICATIONS_QUEUE_URL=f"{QUEUES}/bench-notifications",
+        SALON_ROOM_CAPACITY="10000",
+    )
 )
 os.environ.pop("AWS_ENDPOINT_URL", None)
+os.environ.pop("AWS_PROFILE", None)
 
 import boto3
 import botocore.client
@@ -156,9 +153,10 @@ def metered(svc: Services) -> Iterator[Meter]:
     posts.meta.events.register(
         "before-parameter-build.apigatewaymanagementapi.PostToConnection", meter.record_post
     )
-    svc.timers._sqs().meta.events.register(
-        "before-call.sqs.SendMessage", lambda **_: setattr(meter, "queue", meter.queue + 1)
-    )
+    for queue in (svc.timers, svc.notifications_queue):
+        queue._sqs().meta.events.register(
+            "before-call.sqs.SendMessage", lambda **_: setattr(meter, "queue", meter.queue + 1)
+        )
     try:
         yield meter
     finally:
@@ -218,7 +216,8 @@ def measure(size: int, janus: JanusProcess) -> dict[str, Cost]:
     results: dict[str, Cost] = {}
     with mock_aws():
         create_tables()
-        boto3.client("sqs").create_queue(QueueName="bench-timers")
+        for queue in ("bench-timers", "bench-notifications"):
+            boto3.client("sqs").create_queue(QueueName=queue)
         boto3.client("apigatewaymanagementapi", endpoint_url=settings().management_url)
         svc = Services(settings())
         config = janus.config

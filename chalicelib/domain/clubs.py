@@ -13,14 +13,14 @@ from datetime import datetime
 from enum import Enum
 
 from chalicelib.domain.errors import ConflictError, ForbiddenError, NotFoundError, ValidationError
-from chalicelib.domain.rooms import RoomType
 
 MAX_FOUNDED = 5
 MAX_ADMINS = 10  # every admin is a moderator of the club's rooms (the room item lists them)
 MAX_NAME_LENGTH = 60
 MAX_DESCRIPTION_LENGTH = 500
-# A club room is open (anyone), for the club's members only, or closed (the guest list).
-ROOM_KINDS = {"open": RoomType.OPEN, "members": RoomType.MEMBERS, "closed": RoomType.CLOSED}
+# A club room is open (anyone), for the club's members only, or closed (the guest list): the
+# values of chalicelib.domain.rooms.RoomType it may have.
+ROOM_KINDS = ("open", "members", "closed")
 
 
 class ClubStatus(Enum):
@@ -235,17 +235,16 @@ def close(club: Club, actor: Membership) -> Club:
     return replace(club, status=ClubStatus.CLOSED, live_room_ids=frozenset())
 
 
-def room_kind(club: Club, me: Membership, kind: str) -> RoomType:
+def room_kind(club: Club, me: Membership, kind: str) -> str:
     """Who may start a club room: an admin, or a member if the club lets members."""
     _require_open(club)
     if not me.is_member:
         raise NotAClubMemberError()
     if not me.is_admin and not club.members_start_rooms:
         raise ClubRoomsForAdminsError()
-    try:
-        return ROOM_KINDS[kind]
-    except KeyError:
-        raise ValidationError("A club room is open, members or closed.", field="kind") from None
+    if kind not in ROOM_KINDS:
+        raise ValidationError("A club room is open, members or closed.", field="kind")
+    return kind
 
 
 def successor(candidates: list[Membership]) -> Membership | None:

@@ -8,7 +8,7 @@ from enum import Enum
 from typing import Any
 
 from chalicelib.domain.errors import ConflictError, ForbiddenError, NotFoundError, ValidationError
-from chalicelib.domain.rooms import MAX_TITLE_LENGTH
+from chalicelib.domain.text import MAX_TITLE_LENGTH
 
 MAX_DESCRIPTION_LENGTH = 1000
 MAX_COHOSTS = 10

@@ -17,6 +17,7 @@ from chalicelib.domain.errors import (
     SalonError,
     ValidationError,
 )
+from chalicelib.domain.text import MAX_TITLE_LENGTH
 
 DEFAULT_CAPACITY: Final = 8_000
 DEFAULT_MAX_PUBLISHERS: Final = 12
@@ -34,9 +35,6 @@ def audience_count_interval_s(audience: int, smallest_s: int) -> int:
         if below is None or audience < below:
             return max(smallest_s, seconds)
     raise AssertionError("unreachable")
-
-
-MAX_TITLE_LENGTH: Final = 100
 
 
 # --------------------------------------------------------------------------------------------

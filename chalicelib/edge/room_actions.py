@@ -6,6 +6,7 @@ from typing import Any
 
 from chalicelib.domain import rooms as domain
 from chalicelib.domain.clubs import ROOM_KINDS
+from chalicelib.domain.text import MAX_TITLE_LENGTH
 from chalicelib.edge.schemas import ID_PATTERN
 from chalicelib.edge.validation import Field
 from chalicelib.edge.websocket import Action, Context, Realtime
@@ -19,13 +20,13 @@ EVENT_ID = Field("event_id", str, pattern=ID_PATTERN)
 USER_ID = Field("user_id", str, pattern=ID_PATTERN)
 # Mute and unmute act on the sender unless they name someone else.
 SELF_OR_USER = Field("user_id", str, required=False, pattern=ID_PATTERN)
-TITLE = Field("title", str, min_length=1, max_length=domain.MAX_TITLE_LENGTH)
+TITLE = Field("title", str, min_length=1, max_length=MAX_TITLE_LENGTH)
 # A room for members only is a club's (start_club_room).
 KIND = Field(
     "kind", str, choices=tuple(t.value for t in domain.RoomType if t is not domain.RoomType.MEMBERS)
 )
 CLUB_ID = Field("club_id", str, pattern=ID_PATTERN)
-CLUB_ROOM_KIND = Field("kind", str, choices=tuple(ROOM_KINDS))
+CLUB_ROOM_KIND = Field("kind", str, choices=ROOM_KINDS)
 CURSOR = Field("cursor", str, required=False, max_length=2048)
 HANDLE = Field("handle", str, pattern=r"[1-9][0-9]{0,19}")
 

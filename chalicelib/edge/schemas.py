@@ -9,7 +9,7 @@ from chalicelib.domain import clubs, moderation
 from chalicelib.domain.errors import NotFoundError
 from chalicelib.domain.events import MAX_DESCRIPTION_LENGTH
 from chalicelib.domain.photos import PHOTO_TYPES
-from chalicelib.domain.rooms import MAX_TITLE_LENGTH
+from chalicelib.domain.text import MAX_TITLE_LENGTH
 from chalicelib.edge.validation import Field
 
 ID_PATTERN = r"[A-Za-z0-9_-]{1,64}"

@@ -152,7 +152,7 @@ class Clubs:
         club = self.repo.get(club_id)
         room_kind = domain.room_kind(club, self.repo.membership(club_id, who.user_id), kind)
         admins = self.admin_ids(club_id)
-        view = self.rooms.create(who, title, room_kind.value, hosts=admins, club_id=club_id)
+        view = self.rooms.create(who, title, room_kind, hosts=admins, club_id=club_id)
         live = {s.room_id for s in self.rooms.repo.summaries(club.live_room_ids)}
         self.repo.add_live_room(club_id, view["room_id"], club.live_room_ids - live)
         return view

@@ -284,6 +284,14 @@ def test_a_dropped_connection_shows_reconnecting_then_the_room_again(
     expect(banner).to_be_hidden()
     assert page.evaluate("salonDebug.room().id") == room_id
     expect(page.get_by_role("heading", name="Flaky wifi")).to_be_visible()
+    # The seat is taken back on the new connection, not only kept on the page: a hand raised
+    # after the reconnection reaches this moderator, which only a rejoined socket hears.
+    ray = new_member(api, founder, "ray_reconnect", "Ray Reconnect")
+    listener = open_page(ray, 390)
+    join(listener, "Flaky wifi")
+    listener.get_by_role("button", name="Raise hand").click()
+    hands = page.get_by_role("list", name="Raised hands")
+    expect(hands.locator(f'li[data-user-id="{ray.user_id}"]')).to_be_visible()
     page.get_by_role("button", name="End room").click()
 
 

@@ -109,13 +109,11 @@ def test_a_club_has_at_most_ten_admins() -> None:
 
 
 def test_who_starts_a_club_room_and_of_which_kind() -> None:
-    assert clubs.room_kind(club(), ADA, "members") is rooms_domain.RoomType.MEMBERS
+    assert clubs.room_kind(club(), ADA, "members") == rooms_domain.RoomType.MEMBERS.value
     member = place("bob", ClubRole.MEMBER)
     with pytest.raises(clubs.ClubRoomsForAdminsError):
         clubs.room_kind(club(), member, "open")
-    assert clubs.room_kind(club(members_start_rooms=True), member, "closed") is (
-        rooms_domain.RoomType.CLOSED
-    )
+    assert clubs.room_kind(club(members_start_rooms=True), member, "closed") == "closed"
     with pytest.raises(clubs.NotAClubMemberError):
         clubs.room_kind(club(members_start_rooms=True), place("eve", following=True), "open")
     with pytest.raises(ValidationError):

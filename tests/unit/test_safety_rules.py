@@ -3,12 +3,14 @@ and report decisions."""
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from chalicelib.domain import moderation
 from chalicelib.domain import rooms as domain
 from chalicelib.domain.errors import ValidationError
 from chalicelib.domain.limits import Bucket, SocketRateLimitedError
@@ -98,6 +100,14 @@ def test_the_log_keeps_what_moderators_did_to_others_and_not_what_people_did_to_
         ("mod", "remove_member", "lou"),
         ("mod", "end_room", None),
     ]
+
+
+def test_every_logged_action_names_a_room_event_with_an_actor() -> None:
+    # The log knows room events by class name (it does not import the room rules).
+    for name in moderation._LOGGED:
+        event_type = getattr(domain, name)
+        assert issubclass(event_type, domain.Event), name
+        assert "by_id" in {f.name for f in dataclasses.fields(event_type)}, name
 
 
 def report(kind: TargetKind = TargetKind.MEMBER) -> Report:
