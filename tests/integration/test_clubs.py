@@ -12,6 +12,8 @@ import boto3
 import pytest
 from chalice.test import Client
 
+from chalicelib.adapters.dynamo.clubs import ClubChangedError
+from chalicelib.domain import clubs as club_rules
 from chalicelib.domain.clubs import MAX_FOUNDED
 from local.outbox import latest_code
 from tests.integration.test_account_lifecycle import ask_code, delete_me, phone_of
@@ -293,3 +295,26 @@ def test_deleting_an_account_erases_its_places_and_hands_over_or_closes_its_club
     closed = rest(crowd, "GET", f"/clubs/{alone['club_id']}", heir).json_body
     assert closed["status"] == "closed"
     assert rest(crowd, "GET", f"/clubs/{other['club_id']}", heir).json_body["follower_count"] == 0
+
+
+def test_two_admins_leaving_at_the_same_moment_leave_the_club_one_admin(
+    crowd: Crowd, svc: Any
+) -> None:
+    """Both read a club of two admins; the save that would leave none is refused by the
+    club's condition, and reading again gives the rule's own answer."""
+    ada = crowd.person("ada")
+    club = found(crowd, ada)
+    path = f"/clubs/{club['club_id']}"
+    bob = member_of(crowd, club, ada, "bob")
+    rest(crowd, "PUT", f"{path}/members/{bob.user_id}/role", ada, {"role": "admin"})
+    repo = svc.clubs.repo
+    seen = repo.get(club["club_id"])
+    places = [repo.membership(club["club_id"], p.user_id) for p in (ada, bob)]
+    assert seen.admin_count == 2
+    first, second = (club_rules.leave(seen, place) for place in places)  # both allowed
+    repo.change(seen, places[0], first)
+    with pytest.raises(ClubChangedError):
+        repo.change(seen, places[1], second)
+    refused = rest(crowd, "DELETE", f"{path}/membership", bob)
+    assert code_of(refused) == (409, "last_club_admin")
+    assert rest(crowd, "GET", path, bob).json_body["admin_count"] == 1

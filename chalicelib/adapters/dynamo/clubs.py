@@ -7,11 +7,11 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from pynamodb.exceptions import TransactWriteError
+from pynamodb.exceptions import TransactWriteError, UpdateError
 
 from chalicelib.adapters.dynamo.identity import decode_cursor, encode_cursor, read_page
 from chalicelib.adapters.dynamo.models import ClubMemberModel, ClubModel, UserModel
-from chalicelib.adapters.dynamo.tx import transaction
+from chalicelib.adapters.dynamo.tx import condition_failed, transaction
 from chalicelib.domain.clubs import (
     MAX_ADMINS,
     MAX_FOUNDED,
@@ -234,9 +234,15 @@ class ClubRepository:
     def add_live_room(self, club_id: str, room_id: str, ended: Iterable[str]) -> None:
         """A room started in the club; rooms that ended since the last start are pruned."""
         gone = set(ended) - {room_id}
-        ClubModel(club_id).update(
-            actions=[ClubModel.live_room_ids.add({room_id})], condition=ClubModel.status == OPEN
-        )
+        try:
+            ClubModel(club_id).update(
+                actions=[ClubModel.live_room_ids.add({room_id})],
+                condition=ClubModel.status == OPEN,
+            )
+        except UpdateError as error:
+            if condition_failed(error):
+                return  # closed at the same moment: the room runs, unlisted
+            raise
         if gone:
             ClubModel(club_id).update(actions=[ClubModel.live_room_ids.delete(gone)])
 
