@@ -164,10 +164,11 @@ class LocalStack:
             from local import aws_calls
 
             aws_calls.install(Path(record_to), local_api_id=API_ID)
-        from local import moto_atomic
+        from local import moto_atomic, service_limits
         from local.s3_post_policy import MotoServer  # moto, with S3's POST policy checks
 
         moto_atomic.install()
+        service_limits.install()  # AWS's request size limits, which moto does not all check
 
         # The embedded AWS's per-request access log would drown the app's own logs.
         logging.getLogger("werkzeug").setLevel(logging.WARNING)

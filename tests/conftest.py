@@ -25,9 +25,10 @@ os.environ.update(
 os.environ.pop("AWS_ENDPOINT_URL", None)
 os.environ.pop("AWS_PROFILE", None)
 
-from local import moto_atomic
+from local import moto_atomic, service_limits
 
 moto_atomic.install()
+service_limits.install()  # AWS's request size limits, which moto does not all check
 
 
 # --- the packaged template and the IAM replay (issue 11) ------------------------------------

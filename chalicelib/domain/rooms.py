@@ -893,8 +893,16 @@ def resume(room: Room, user_id: str, at: datetime) -> list[Event]:
     return _reconnect(room, member, at)
 
 
-def expire_disconnected(room: Room, grace: timedelta, at: datetime) -> list[Event]:
-    """Turn everyone disconnected for longer than `grace` into a leave, oldest first.
+# At most this many leaves per sweep: each is up to two items of one transaction (the row and
+# the hallway's index), which holds 100. Everyone who dropped has a sweep of their own.
+EXPIRE_BATCH: Final = 30
+
+
+def expire_disconnected(
+    room: Room, grace: timedelta, at: datetime, *, first: str | None = None
+) -> list[Event]:
+    """Turn those disconnected for longer than `grace` into leaves: `first` (the member whose
+    sweep this is) if they are, then the others oldest first, EXPIRE_BATCH at most.
 
     A sweeper calls this; on an ended room there is nothing to sweep, so it returns no events
     rather than refusing.
@@ -910,10 +918,10 @@ def expire_disconnected(room: Room, grace: timedelta, at: datetime) -> list[Even
             for m in room.members.values()
             if m.disconnected_at is not None and at - m.disconnected_at > grace
         ),
-        key=lambda m: (m.disconnected_at, m.user_id),
+        key=lambda m: (m.user_id != first, m.disconnected_at, m.user_id),
     )
     events: list[Event] = []
-    for member in expired:
+    for member in expired[:EXPIRE_BATCH]:
         events.extend(_depart(room, member, LeaveReason.TIMED_OUT, at))
         if not room.is_live:
             break  # an ended room changes no further

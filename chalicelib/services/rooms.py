@@ -398,7 +398,9 @@ class Rooms:
                     room_id,
                     user_id,
                     (),
-                    lambda view: domain.expire_disconnected(view.room, grace, self.clock()),
+                    lambda view: domain.expire_disconnected(
+                        view.room, grace, self.clock(), first=user_id
+                    ),
                     actor_checked=False,
                 )
             except NotFoundError:

@@ -129,6 +129,10 @@ def test_stepping_on_and_off_a_stage_keeps_the_hallways_index(crowd: Crowd, svc:
     guest.ok("step_down")
     assert not UserModel.get(guest.user_id).on_stage_in
     host.ok("end_room")
+    # An ended room leaves the index with the cleanup timer (a big stage would not fit the
+    # ending's transaction); the hallway shows live rooms only meanwhile.
+    assert svc.rooms.hallway(guest.user_id, 20, None)["items"] == []
+    assert crowd.fire("cleanup") == 1
     assert not UserModel.get(host.user_id).on_stage_in
 
 

@@ -12,10 +12,12 @@ from typing import Any
 import pytest
 from chalice.test import Client
 
+from chalicelib.adapters.dynamo.models import RoomMemberModel, RoomModel, UserModel
+from chalicelib.adapters.dynamo.rooms import _member_row
 from chalicelib.domain import rooms as domain
 from chalicelib.domain.errors import SalonError
 from tests.support.crowd import Crowd, Person, speaker_in
-from tests.support.events import ws_event
+from tests.support.events import sqs_event, ws_event
 from tests.support.fakes import RecordingConnections
 
 
@@ -426,3 +428,69 @@ def test_media_actions_never_relay_nan_or_infinity(crowd: Crowd, svc: Any) -> No
     ref = svc.rooms.repo.load(room_id, []).room.media_ref
     listed = svc.media._plugin({"request": "listparticipants", "room": ref})
     assert listed["participants"] == [], "nothing reached the SFU"
+
+
+def seat_on_stage(
+    crowd: Crowd, room_id: str, count: int, dropped_at: datetime | None = None
+) -> list[str]:
+    """`count` members seated on the room's stage, written as saving their acceptance would
+    (their rows, the room item's stage, their `on_stage_in`), without a socket each; with
+    `dropped_at`, all of them lost their connection then."""
+    now = datetime.now(UTC)
+    ids = [f"voice{i:03d}" for i in range(count)]
+    with UserModel.batch_write() as users, RoomMemberModel.batch_write() as rows:
+        for uid in ids:
+            users.save(
+                UserModel(
+                    uid,
+                    phone=f"+1{uid}",
+                    username=uid,
+                    name=uid,
+                    created_at=now,
+                    on_stage_in={room_id},
+                )
+            )
+            member = domain.Member(uid, domain.Role.SPEAKER, joined_at=now, muted=True)
+            member.connected, member.disconnected_at = dropped_at is None, dropped_at
+            rows.save(_member_row(room_id, member, 1, None, 0))
+    RoomModel(room_id).update(
+        actions=[
+            RoomModel.stage_ids.add(set(ids)),
+            RoomModel.stage.remove(),
+            RoomModel.revision.add(1),
+        ]
+    )
+    return ids
+
+
+def test_a_room_with_more_people_on_stage_than_a_transaction_holds_ends(crowd: Crowd) -> None:
+    # DynamoDB takes at most 100 items in a transaction (local/service_limits.py holds moto to
+    # it). Ending must not write one item per person on stage: the hallway's index of their
+    # stages is cleaned by the cleanup timer, and the hallway shows live rooms only meanwhile.
+    host, room_id = open_room(crowd)
+    stage = seat_on_stage(crowd, room_id, 110)
+    speaker = speaker_in(crowd, room_id, host, "speaker")  # a real acceptance on that stage
+    fan = crowd.person("fan")
+    crowd.follow(fan, speaker)
+    assert room_id in crowd.svc.rooms.people.stages_of([speaker.user_id])[speaker.user_id]
+    host.ok("end_room")
+    assert speaker.events("room_ended")[-1]["reason"] == "ended_by_moderator"
+    assert crowd.svc.rooms.hallway(fan.user_id, 20, None)["items"] == []
+    assert crowd.fire("cleanup") == 1
+    on_stage = [host.user_id, speaker.user_id, *stage]
+    assert crowd.svc.rooms.people.stages_of(on_stage) == {}
+    assert crowd.svc.rooms.repo.connections(room_id) == {}
+
+
+def test_a_big_stage_dropped_at_once_times_out_in_sweeps_that_fit_a_transaction(
+    crowd: Crowd,
+) -> None:
+    host, room_id = open_room(crowd)
+    dropped = seat_on_stage(crowd, room_id, 110, dropped_at=datetime.now(UTC) - timedelta(hours=1))
+    # Each dropped member's sweep, as the timers queue delivers them (in batches of 10).
+    sweeps = [{"kind": "expire", "room_id": room_id, "user_id": uid} for uid in dropped]
+    for at in range(0, len(sweeps), 10):
+        crowd.client.lambda_.invoke("timers", sqs_event(sweeps[at : at + 10]))  # raises on failure
+    room = crowd.svc.rooms.repo.load(room_id).room
+    assert set(room.members) == {host.user_id} and room.is_live
+    assert crowd.svc.rooms.people.stages_of(dropped) == {}

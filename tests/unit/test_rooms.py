@@ -333,6 +333,20 @@ def test_expiry_stops_once_the_room_has_ended(room: Room) -> None:
     assert "ann" in room.members
 
 
+def test_a_sweep_expires_its_own_member_first_and_a_batch_at_most(room: Room) -> None:
+    # A batch fits one transaction; everyone who dropped has a sweep of their own for the rest.
+    for i in range(rooms.EXPIRE_BATCH + 5):
+        listener(room, f"l{i:02d}")
+        rooms.disconnect(room, f"l{i:02d}", at(5))
+    listener(room, "late")
+    rooms.disconnect(room, "late", at(6))  # the newest: last in age order
+    left = [e.user_id for e in rooms.expire_disconnected(room, GRACE, at(60), first="late")]
+    assert len(left) == rooms.EXPIRE_BATCH and left[0] == "late"
+    assert [e.user_id for e in rooms.expire_disconnected(room, GRACE, at(61))] == [
+        f"l{i:02d}" for i in range(rooms.EXPIRE_BATCH - 1, rooms.EXPIRE_BATCH + 5)
+    ]
+
+
 def test_a_negative_grace_period_is_refused(room: Room) -> None:
     with pytest.raises(InvalidGraceError):
         rooms.expire_disconnected(room, timedelta(seconds=-1), at(1))

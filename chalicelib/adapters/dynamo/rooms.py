@@ -415,9 +415,14 @@ class RoomRepository:
 
     def _index_stage(self, tx: Any, loaded: LoadedRoom) -> None:
         """Keep each member's `on_stage_in` (the hallway's index) with the stage: the room is
-        added when they step on a live stage, deleted when they leave it or it ends."""
+        added when they step on a live stage, deleted when they leave it. When the room ends
+        the cleanup timer deletes it (`delete_members`): one write per person on stage would
+        not fit a transaction's 100 items for a big stage, and the hallway shows live rooms
+        only, so the index may lag an ended room."""
         before, after = loaded.before, loaded.room
         room_id = after.room_id
+        if before.is_live and not after.is_live:
+            return
 
         def on_stage(room: Room, uid: str) -> bool:
             member = room.members.get(uid)
@@ -619,10 +624,25 @@ class RoomRepository:
         )
 
     def delete_members(self, room_id: str) -> int:
-        """An ended room's membership goes; returns how many rows were deleted."""
+        """An ended room's membership goes, and the room leaves the hallway's index of those
+        who were on its stage; returns how many rows were deleted. Safe to run again."""
         deleted = 0
         with RoomMemberModel.batch_write() as batch:
-            for row in RoomMemberModel.query(room_id, attributes_to_get=["room_id", "user_id"]):
+            rows = RoomMemberModel.query(room_id, attributes_to_get=["room_id", "user_id", "role"])
+            for row in rows:
+                if Role(row.role).on_stage:
+                    self._forget_stage(row.user_id, room_id)
                 batch.delete(row)
                 deleted += 1
         return deleted
+
+    @staticmethod
+    def _forget_stage(user_id: str, room_id: str) -> None:
+        try:
+            UserModel(user_id).update(
+                actions=[UserModel.on_stage_in.delete({room_id})],
+                condition=UserModel.user_id.exists(),
+            )
+        except UpdateError as error:
+            if not condition_failed(error):  # an account deleted since: nothing to forget
+                raise
