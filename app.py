@@ -352,6 +352,81 @@ def event_preview(event_id: str) -> dict[str, Any]:
     return services().events.preview(schemas.path_id(event_id))
 
 
+# --- clubs ---------------------------------------------------------------------------------
+
+
+@route("/clubs", methods=["POST"])
+def found_club() -> Response:
+    user_id = caller()
+    return created(services().clubs.create(user_id, body(request(), schemas.NEW_CLUB)))
+
+
+@route("/clubs", methods=["GET"])
+def my_clubs() -> dict[str, Any]:
+    return services().clubs.mine(caller())
+
+
+@route("/clubs/{club_id}", methods=["GET"])
+def club(club_id: str) -> dict[str, Any]:
+    return services().clubs.view(caller(), schemas.path_id(club_id))
+
+
+@route("/clubs/{club_id}/close", methods=["POST"])
+def close_club(club_id: str) -> dict[str, Any]:
+    return services().clubs.close(caller(), schemas.path_id(club_id))
+
+
+@route("/clubs/{club_id}/members", methods=["GET"])
+def club_members(club_id: str) -> dict[str, Any]:
+    user_id = caller()
+    page = query(request(), schemas.PAGE)
+    return services().clubs.members(
+        user_id, schemas.path_id(club_id), page.get("limit", 50), page.get("cursor")
+    )
+
+
+@route("/clubs/{club_id}/invitations", methods=["POST"])
+def invite_to_club(club_id: str) -> dict[str, Any]:
+    user_id = caller()
+    target = body(request(), schemas.CLUB_INVITE)["user_id"]
+    return services().clubs.invite(user_id, schemas.path_id(club_id), target)
+
+
+@route("/clubs/{club_id}/membership", methods=["PUT"])
+def accept_club_invitation(club_id: str) -> dict[str, Any]:
+    return services().clubs.accept(caller(), schemas.path_id(club_id))
+
+
+@route("/clubs/{club_id}/membership", methods=["DELETE"])
+def leave_club(club_id: str) -> dict[str, Any]:
+    return services().clubs.leave(caller(), schemas.path_id(club_id))
+
+
+@route("/clubs/{club_id}/members/{user_id}", methods=["DELETE"])
+def remove_from_club(club_id: str, user_id: str) -> dict[str, Any]:
+    actor = caller()
+    return services().clubs.remove(actor, schemas.path_id(club_id), schemas.path_id(user_id))
+
+
+@route("/clubs/{club_id}/members/{user_id}/role", methods=["PUT"])
+def set_club_role(club_id: str, user_id: str) -> dict[str, Any]:
+    actor = caller()
+    role = body(request(), schemas.CLUB_ROLE)["role"]
+    return services().clubs.set_role(
+        actor, schemas.path_id(club_id), schemas.path_id(user_id), role
+    )
+
+
+@route("/clubs/{club_id}/follow", methods=["PUT"])
+def follow_club(club_id: str) -> dict[str, Any]:
+    return services().clubs.follow(caller(), schemas.path_id(club_id), True)
+
+
+@route("/clubs/{club_id}/follow", methods=["DELETE"])
+def unfollow_club(club_id: str) -> dict[str, Any]:
+    return services().clubs.follow(caller(), schemas.path_id(club_id), False)
+
+
 # --- rooms ---------------------------------------------------------------------------------
 
 

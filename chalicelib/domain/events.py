@@ -70,6 +70,9 @@ class ScheduledEvent:
     room_id: str | None = None
     rsvp_count: int = 0
     version: int = 0
+    # The club it is held in: it is listed for the club's members and followers, and goes
+    # live as the club's room (its admins moderate).
+    club_id: str | None = None
 
     @property
     def host_ids(self) -> frozenset[str]:
@@ -109,6 +112,7 @@ def schedule(
     starts_at: datetime,
     cohost_ids: list[str],
     now: datetime,
+    club_id: str | None = None,
 ) -> ScheduledEvent:
     return ScheduledEvent(
         event_id=event_id,
@@ -118,6 +122,7 @@ def schedule(
         starts_at=_starts_at(starts_at, now),
         created_at=now,
         cohost_ids=_cohosts(host_id, cohost_ids),
+        club_id=club_id,
     )
 
 

@@ -55,6 +55,9 @@ class Account:
     # Takes a socket out of its room by the leave rules (Rooms.leave): moderation is handed
     # over, or the room ends.
     leave_room: Callable[[ConnectionRecord], object]
+    # Takes the member out of every club (Clubs.erase): follows, invitations, memberships; a
+    # club they were the last admin of passes to its longest-standing member, or closes.
+    erase_clubs: Callable[[str], None]
 
     # --- deletion ---------------------------------------------------------------------------
 
@@ -80,6 +83,7 @@ class Account:
         return [
             ("sessions", self._end_sessions),
             ("sockets", self._close_sockets),
+            ("clubs", lambda profile, now: self.erase_clubs(profile.user_id)),
             ("follows", self._drop_follows),
             ("blocks", self._drop_blocks),
             ("invitations", self._forget_invitations),

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from chalicelib.adapters.tokens import TokenIssuer
     from chalicelib.edge.websocket import Realtime
     from chalicelib.services.account import Account
+    from chalicelib.services.clubs import Clubs
     from chalicelib.services.events import Events
     from chalicelib.services.identity import Identity
     from chalicelib.services.notifications import Notifications, Notifier
@@ -94,7 +95,12 @@ class Services:
             origins=self.settings.browser_origins,
         )
         register_room_actions(
-            realtime, self.rooms, self.safety, self.events, self.settings.max_signal_bytes
+            realtime,
+            self.rooms,
+            self.safety,
+            self.events,
+            self.settings.max_signal_bytes,
+            clubs=self.clubs,
         )
         return realtime
 
@@ -160,6 +166,7 @@ class Services:
 
     @cached_property
     def events(self) -> Events:
+        from chalicelib.adapters.dynamo.clubs import ClubRepository
         from chalicelib.adapters.dynamo.events import EventRepository
         from chalicelib.services.events import Events
 
@@ -171,10 +178,12 @@ class Services:
             settings=self.settings,
             clock=utc_now,
             new_id=new_id,
+            clubs=ClubRepository(),
         )
 
     @cached_property
     def rooms(self) -> Rooms:
+        from chalicelib.adapters.dynamo.clubs import ClubRepository
         from chalicelib.adapters.dynamo.rooms import RoomRepository
         from chalicelib.services.rooms import Rooms
 
@@ -190,6 +199,20 @@ class Services:
             media=self.media,
             notifier=self.notifier,
             moderation_log=self.safety_repo,
+            clubs=ClubRepository(),
+        )
+
+    @cached_property
+    def clubs(self) -> Clubs:
+        from chalicelib.adapters.dynamo.clubs import ClubRepository
+        from chalicelib.services.clubs import Clubs
+
+        return Clubs(
+            repo=ClubRepository(),
+            people=self.identity.repo,
+            rooms=self.rooms,
+            clock=utc_now,
+            new_id=new_id,
         )
 
     @cached_property
@@ -212,6 +235,7 @@ class Services:
             forget_events=lambda user_id: self.events.forget(user_id),
             erase_photo=lambda user_id: self.photos.erase(user_id),
             leave_room=lambda record: self.rooms.leave(record),
+            erase_clubs=lambda user_id: self.clubs.erase(user_id),
         )
 
     @cached_property

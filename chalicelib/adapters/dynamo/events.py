@@ -29,6 +29,15 @@ def _iso(at: datetime) -> str:
     return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def club_listing(club_id: str) -> str:
+    """The event_hosts key under which a club's events are listed."""
+    return f"club#{club_id}"
+
+
+def _listed_under(event: ScheduledEvent) -> set[str]:
+    return set(event.host_ids) | ({club_listing(event.club_id)} if event.club_id else set())
+
+
 def _event(row: EventModel) -> ScheduledEvent:
     return ScheduledEvent(
         event_id=row.event_id,
@@ -42,6 +51,7 @@ def _event(row: EventModel) -> ScheduledEvent:
         room_id=row.room_id,
         rsvp_count=int(row.rsvp_count or 0),
         version=int(row.revision),
+        club_id=row.club_id,
     )
 
 
@@ -60,10 +70,11 @@ class EventRepository:
                     status=event.status.value,
                     rsvp_count=0,
                     revision=1,
+                    club_id=event.club_id,
                 ),
                 condition=EventModel.event_id.does_not_exist(),
             )
-            for host in sorted(event.host_ids):
+            for host in sorted(_listed_under(event)):
                 tx.save(EventHostModel(host, _sort_key(event), event_id=event.event_id))
 
     def get(self, event_id: str) -> ScheduledEvent:
@@ -96,8 +107,8 @@ class EventRepository:
                     condition=(EventModel.revision == before.version)
                     & (EventModel.status == SCHEDULED),
                 )
-                old = {(host, _sort_key(before)) for host in before.host_ids}
-                new = {(host, _sort_key(after)) for host in after.host_ids}
+                old = {(host, _sort_key(before)) for host in _listed_under(before)}
+                new = {(host, _sort_key(after)) for host in _listed_under(after)}
                 for host, key in sorted(old - new):
                     tx.delete(EventHostModel(host, key))
                 for host, key in sorted(new - old):
