@@ -12,6 +12,7 @@ from chalice.app import (
     Cron,
     Request,
     Response,
+    SNSEvent,
     SQSEvent,
     WebsocketEvent,
 )
@@ -23,12 +24,15 @@ from chalicelib.domain.program import DEFAULT_MONTHLY_CENTS, DEFAULT_MONTHS, mon
 from chalicelib.edge import observability, schemas
 from chalicelib.edge.admin import admin_function
 from chalicelib.edge.http import bearer_token, body, query, router, source_ip
+from chalicelib.edge.queues import each_message
 from chalicelib.services.container import services, utc_now
 
 # The deployment template points these handlers at their own queues (deploy/template.py).
 TIMERS_QUEUE = "salon-timers"
 NOTIFICATIONS_QUEUE = "salon-notifications"
 FANOUT_QUEUE = "salon-fanout.fifo"
+# The SNS topic the push platform applications report endpoint events to.
+PUSH_EVENTS_TOPIC = "salon-push-events"
 
 app = Chalice(app_name="salon")
 app.experimental_feature_flags.update(["WEBSOCKETS"])
@@ -289,9 +293,15 @@ def change_notification_settings() -> dict[str, Any]:
 
 
 @app.on_sqs_message(queue=NOTIFICATIONS_QUEUE, batch_size=10, name="notifications")
-def notifications(event: SQSEvent) -> None:
-    for record in event:
-        services().notifications.on_message(json.loads(record.body))
+def notifications(event: SQSEvent) -> Any:
+    """Each message on its own: only a failed one comes back (each push is sent once anyway)."""
+    return each_message(event, services().notifications.on_message)
+
+
+@app.on_sns_message(topic=PUSH_EVENTS_TOPIC, name="push_endpoint_events")
+def push_endpoint_events(event: SNSEvent) -> None:
+    """SNS says an endpoint was deleted, changed or failed for good (docs/runbook.md)."""
+    services().notifications.on_endpoint_event(event.message)
 
 
 # --- events (scheduled rooms) -----------------------------------------------------------------
@@ -341,6 +351,81 @@ def unrsvp_event(event_id: str) -> dict[str, Any]:
 def event_preview(event_id: str) -> dict[str, Any]:
     """The public event link's page: no sign-in."""
     return services().events.preview(schemas.path_id(event_id))
+
+
+# --- clubs ---------------------------------------------------------------------------------
+
+
+@route("/clubs", methods=["POST"])
+def found_club() -> Response:
+    user_id = caller()
+    return created(services().clubs.create(user_id, body(request(), schemas.NEW_CLUB)))
+
+
+@route("/clubs", methods=["GET"])
+def my_clubs() -> dict[str, Any]:
+    return services().clubs.mine(caller())
+
+
+@route("/clubs/{club_id}", methods=["GET"])
+def club(club_id: str) -> dict[str, Any]:
+    return services().clubs.view(caller(), schemas.path_id(club_id))
+
+
+@route("/clubs/{club_id}/close", methods=["POST"])
+def close_club(club_id: str) -> dict[str, Any]:
+    return services().clubs.close(caller(), schemas.path_id(club_id))
+
+
+@route("/clubs/{club_id}/members", methods=["GET"])
+def club_members(club_id: str) -> dict[str, Any]:
+    user_id = caller()
+    page = query(request(), schemas.PAGE)
+    return services().clubs.members(
+        user_id, schemas.path_id(club_id), page.get("limit", 50), page.get("cursor")
+    )
+
+
+@route("/clubs/{club_id}/invitations", methods=["POST"])
+def invite_to_club(club_id: str) -> dict[str, Any]:
+    user_id = caller()
+    target = body(request(), schemas.CLUB_INVITE)["user_id"]
+    return services().clubs.invite(user_id, schemas.path_id(club_id), target)
+
+
+@route("/clubs/{club_id}/membership", methods=["PUT"])
+def accept_club_invitation(club_id: str) -> dict[str, Any]:
+    return services().clubs.accept(caller(), schemas.path_id(club_id))
+
+
+@route("/clubs/{club_id}/membership", methods=["DELETE"])
+def leave_club(club_id: str) -> dict[str, Any]:
+    return services().clubs.leave(caller(), schemas.path_id(club_id))
+
+
+@route("/clubs/{club_id}/members/{user_id}", methods=["DELETE"])
+def remove_from_club(club_id: str, user_id: str) -> dict[str, Any]:
+    actor = caller()
+    return services().clubs.remove(actor, schemas.path_id(club_id), schemas.path_id(user_id))
+
+
+@route("/clubs/{club_id}/members/{user_id}/role", methods=["PUT"])
+def set_club_role(club_id: str, user_id: str) -> dict[str, Any]:
+    actor = caller()
+    role = body(request(), schemas.CLUB_ROLE)["role"]
+    return services().clubs.set_role(
+        actor, schemas.path_id(club_id), schemas.path_id(user_id), role
+    )
+
+
+@route("/clubs/{club_id}/follow", methods=["PUT"])
+def follow_club(club_id: str) -> dict[str, Any]:
+    return services().clubs.follow(caller(), schemas.path_id(club_id), True)
+
+
+@route("/clubs/{club_id}/follow", methods=["DELETE"])
+def unfollow_club(club_id: str) -> dict[str, Any]:
+    return services().clubs.follow(caller(), schemas.path_id(club_id), False)
 
 
 # --- rooms ---------------------------------------------------------------------------------

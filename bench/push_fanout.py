@@ -30,6 +30,7 @@ import dataclasses
 import json
 import os
 import time
+import uuid
 from collections import Counter, deque
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -137,7 +138,7 @@ class InProcessQueue(Timers):
             self.calls["sqs:ReceiveMessage"] += 1
             batch = [self.messages.popleft() for _ in range(min(BATCH, len(self.messages)))]
             for message in batch:
-                services.notifications.on_message(message)
+                services.notifications.on_message(message, uuid.uuid4().hex)
                 handled += 1
             self.calls["sqs:DeleteMessageBatch"] += 1
         return handled
@@ -152,7 +153,7 @@ def drain(services: Services, queue_url: str) -> int:
         if not batch:
             return handled
         for message in batch:
-            services.notifications.on_message(json.loads(message["Body"]))
+            services.notifications.on_message(json.loads(message["Body"]), message["MessageId"])
             handled += 1
         sqs.delete_message_batch(
             QueueUrl=queue_url,

@@ -17,7 +17,12 @@ from pathlib import Path
 
 from deploy.operations import add_operations
 from deploy.roles import assign_roles
-from deploy.template import merge_template, point_timers_at_stage_queue, wire_websocket_stage
+from deploy.template import (
+    merge_template,
+    point_handlers_at_stage_topics,
+    point_timers_at_stage_queue,
+    wire_websocket_stage,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 LOCK = ROOT / "requirements.txt"
@@ -57,6 +62,7 @@ def package(stage: str, out: Path) -> Path:
     template = json.loads(template_path.read_text())
     ship_bytecode(out / "deployment.zip", runtimes(template))
     point_timers_at_stage_queue(template)
+    point_handlers_at_stage_topics(template)
     wire_websocket_stage(template)
     # Roles first: operations adds per-function grants (the DLQ send) to each function's own role.
     assign_roles(template, stage)

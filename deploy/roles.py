@@ -107,6 +107,8 @@ ROLES: dict[str, Grants] = {
         reads=(
             "applications",
             "beta_users",
+            "club_members",
+            "clubs",
             "connections",
             "creator_accounts",
             "customers",
@@ -132,6 +134,8 @@ ROLES: dict[str, Grants] = {
         writes=(
             "applications",
             "beta_users",
+            "club_members",
+            "clubs",
             # DELETE /me takes the member out of their rooms (the leave rules) before it
             # erases them: the connection's room, the room and its members change.
             "connections",
@@ -157,7 +161,8 @@ ROLES: dict[str, Grants] = {
             "usernames",
             "users",
         ),
-        checks=("relations", "room_members", "rooms"),
+        # A club invitation is conditioned on the club (open; no count moves).
+        checks=("clubs", "relations", "room_members", "rooms"),
         # GET /program reads the member's own payouts (a scan: see the report).
         scans=("payouts",),
         # Janus's: a member leaving a room is cut off at the SFU (DELETE /me).
@@ -182,8 +187,11 @@ ROLES: dict[str, Grants] = {
         secrets=JWT,
     ),
     "ws_message": Grants(
-        # start_event reads the event and marks it live.
+        # start_event reads the event and marks it live; start_club_room reads the club, the
+        # starter's place and its admins, and a members-only room's join the joiner's place.
         reads=(
+            "club_members",
+            "clubs",
             "connections",
             "events",
             "moderation_log",
@@ -194,7 +202,16 @@ ROLES: dict[str, Grants] = {
         ),
         # Every action spends from the socket's token buckets, on its connection row; users:
         # the rooms a member is on stage in (the hallway's index), kept with the stage.
-        writes=("connections", "events", "moderation_log", "room_members", "rooms", "users"),
+        # clubs: a club room started is added to the club's live rooms.
+        writes=(
+            "clubs",
+            "connections",
+            "events",
+            "moderation_log",
+            "room_members",
+            "rooms",
+            "users",
+        ),
         # A raised hand is conditioned on the room's round of hands (closing hands starts one).
         checks=("room_members", "rooms"),
         secrets=JANUS,
@@ -233,12 +250,20 @@ ROLES: dict[str, Grants] = {
     # fan-out and each follower's collapsed push.
     "notifications": Grants(
         reads=("event_rsvps", "push_devices", "push_members", "relations", "users"),
-        writes=("push_devices", "push_members"),
+        # push_deliveries: each device claimed once per notification before the publish.
+        writes=("push_deliveries", "push_devices", "push_members"),
         queues_notifications=True,
         push=("sns:Publish", "sns:DeleteEndpoint"),
     ),
     # A big room's audience, a queued chunk at a time: posts, and removes the gone sockets.
     "fanout": Grants(writes=("connections",), posts_to_sockets=True),
+    # SNS's endpoint events: the device an endpoint belongs to (the by_endpoint index), removed
+    # when the endpoint, read again, no longer delivers; a disabled endpoint is deleted.
+    "push_endpoint_events": Grants(
+        reads=("push_devices",),
+        writes=("push_devices",),
+        push=("sns:GetEndpointAttributes", "sns:DeleteEndpoint"),
+    ),
     "payouts_monthly": PAYOUTS,
     "payouts_catch_up": PAYOUTS,
     "admin_run_payouts": PAYOUTS,

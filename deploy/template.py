@@ -97,6 +97,10 @@ QUEUE_HANDLERS = {
     "Notifications": "NotificationsQueue",
     "Fanout": "FanoutQueue",
 }
+# The handlers that answer Lambda's partial batch response (chalicelib/edge/queues.py): only
+# the messages they report failed come back. Without the setting Lambda ignores the answer
+# and a batch that returns is deleted whole, the failed messages with it.
+REPORTS_BATCH_ITEM_FAILURES = {"Notifications"}
 
 
 def point_timers_at_stage_queue(template: dict[str, Any]) -> None:
@@ -109,6 +113,44 @@ def point_timers_at_stage_queue(template: dict[str, Any]) -> None:
         if template["Resources"][queue]["Properties"].get("FifoQueue"):
             # Lambda refuses a batching window on a FIFO queue; Chalice always writes one.
             source.pop("MaximumBatchingWindowInSeconds", None)
+        if function in REPORTS_BATCH_ITEM_FAILURES:
+            source["FunctionResponseTypes"] = ["ReportBatchItemFailures"]
+
+
+# Each SNS handler (its logical id) and the stage's topic it is subscribed to.
+TOPIC_HANDLERS = {"PushEndpointEvents": "PushEventsTopic"}
+
+
+def point_handlers_at_stage_topics(template: dict[str, Any]) -> None:
+    """As for queues: Chalice subscribes each SNS handler to a topic by a fixed name; subscribe
+    it to this stage's topic instead (a Ref to a topic is its ARN)."""
+    for function, topic in TOPIC_HANDLERS.items():
+        events = template["Resources"][function]["Properties"]["Events"]
+        events[f"{function}SnsSubscription"]["Properties"]["Topic"] = {"Ref": topic}
+
+
+def push_events_topic(stage: str) -> dict[str, Any]:
+    """Where the stage's push platform applications report endpoint events (an operator sets
+    EventEndpointDeleted, EventEndpointUpdated and EventDeliveryFailure to it: runbook)."""
+    return {
+        "Type": "AWS::SNS::Topic",
+        "Metadata": {
+            "checkov": {
+                "skip": [
+                    {
+                        "id": "CKV_AWS_26",
+                        "comment": "Endpoint events carry endpoint and application ARNs only, "
+                        "no token or personal data: not worth a customer managed key whose "
+                        "policy would have to let SNS publish to the topic.",
+                    }
+                ]
+            }
+        },
+        "Properties": {
+            "TopicName": f"salon-{stage}-push-events",
+            "Tags": [{"Key": "app", "Value": "salon"}, {"Key": "stage", "Value": stage}],
+        },
+    }
 
 
 def push_application_arn(platform: str, stage: str) -> dict[str, str]:
@@ -253,9 +295,12 @@ def merge_template(stage: str) -> dict[str, Any]:
                 }
             }
         },
+        # The operator points the platform applications' event attributes at it (runbook).
+        "Outputs": {"PushEventsTopicArn": {"Value": {"Ref": "PushEventsTopic"}}},
         "Resources": {
             **tables,
             **photos_bucket(stage),
+            "PushEventsTopic": push_events_topic(stage),
             "TimersQueue": {
                 "Type": "AWS::SQS::Queue",
                 "Properties": {

@@ -98,6 +98,8 @@ class Template:
             return str(props["TableName"])
         if kind == "AWS::S3::Bucket":
             return str(self.resolve(props["BucketName"]))
+        if kind == "AWS::SNS::Topic":
+            return f"arn:{PARTITION}:sns:{REGION}:{ACCOUNT}:{props['TopicName']}"
         return f"{logical_id}-id"
 
     def get_att(self, logical_id: str, attribute: str) -> str:
@@ -250,6 +252,25 @@ class Template:
             for function in self.functions().values()
             for event in function.events.values()
             if event["Type"] == "SQS"
+        }
+
+    def partial_batch_handlers(self) -> set[str]:
+        """The handlers whose SQS event source reads their partial batch response."""
+        return {
+            function.handler
+            for function in self.functions().values()
+            for event in function.events.values()
+            if event["Type"] == "SQS"
+            and "ReportBatchItemFailures" in event["Properties"].get("FunctionResponseTypes", [])
+        }
+
+    def sns_sources(self) -> dict[str, str]:
+        """Handler to the ARN of the topic its SNS subscription is to."""
+        return {
+            function.handler: str(self.resolve(event["Properties"]["Topic"]))
+            for function in self.functions().values()
+            for event in function.events.values()
+            if event["Type"] == "SNS"
         }
 
     def schedules(self) -> dict[str, str]:

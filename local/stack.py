@@ -109,6 +109,8 @@ class LocalStack:
         self.ws_stage = self.wiring.websocket_stages()[API_ID]
         self.ws_routes = self.wiring.websocket_routes()
         self.sqs_sources = self.wiring.sqs_sources()
+        self.partial_batches = self.wiring.partial_batch_handlers()
+        self.sns_sources = self.wiring.sns_sources()
 
     def environment(self) -> dict[str, str]:
         """The REST API function's environment from the template (all functions share one
@@ -181,20 +183,22 @@ class LocalStack:
 
         tables = create_tables()
         create_photos_bucket()
-        from local.outbox import create_push_applications
+        from local.outbox import create_push_applications, point_push_events_at
 
-        create_push_applications(
-            [
-                os.environ[name]
-                for name in ("SALON_PUSH_APNS_APPLICATION_ARN", "SALON_PUSH_FCM_APPLICATION_ARN")
-                if os.environ.get(name)
-            ]
-        )
+        push_applications = [
+            os.environ[name]
+            for name in ("SALON_PUSH_APNS_APPLICATION_ARN", "SALON_PUSH_FCM_APPLICATION_ARN")
+            if os.environ.get(name)
+        ]
+        create_push_applications(push_applications)
+        if "push_endpoint_events" in self.sns_sources:
+            point_push_events_at(self.sns_sources["push_endpoint_events"], push_applications)
         app = app_module.app
         _register_local_routes(app)
         self._start_rest(app)
         self._start_gateway(app)
         self._start_queues(app)
+        self._start_topics(app)
         self._start_stripe()
         self.info = {
             "rest": f"http://{c.host}:{c.rest_port}",
@@ -304,23 +308,68 @@ class LocalStack:
                     continue
                 event = {"Records": [_sqs_record(m, queue_url) for m in batch]}
                 try:
-                    app.handler_map[handler](
+                    answer = app.handler_map[handler](
                         event, LambdaContext(handler, 512, max_runtime_ms=900_000)
                     )
                 except Exception:  # as on AWS: the batch stays and comes back later
                     logging.getLogger("salon.local").exception("%s failed", handler)
                     continue
-                sqs.delete_message_batch(
-                    QueueUrl=queue_url,
-                    Entries=[
-                        {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]}
-                        for i, m in enumerate(batch)
-                    ],
-                )
+                # A partial batch response (where the template turns it on): the messages it
+                # names stay and come back; the rest are deleted.
+                failed = set()
+                if handler in self.partial_batches and isinstance(answer, dict):
+                    failed = {f["itemIdentifier"] for f in answer.get("batchItemFailures", [])}
+                done = [m for m in batch if m["MessageId"] not in failed]
+                if done:
+                    sqs.delete_message_batch(
+                        QueueUrl=queue_url,
+                        Entries=[
+                            {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]}
+                            for i, m in enumerate(done)
+                        ],
+                    )
 
         thread = threading.Thread(target=poll, name=handler, daemon=True)
         thread.start()
         self._threads.append(thread)
+
+    def _start_topics(self, app: Any) -> None:
+        """Lambda's SNS subscriptions, locally: moto's SNS delivers each topic to a queue of its
+        own, and each notification on it invokes the handler as Lambda would (an asynchronous
+        invocation: one that fails is logged and dropped, where AWS retries then dead-letters)."""
+        import boto3
+        from chalice.local import LambdaContext
+
+        from local.sns_events import lambda_sns_event
+
+        sns = boto3.client("sns", region_name="us-east-1")
+        sqs = boto3.client("sqs", region_name="us-east-1")
+        for handler, topic_arn in self.sns_sources.items():
+            sns.create_topic(Name=topic_arn.rsplit(":", 1)[-1])
+            queue_url = sqs.create_queue(QueueName=f"local-sns-{handler}")["QueueUrl"]
+            queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])
+            sns.subscribe(
+                TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn["Attributes"]["QueueArn"]
+            )
+
+            def poll(handler: str = handler, queue_url: str = queue_url) -> None:
+                while not self._stopping.is_set():
+                    batch = sqs.receive_message(
+                        QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1
+                    ).get("Messages", [])
+                    for message in batch:
+                        event = lambda_sns_event(json.loads(message["Body"]))
+                        try:
+                            app.handler_map[handler](event, LambdaContext(handler, 256))
+                        except Exception:
+                            logging.getLogger("salon.local").exception("%s failed", handler)
+                        sqs.delete_message(
+                            QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"]
+                        )
+
+            thread = threading.Thread(target=poll, name=handler, daemon=True)
+            thread.start()
+            self._threads.append(thread)
 
     def _start_stripe(self) -> None:
         """The Stripe emulator, its webhooks signed and sent to the app's two endpoints."""

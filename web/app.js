@@ -114,6 +114,19 @@ const MESSAGES = {
   event_too_early: 'An event can be started at most 15 minutes before its time.',
   invalid_event_time: 'Pick a start time in the future, within 90 days.',
   event_changed: 'The event changed meanwhile. Reload and try again.',
+  club_not_found: 'There is no such club.',
+  club_closed: 'That club is closed.',
+  too_many_clubs: 'You can found at most 5 open clubs. Close one first.',
+  not_club_admin: 'Only the club’s admins can do that.',
+  not_club_member: 'Only the club’s members can do that.',
+  already_club_member: 'They are already a member of the club.',
+  no_club_invitation: 'There is no invitation to this club to answer.',
+  last_club_admin: 'A club needs an admin: make another member admin first, or close the club.',
+  club_target_is_admin: 'Make that admin a member again before removing them.',
+  too_many_club_admins: 'A club has at most 10 admins.',
+  club_rooms_admins_only: 'In this club only admins start rooms.',
+  club_changed: 'The club changed at the same moment. Try again.',
+  club_members_only: 'This room is for the club’s members only.',
   // Profile photos
   invalid_photo: 'Photos are JPEG, PNG or WebP images of at most 5 MB.',
 };
@@ -1572,7 +1585,8 @@ function roomCard(item) {
   return h('li', {class: 'card room-card', dataset: {roomId: item.room_id}},
     h('div', {class: 'room-summary'},
       h('div', {class: 'faces', 'aria-hidden': 'true'}, ...item.stage.slice(0, 4).map((p) => avatar(p))),
-      h('h3', {}, item.title, ' ', h('span', {class: 'badge'}, item.kind)),
+      h('h3', {}, item.title, ' ', h('span', {class: 'badge'}, item.kind),
+        item.club_name ? h('span', {class: 'badge'}, item.club_name) : null),
       h('div', {class: 'people'}, 'On stage: ', stage || 'nobody', ' · ', item.listener_count, ' listening',
         item.followed_on_stage ? ` · ${item.followed_on_stage} you follow` : '')),
     join);
@@ -2314,6 +2328,149 @@ function viewEvents() {
     h('section', {'aria-label': 'Mine'}, h('h2', {}, 'Yours'), lists.mine), form];
 }
 
+// --- Clubs -------------------------------------------------------------------------------------------
+
+const CLUB_ROLES = {admin: 'admin', member: 'member', invited: 'invited'};
+
+function clubPlace(me) {
+  if (me.role === 'invited') return 'You are invited';
+  if (me.role) return 'You are ' + (me.role === 'admin' ? 'an admin' : 'a member');
+  return me.following ? 'You follow it' : '';
+}
+
+async function viewClubs() {
+  const status = h('p', {class: 'status', role: 'status'});
+  let mine;
+  try {
+    mine = await api('GET', '/clubs');
+  } catch (error) {
+    return [h('h1', {}, 'Clubs'), h('p', {class: 'status error'}, describe(error))];
+  }
+  const list = h('ul', {class: 'rooms', 'aria-label': 'Your clubs'},
+    ...(mine.items.length ? mine.items.map((club) => h('li', {class: 'card', dataset: {clubId: club.club_id}},
+      h('h3', {}, h('a', {href: '#club/' + club.club_id}, club.name), ' ',
+        club.status === 'closed' ? h('span', {class: 'badge'}, 'closed') : null),
+      h('p', {class: 'muted'}, clubPlace(club.me), ' · ', club.member_count, ' members · ',
+        club.follower_count, ' followers'))) :
+      [h('li', {class: 'card muted'}, 'You are in no club yet. Found one, or ask an admin to invite you.')]));
+  const name = h('input', {name: 'name', maxlength: 60, required: true});
+  const description = h('textarea', {name: 'description', maxlength: 500, rows: 2});
+  const open = h('input', {type: 'checkbox', name: 'members_start_rooms'});
+  const create = h('button', {type: 'submit'}, 'Found club');
+  const form = h('form', {class: 'card'},
+    h('h2', {}, 'Found a club'),
+    h('p', {class: 'muted'}, 'Any member may found up to 5 open clubs; you are its first admin.'),
+    h('label', {}, 'Club name', name), h('label', {}, 'About', description),
+    h('label', {class: 'check'}, open, ' Members may start rooms'), create, status);
+  form.addEventListener('submit', act(create, async () => {
+    const club = await api('POST', '/clubs', {name: name.value, description: description.value, members_start_rooms: open.checked});
+    location.hash = '#club/' + club.club_id;
+  }, status));
+  return [h('h1', {}, 'Clubs'), h('section', {'aria-label': 'Clubs'}, list), form];
+}
+
+async function viewClub(clubId) {
+  let club, roster;
+  try {
+    [club, roster] = await Promise.all([
+      api('GET', `/clubs/${clubId}`), api('GET', `/clubs/${clubId}/members?limit=100`)]);
+  } catch (error) {
+    return [h('h1', {}, 'Club'), h('p', {class: 'status error'}, describe(error))];
+  }
+  const status = h('p', {class: 'status', role: 'status'});
+  const path = `/clubs/${clubId}`;
+  const again = () => route();
+  const me = club.me;
+  const isAdmin = me.role === 'admin';
+  const isMember = me.role === 'admin' || me.role === 'member';
+  const open = club.status === 'open';
+  function button(label, run, cls = '') {
+    const b = h('button', {type: 'button', class: cls}, label);
+    b.addEventListener('click', act(b, async () => {
+      await run();
+      again();
+    }, status));
+    return b;
+  }
+  const actions = [];
+  if (me.role === 'invited') {
+    actions.push(button('Accept invitation', () => api('PUT', `${path}/membership`)));
+    actions.push(button('Decline', () => api('DELETE', `${path}/membership`), 'secondary'));
+  }
+  if (open) {
+    actions.push(me.following ?
+      button('Unfollow club', () => api('DELETE', `${path}/follow`), 'secondary') :
+      button('Follow club', () => api('PUT', `${path}/follow`)));
+  }
+  if (isMember) actions.push(button('Leave club', () => api('DELETE', `${path}/membership`), 'secondary'));
+  if (isAdmin && open) actions.push(button('Close club', () => api('POST', `${path}/close`), 'secondary'));
+
+  const members = h('ul', {class: 'plain', 'aria-label': 'Club members'}, ...roster.items.map((person) => {
+    const tools = [];
+    if (isAdmin && open && person.user_id !== state.me.user_id) {
+      if (person.role === 'member') {
+        tools.push(button('Make admin', () => api('PUT', `${path}/members/${person.user_id}/role`, {role: 'admin'}), 'small'));
+      }
+      if (person.role === 'admin') {
+        tools.push(button('Make member', () => api('PUT', `${path}/members/${person.user_id}/role`, {role: 'member'}), 'small secondary'));
+      } else {
+        tools.push(button(person.role === 'invited' ? 'Withdraw' : 'Remove from club',
+          () => api('DELETE', `${path}/members/${person.user_id}`), 'small secondary'));
+      }
+    }
+    return h('li', {dataset: {userId: person.user_id}}, avatar(person), ' ', displayName(person), ' ',
+      h('span', {class: 'badge'}, CLUB_ROLES[person.role]), ' ', ...tools);
+  }));
+
+  const rooms = h('ul', {class: 'rooms', 'aria-label': 'Club rooms'}, ...(club.live_rooms.length ?
+    club.live_rooms.map((room) => {
+      const join = h('button', {type: 'button', 'aria-label': 'Join ' + room.title}, 'Join');
+      join.addEventListener('click', act(join, () => enterRoom(room.room_id), status));
+      return h('li', {class: 'card', dataset: {roomId: room.room_id}},
+        h('h3', {}, room.title, ' ', h('span', {class: 'badge'}, room.kind)),
+        h('p', {class: 'muted'}, room.listener_count, ' listening'), join);
+    }) : [h('li', {class: 'card muted'}, 'No live room in this club.')]));
+
+  const parts = [h('h1', {}, club.name), h('p', {}, club.description),
+    h('p', {class: 'muted'}, clubPlace(me), ' · ', club.member_count, ' members · ', club.follower_count, ' followers',
+      open ? '' : ' · closed'),
+    h('div', {class: 'row'}, ...actions), status,
+    h('section', {'aria-label': 'Live club rooms'}, h('h2', {}, 'Live rooms'), rooms)];
+
+  if (open && (isAdmin || (isMember && club.members_start_rooms))) {
+    const title = h('input', {name: 'title', maxlength: 100, required: true});
+    const kind = h('select', {name: 'kind'},
+      h('option', {value: 'members'}, 'Members only'),
+      h('option', {value: 'open'}, 'Open: any member of Salon'),
+      h('option', {value: 'closed'}, 'Closed: only people I invite'));
+    const start = h('button', {type: 'submit'}, 'Start club room');
+    const roomStatus = h('p', {class: 'status', role: 'status'});
+    const form = h('form', {class: 'card'}, h('h2', {}, 'Start a club room'),
+      h('div', {class: 'row'}, h('label', {class: 'grow'}, 'Room title', title), h('label', {}, 'Who can join', kind), start),
+      roomStatus);
+    form.addEventListener('submit', act(start, async () => {
+      setRoom(await realtime.send('start_club_room', {club_id: clubId, title: title.value, kind: kind.value}));
+      location.hash = '#room';
+    }, roomStatus));
+    parts.push(form);
+  }
+  parts.push(h('section', {'aria-label': 'Members'}, h('h2', {}, 'Members'), members));
+  if (isAdmin && open) {
+    const username = h('input', {name: 'username', required: true, placeholder: 'username'});
+    const invite = h('button', {type: 'submit'}, 'Invite to club');
+    const inviteStatus = h('p', {class: 'status', role: 'status'});
+    const form = h('form', {class: 'card'}, h('h2', {}, 'Invite a member'),
+      h('div', {class: 'row'}, h('label', {class: 'grow'}, 'Their username', username), invite), inviteStatus);
+    form.addEventListener('submit', act(invite, async () => {
+      const person = await api('GET', '/users/by-username/' + encodeURIComponent(username.value.trim().replace(/^@/, '')));
+      await api('POST', `${path}/invitations`, {user_id: person.user_id});
+      again();
+    }, inviteStatus));
+    parts.push(form);
+  }
+  return parts;
+}
+
 const PUSH_KINDS = {
   ping: 'Someone pings me into their room',
   room_started: 'Someone I follow starts a room',
@@ -2389,6 +2546,8 @@ async function route() {
     case 'user': parts = await viewProfile(arg); break;
     case 'me': parts = await viewMe(); break;
     case 'events': parts = viewEvents(); break;
+    case 'clubs': parts = await viewClubs(); break;
+    case 'club': parts = await viewClub(arg); break;
     case 'notifications': parts = await viewNotifications(); break;
     default: parts = viewHallway(); break;
   }

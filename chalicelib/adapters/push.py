@@ -45,6 +45,16 @@ class PushGateway:
             raise UnavailableError("Push could not be set up; try again.") from exc
         return arn
 
+    def endpoint_enabled(self, endpoint_arn: str) -> bool | None:
+        """Whether SNS will deliver to the endpoint now; None when it no longer exists."""
+        try:
+            attributes = self._sns().get_endpoint_attributes(EndpointArn=endpoint_arn)
+        except ClientError as exc:
+            if _code(exc) == "NotFound":
+                return None
+            raise
+        return str(attributes.get("Attributes", {}).get("Enabled", "")).lower() == "true"
+
     def delete_endpoint(self, endpoint_arn: str) -> None:
         self._sns().delete_endpoint(EndpointArn=endpoint_arn)
 

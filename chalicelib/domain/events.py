@@ -70,6 +70,9 @@ class ScheduledEvent:
     room_id: str | None = None
     rsvp_count: int = 0
     version: int = 0
+    # The club it is held in: it is listed for the club's members and followers, and goes
+    # live as the club's room (its admins moderate).
+    club_id: str | None = None
 
     @property
     def host_ids(self) -> frozenset[str]:
@@ -109,6 +112,7 @@ def schedule(
     starts_at: datetime,
     cohost_ids: list[str],
     now: datetime,
+    club_id: str | None = None,
 ) -> ScheduledEvent:
     return ScheduledEvent(
         event_id=event_id,
@@ -118,6 +122,7 @@ def schedule(
         starts_at=_starts_at(starts_at, now),
         created_at=now,
         cohost_ids=_cohosts(host_id, cohost_ids),
+        club_id=club_id,
     )
 
 
@@ -168,3 +173,23 @@ def check_start(event: ScheduledEvent, actor_id: str, now: datetime, grace: time
 
 def check_rsvp(event: ScheduledEvent, now: datetime, grace: timedelta) -> None:
     _require_scheduled(event, now, grace)
+
+
+def without_host(
+    event: ScheduledEvent, user_id: str, now: datetime, grace: timedelta
+) -> ScheduledEvent:
+    """A host's account is deleted. A co-host is dropped; the creator hands the event to a
+    co-host (the first by id), who may then edit or cancel it. An upcoming event they host
+    alone is cancelled: its RSVP'd members see it cancelled. A live, lapsed or cancelled
+    event they hosted alone keeps their random id as its host, like the ledger: once the
+    profile is gone it names nobody."""
+    if user_id in event.cohost_ids:
+        return replace(event, cohost_ids=event.cohost_ids - {user_id})
+    if user_id != event.host_id:
+        return event
+    if event.cohost_ids:
+        heir = min(event.cohost_ids)
+        return replace(event, host_id=heir, cohost_ids=event.cohost_ids - {heir})
+    if event.status_at(now, grace) is EventStatus.SCHEDULED:
+        return replace(event, status=EventStatus.CANCELLED)
+    return event

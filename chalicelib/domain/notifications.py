@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, time
@@ -119,6 +120,34 @@ def valid_time_zone(name: Any) -> bool:
     except (ZoneInfoNotFoundError, ValueError):
         return False
     return True
+
+
+# What SNS platform applications report on their events topic (docs/runbook.md): an endpoint
+# deleted, changed (SNS disables one when APNs or FCM says its token is dead), or a permanent
+# delivery failure. EndpointCreated is not subscribed to.
+ENDPOINT_EVENTS = frozenset({"EndpointDeleted", "EndpointUpdated", "DeliveryFailure"})
+ENDPOINT_ARN = re.compile(r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:endpoint/[A-Za-z_]+/[^/]+/[^/]+$")
+
+
+@dataclass(frozen=True)
+class EndpointEvent:
+    kind: str
+    endpoint_arn: str
+
+
+def endpoint_event(message: str) -> EndpointEvent | None:
+    """The endpoint event in an SNS notification's Message, or None for anything else (the
+    topic could be published to by mistake: that is ignored, not retried)."""
+    try:
+        document = json.loads(message)
+    except ValueError:
+        return None
+    if not isinstance(document, dict):
+        return None
+    kind, arn = document.get("EventType"), document.get("EndpointArn")
+    if kind not in ENDPOINT_EVENTS or not isinstance(arn, str) or not ENDPOINT_ARN.match(arn):
+        return None
+    return EndpointEvent(kind, arn)
 
 
 def hour_window(at: datetime) -> int:

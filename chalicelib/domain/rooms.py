@@ -96,6 +96,11 @@ class NotAllowedInRoomError(ForbiddenError):
     default_message = "This room is only open to people its moderators follow or invite."
 
 
+class ClubMembersOnlyError(NotAllowedInRoomError):
+    code = "club_members_only"
+    default_message = "This room is for the club's members only."
+
+
 class RoomFullError(ConflictError):
     code = "room_full"
     default_message = "This room is full."
@@ -194,6 +199,7 @@ class RoomType(Enum):
     OPEN = "open"  # any member of Salon
     SOCIAL = "social"  # people followed by one of the room's moderators
     CLOSED = "closed"  # only people the moderators invited
+    MEMBERS = "members"  # a club's room for its members only (chalicelib/domain/clubs.py)
 
 
 class Role(Enum):
@@ -253,8 +259,11 @@ class Room:
     # The guest list: people a moderator invited *into* the room (what admits them to a closed
     # room). Invitations *to speak* are a different thing and live on `Member.invited_to_speak_at`.
     invited: set[str] = field(default_factory=set)
-    # The hosts of a scheduled event (its co-hosts): each enters as a moderator.
+    # The hosts of a scheduled event (its co-hosts), and a club room's admins: each enters
+    # as a moderator.
     hosts: set[str] = field(default_factory=set)
+    # The club whose room this is (its members-only rooms admit its members).
+    club_id: str | None = None
     version: int = 0
     # A big room is never loaded whole: the repository loads the stage and the people an action
     # touches, and counts the listeners it left out here. No rule ever needs their details.
@@ -295,6 +304,7 @@ class EntryContext:
 
     followed_by_moderator: bool  # does any current moderator follow the joiner?
     blocked_by_moderator: bool  # has any current moderator blocked the joiner?
+    club_member: bool = False  # is the joiner a member of the room's club?
 
 
 # --------------------------------------------------------------------------------------------
@@ -770,10 +780,14 @@ def create_room(
     media_ref: str = "",
     invited: Iterable[str] = (),
     hosts: Iterable[str] = (),
+    club_id: str | None = None,
 ) -> tuple[Room, list[Event]]:
     """Open a room with its creator as first (muted) moderator; `invited` seeds the guest list,
-    and `hosts` (an event's co-hosts) enter as moderators whenever they come."""
+    and `hosts` (an event's co-hosts, a club's admins) enter as moderators whenever they come.
+    Only a club's room may be for members only."""
     _require_utc(at)
+    if kind is RoomType.MEMBERS and club_id is None:
+        raise ValidationError("Only a club's room is for members only.", field="kind")
     clean_title = title.strip()
     if not clean_title or len(clean_title) > MAX_TITLE_LENGTH:
         raise InvalidRoomTitleError(title=title)
@@ -790,6 +804,7 @@ def create_room(
         media_ref=media_ref,
         invited=set(invited),
         hosts=set(hosts) - {creator_id},
+        club_id=club_id,
     )
     room.members[creator_id] = Member(user_id=creator_id, role=Role.MODERATOR, joined_at=at)
     created = RoomCreated(
@@ -811,6 +826,8 @@ def _admits(room: Room, user_id: str, entry: EntryContext) -> bool:
         return True
     if room.kind is RoomType.SOCIAL:
         return entry.followed_by_moderator
+    if room.kind is RoomType.MEMBERS:
+        return entry.club_member
     return False
 
 
@@ -834,6 +851,8 @@ def join(room: Room, user_id: str, entry: EntryContext, at: datetime) -> list[Ev
     if refusal is not None:
         raise refusal(user_id=user_id)
     if not _admits(room, user_id, entry):
+        if room.kind is RoomType.MEMBERS:
+            raise ClubMembersOnlyError(user_id=user_id, club_id=room.club_id)
         raise NotAllowedInRoomError(user_id=user_id, kind=room.kind.value)
     if room.headcount >= room.capacity:
         raise RoomFullError(capacity=room.capacity)
@@ -1168,6 +1187,7 @@ def snapshot(
         "room_id": room.room_id,
         "title": room.title,
         "kind": room.kind.value,
+        "club_id": room.club_id,
         "creator_id": room.creator_id,
         "created_at": room.created_at.isoformat(),
         "ended_at": room.ended_at.isoformat() if room.ended_at else None,

@@ -5,10 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from chalicelib.domain import rooms as domain
+from chalicelib.domain.clubs import ROOM_KINDS
 from chalicelib.domain.text import MAX_TITLE_LENGTH
 from chalicelib.edge.schemas import ID_PATTERN
 from chalicelib.edge.validation import Field
 from chalicelib.edge.websocket import Action, Context, Realtime
+from chalicelib.services.clubs import Clubs
 from chalicelib.services.events import Events
 from chalicelib.services.rooms import Rooms
 from chalicelib.services.safety import Safety
@@ -19,7 +21,12 @@ USER_ID = Field("user_id", str, pattern=ID_PATTERN)
 # Mute and unmute act on the sender unless they name someone else.
 SELF_OR_USER = Field("user_id", str, required=False, pattern=ID_PATTERN)
 TITLE = Field("title", str, min_length=1, max_length=MAX_TITLE_LENGTH)
-KIND = Field("kind", str, choices=tuple(t.value for t in domain.RoomType))
+# A room for members only is a club's (start_club_room).
+KIND = Field(
+    "kind", str, choices=tuple(t.value for t in domain.RoomType if t is not domain.RoomType.MEMBERS)
+)
+CLUB_ID = Field("club_id", str, pattern=ID_PATTERN)
+CLUB_ROOM_KIND = Field("kind", str, choices=ROOM_KINDS)
 CURSOR = Field("cursor", str, required=False, max_length=2048)
 HANDLE = Field("handle", str, pattern=r"[1-9][0-9]{0,19}")
 
@@ -30,6 +37,8 @@ def register_room_actions(
     safety: Safety,
     events: Events,
     max_signal_bytes: int,
+    *,
+    clubs: Clubs,
 ) -> None:
     def stage(name: str, op: Any, *fields: Field) -> None:
         """An action on the sender's room, with at most one target (`user_id`)."""
@@ -54,6 +63,12 @@ def register_room_actions(
     on("join_room", (ROOM_ID,), lambda ctx, p: rooms.join(ctx.connection, p["room_id"]))
     # A scheduled room going live: the same reply as create_room.
     on("start_event", (EVENT_ID,), lambda ctx, p: events.start(ctx.connection, p["event_id"]))
+    # A club's room: its admins moderate it; `members` admits only the club's members.
+    on(
+        "start_club_room",
+        (CLUB_ID, TITLE, CLUB_ROOM_KIND),
+        lambda ctx, p: clubs.start_room(ctx.connection, p["club_id"], p["title"], p["kind"]),
+    )
     on("leave_room", (), lambda ctx, p: rooms.leave(ctx.connection))
     on("list_audience", (CURSOR,), lambda ctx, p: rooms.audience(ctx.connection, p.get("cursor")))
     on(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import re
 
-from chalicelib.domain import moderation
+from chalicelib.domain import clubs, moderation
 from chalicelib.domain.errors import NotFoundError
 from chalicelib.domain.events import MAX_DESCRIPTION_LENGTH
 from chalicelib.domain.photos import PHOTO_TYPES
@@ -68,9 +68,17 @@ EVENT_FIELDS = (
     Field("starts_at", str, min_length=1, max_length=40),
     Field("cohost_ids", list, required=False, max_length=1000),
 )
-NEW_EVENT = EVENT_FIELDS
+# An event held in a club (by its admins, or members where the club lets them start rooms).
+NEW_EVENT = (*EVENT_FIELDS, Field("club_id", str, required=False, pattern=ID_PATTERN))
 EDIT_EVENT = tuple(dataclasses.replace(f, required=False) for f in EVENT_FIELDS)
 UPCOMING = (Field("scope", str, required=False, choices=("mine", "following")),)
+NEW_CLUB = (
+    Field("name", str, min_length=1, max_length=clubs.MAX_NAME_LENGTH),
+    Field("description", str, required=False, max_length=clubs.MAX_DESCRIPTION_LENGTH),
+    Field("members_start_rooms", bool, required=False),
+)
+CLUB_INVITE = (USER_ID,)
+CLUB_ROLE = (Field("role", str, choices=("admin", "member")),)
 FEEDBACK = (Field("text", str, min_length=1, max_length=2000),)
 
 ADMIN_CREATE_FOUNDER = (PHONE, NAME, USERNAME, Field("invites", int, minimum=0, maximum=1000))

@@ -47,11 +47,17 @@ class Account:
     # Removes a member's push devices, their SNS endpoints and push settings
     # (Notifications.forget): the device tokens live only in SNS.
     forget_push: Callable[[str], None]
+    # Removes the member's RSVPs and takes them out of the events they host (Events.forget):
+    # one they host alone is cancelled, a co-hosted one goes on without them.
+    forget_events: Callable[[str], None]
     # Deletes the member's photo object from the photos bucket (Photos.erase).
     erase_photo: Callable[[str], None]
     # Takes a socket out of its room by the leave rules (Rooms.leave): moderation is handed
     # over, or the room ends.
     leave_room: Callable[[ConnectionRecord], object]
+    # Takes the member out of every club (Clubs.erase): follows, invitations, memberships; a
+    # club they were the last admin of passes to its longest-standing member, or closes.
+    erase_clubs: Callable[[str], None]
 
     # --- deletion ---------------------------------------------------------------------------
 
@@ -77,9 +83,11 @@ class Account:
         return [
             ("sessions", self._end_sessions),
             ("sockets", self._close_sockets),
+            ("clubs", lambda profile, now: self.erase_clubs(profile.user_id)),
             ("follows", self._drop_follows),
             ("blocks", self._drop_blocks),
             ("invitations", self._forget_invitations),
+            ("events", lambda profile, now: self.forget_events(profile.user_id)),
             ("push_devices", lambda profile, now: self.forget_push(profile.user_id)),
             ("payments", self._close_payments),
             ("creator_program", self._drop_application),

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from chalicelib.adapters.tokens import TokenIssuer
     from chalicelib.edge.websocket import Realtime
     from chalicelib.services.account import Account
+    from chalicelib.services.clubs import Clubs
     from chalicelib.services.events import Events
     from chalicelib.services.fanout import Fanout
     from chalicelib.services.identity import Identity
@@ -95,7 +96,12 @@ class Services:
             origins=self.settings.browser_origins,
         )
         register_room_actions(
-            realtime, self.rooms, self.safety, self.events, self.settings.max_signal_bytes
+            realtime,
+            self.rooms,
+            self.safety,
+            self.events,
+            self.settings.max_signal_bytes,
+            clubs=self.clubs,
         )
         return realtime
 
@@ -158,7 +164,7 @@ class Services:
         """What use cases call to cause a push: it only queues."""
         from chalicelib.services.notifications import Notifier
 
-        return Notifier(self.notifications_queue)
+        return Notifier(self.notifications_queue, new_id)
 
     @cached_property
     def notifications(self) -> Notifications:
@@ -185,6 +191,7 @@ class Services:
 
     @cached_property
     def events(self) -> Events:
+        from chalicelib.adapters.dynamo.clubs import ClubRepository
         from chalicelib.adapters.dynamo.events import EventRepository
         from chalicelib.services.events import Events
 
@@ -196,10 +203,12 @@ class Services:
             settings=self.settings,
             clock=utc_now,
             new_id=new_id,
+            clubs=ClubRepository(),
         )
 
     @cached_property
     def rooms(self) -> Rooms:
+        from chalicelib.adapters.dynamo.clubs import ClubRepository
         from chalicelib.adapters.dynamo.rooms import RoomRepository
         from chalicelib.services.rooms import Rooms
 
@@ -216,6 +225,20 @@ class Services:
             media=self.media,
             notifier=self.notifier,
             moderation_log=self.safety_repo,
+            clubs=ClubRepository(),
+        )
+
+    @cached_property
+    def clubs(self) -> Clubs:
+        from chalicelib.adapters.dynamo.clubs import ClubRepository
+        from chalicelib.services.clubs import Clubs
+
+        return Clubs(
+            repo=ClubRepository(),
+            people=self.identity.repo,
+            rooms=self.rooms,
+            clock=utc_now,
+            new_id=new_id,
         )
 
     @cached_property
@@ -235,8 +258,10 @@ class Services:
             settings=self.settings,
             clock=utc_now,
             forget_push=lambda user_id: self.notifications.forget(user_id),
+            forget_events=lambda user_id: self.events.forget(user_id),
             erase_photo=lambda user_id: self.photos.erase(user_id),
             leave_room=lambda record: self.rooms.leave(record),
+            erase_clubs=lambda user_id: self.clubs.erase(user_id),
         )
 
     @cached_property

@@ -8,10 +8,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from chalicelib.adapters.dynamo.clubs import ClubRepository
 from chalicelib.adapters.dynamo.connections import ConnectionRecord
-from chalicelib.adapters.dynamo.events import EventRepository
+from chalicelib.adapters.dynamo.events import EventChangedError, EventRepository, club_listing
 from chalicelib.adapters.dynamo.identity import FOLLOWS, IdentityRepository
 from chalicelib.config import Settings
+from chalicelib.domain import clubs as club_rules
 from chalicelib.domain import events as domain
 from chalicelib.domain.errors import ValidationError
 from chalicelib.domain.events import EventStatus, ScheduledEvent
@@ -45,6 +47,7 @@ class Events:
     settings: Settings
     clock: Callable[[], datetime]
     new_id: Callable[[], str]
+    clubs: ClubRepository
 
     @property
     def grace(self) -> timedelta:
@@ -54,6 +57,11 @@ class Events:
 
     def schedule(self, user_id: str, fields: dict[str, Any]) -> dict[str, Any]:
         cohosts = self._members(fields.get("cohost_ids", []))
+        club_id = fields.get("club_id")
+        if club_id:
+            # Whoever may start the club's rooms may schedule its events.
+            club = self.clubs.get(club_id)
+            club_rules.room_kind(club, self.clubs.membership(club_id, user_id), "open")
         event = domain.schedule(
             self.new_id(),
             user_id,
@@ -62,6 +70,7 @@ class Events:
             parse_time(fields["starts_at"]),
             cohosts,
             self.clock(),
+            club_id=club_id or None,
         )
         self.repo.create(event)
         logger.info("event scheduled", extra={"event_id": event.event_id})
@@ -89,11 +98,16 @@ class Events:
         RSVP'd is pushed (through the notifications queue)."""
         event = self.repo.get(event_id)
         domain.check_start(event, who.user_id, self.clock(), self.grace)
-        view = self.rooms.create(who, event.title, "open", hosts=event.host_ids)
+        hosts = set(event.host_ids)
+        if event.club_id:  # the club's room: its admins moderate it too
+            hosts |= self.clubs.admin_ids(event.club_id)
+        view = self.rooms.create(who, event.title, "open", hosts=hosts, club_id=event.club_id)
         if not self.repo.start(event, view["room_id"]):
             # Another host started it (or it was just edited): this room goes again.
             self.rooms.leave(who)
             raise domain.EventNotScheduledError()
+        if event.club_id:
+            self.clubs.add_live_room(event.club_id, view["room_id"], ())
         self.notifier.rsvps_starting(event.event_id, view["room_id"], event.title, who.user_id)
         return view
 
@@ -127,14 +141,18 @@ class Events:
         return public
 
     def upcoming(self, user_id: str, scope: str) -> dict[str, Any]:
-        """Scheduled and live events, soonest first: the member's own (hosted or co-hosted),
-        or those of people they follow."""
+        """Scheduled and live events, soonest first: the member's own (hosted or co-hosted)
+        and their clubs', or those of people and clubs they follow."""
         now = self.clock()
         since = now - self.grace
+        places = self.clubs.of_user(user_id)
         if scope == "mine":
             hosts = [user_id]
+            clubs = [p.club_id for p in places if p.is_member]
         else:
             hosts = self.people.outgoing(user_id, FOLLOWS, FOLLOWED_HOSTS, None).items
+            clubs = [p.club_id for p in places if p.following]
+        hosts += [club_listing(c) for c in clubs]
         events = self.repo.many(self.repo.hosted_by(hosts, since, UPCOMING_LIMIT))
         blocked = self.people.blocked_either_way(user_id, {e.host_id for e in events})
         shown = sorted(
@@ -147,6 +165,34 @@ class Events:
             key=lambda e: (e.starts_at, e.event_id),
         )
         return {"items": [self._view(e, user_id) for e in shown]}
+
+    # --- account deletion -------------------------------------------------------------------
+
+    def forget(self, user_id: str) -> None:
+        """A deleted member's RSVPs go (each event's count with it), and they leave every event
+        they host (domain.without_host): an upcoming one they host alone is cancelled, which
+        its RSVP'd members see on the event; nobody is pushed, as when a host cancels. Safe to
+        run again: a deletion that stopped halfway finishes it."""
+        for event_id in self.repo.rsvps_of(user_id):
+            self.repo.unrsvp(event_id, user_id)
+        for event_id in self.repo.hosted_ever(user_id):
+            self._leave_event(event_id, user_id)
+
+    def _leave_event(self, event_id: str, user_id: str, attempts: int = 3) -> None:
+        for attempt in range(attempts):
+            try:
+                before = self.repo.get(event_id)
+            except domain.EventNotFoundError:
+                self.repo.drop_host_row(user_id, event_id)
+                return
+            after = domain.without_host(before, user_id, self.clock(), self.grace)
+            try:
+                self.repo.drop_host(before, after, user_id)
+                return
+            except EventChangedError:
+                # A co-host edited it meanwhile: read it again.
+                if attempt == attempts - 1:
+                    raise
 
     # --- views ------------------------------------------------------------------------------
 
@@ -182,6 +228,7 @@ class Events:
         return {
             **self._public(event),
             "host_id": event.host_id,
+            "club_id": event.club_id,
             "room_id": event.room_id,
             "rsvp": self.repo.has_rsvp(event.event_id, viewer_id),
             "is_host": viewer_id in event.host_ids,

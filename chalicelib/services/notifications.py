@@ -7,6 +7,10 @@ The worker walks followers a page per message (each page queues the next), O(1) 
 follower: one batch read of settings and blocks, and one conditional update of the follower's
 burst; the first person of a burst schedules that follower's one push, sent when the collapse
 window closes ("3 people you follow are talking").
+
+SQS delivers at least once, and a batch is retried: every notification has a stable id (given
+when it is queued, or derived from what it is about), and each device is claimed for it with a
+conditional write before the publish, so a replayed message or batch pushes nothing twice.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ import hashlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from chalicelib.adapters.dynamo.events import EventRepository
@@ -32,6 +36,9 @@ logger = logging.getLogger("salon.notifications")
 
 NAME_CACHE_S = 60
 NAME_CACHE_SIZE = 1000
+# How long a sent notification is remembered per device: the notifications queue keeps a
+# message at most 4 days (SQS's default retention), so no retry can come later.
+DELIVERY_MEMORY = timedelta(days=4)
 
 
 class TooManyDevicesError(ConflictError):
@@ -59,14 +66,15 @@ def push_from_message(message: dict[str, Any]) -> Push:
 
 @dataclass
 class Notifier:
-    """What other use cases call: it queues, never sends."""
+    """What other use cases call: it queues, never sends. Each message carries its own id,
+    the notification's identity through retries."""
 
     queue: Timers
+    new_id: Callable[[], str]
 
     def send(self, user_id: str, push: Push, from_id: str | None = None) -> None:
-        self.queue.after(
-            0, {"kind": "push", "to": user_id, "from": from_id, "push": push_to_message(push)}
-        )
+        message = {"kind": "push", "to": user_id, "from": from_id, "push": push_to_message(push)}
+        self.queue.after(0, {**message, "id": self.new_id()})
 
     def followers_talking(self, actor_id: str, kind: PushKind, room_id: str, title: str) -> None:
         self.queue.after(
@@ -78,6 +86,7 @@ class Notifier:
                 "room_id": room_id,
                 "title": title,
                 "cursor": None,
+                "id": self.new_id(),
             },
         )
 
@@ -149,16 +158,53 @@ class Notifications:
         for device in self.repo.forget(user_id):
             self.gateway.delete_endpoint(device.endpoint_arn)
 
+    # --- SNS endpoint events ----------------------------------------------------------------
+
+    def on_endpoint_event(self, message: str) -> str:
+        """SNS reported an endpoint deleted, changed or failing for good: a device whose
+        endpoint no longer delivers is removed now, not at its next failed publish. The event
+        is only a hint: the endpoint's state is read again, so a late "disabled" event for an
+        endpoint its member has registered again since (which re-enables it) removes nothing.
+        Answers what happened (for logs and tests)."""
+        event = domain.endpoint_event(message)
+        if event is None:
+            logger.warning("not an endpoint event, ignored")
+            return "ignored"
+        enabled = (
+            None
+            if event.kind == "EndpointDeleted"
+            else self.gateway.endpoint_enabled(event.endpoint_arn)
+        )
+        if enabled:
+            return "kept"
+        devices = self.repo.devices_with_endpoint(event.endpoint_arn)
+        for user_id, did in devices:
+            self.repo.remove_device(user_id, did)
+        if enabled is False:
+            # Disabled for good (the platform said the token is dead): a new registration of
+            # the app makes a new one.
+            self.gateway.delete_endpoint(event.endpoint_arn)
+        logger.info(
+            "push endpoint reported gone, devices removed",
+            extra={"event_type": event.kind, "devices": len(devices)},
+        )
+        return "removed" if devices else "unknown_endpoint"
+
     # --- the worker -------------------------------------------------------------------------
 
-    def on_message(self, message: dict[str, Any]) -> None:
+    def on_message(self, message: dict[str, Any], message_id: str) -> None:
+        """One queued message. `message_id` is SQS's, the same on each redelivery: the
+        notification's id when the message carries none (queued before ids were)."""
         kind = message.get("kind")
         if kind == "push":
             self.deliver(
-                str(message["to"]), push_from_message(message["push"]), message.get("from")
+                str(message["to"]),
+                push_from_message(message["push"]),
+                str(message.get("id") or message_id),
+                message.get("from"),
             )
         elif kind == "fanout":
-            self._fan_out(message)
+            self._fan_out(message, message_id)
         elif kind == "rsvps":
             self._tell_rsvps(message)
         elif kind == "burst":
@@ -170,12 +216,14 @@ class Notifications:
         self,
         user_id: str,
         push: Push,
+        notification_id: str,
         from_id: str | None = None,
         known: MemberState | None = None,
     ) -> str:
         """Send one push to every device of a member, unless their settings, the hour's cap or
-        a block say no. Answers what happened (for logs and tests). `known`: the member's
-        settings and count just read, saving the read."""
+        a block say no, and never twice to a device for one `notification_id`. Answers what
+        happened (for logs and tests). `known`: the member's settings and count just read,
+        saving the read."""
         prefs = known.preferences if known else self.repo.preferences(user_id)
         now = self.clock()
         # A burst was filtered by kind when it was collected (room started or on stage).
@@ -192,15 +240,28 @@ class Notifications:
             user_id, domain.hour_window(now), self.settings.push_cap_per_hour, known
         ):
             return "capped"
+        sent = 0
         for device in devices:
-            if not self.gateway.publish(device.endpoint_arn, push):
+            # Claimed first: a retry after the publish never sends it again. A publish that
+            # fails releases the claim, so the retry does send it.
+            if not self.repo.claim_delivery(
+                notification_id, device.device_id, now, DELIVERY_MEMORY
+            ):
+                continue
+            try:
+                published = self.gateway.publish(device.endpoint_arn, push)
+            except Exception:
+                self.repo.release_delivery(notification_id, device.device_id)
+                raise
+            if not published:
                 # SNS says the platform gave up on this token: forget the device.
                 self.repo.remove_device(user_id, device.device_id)
                 self.gateway.delete_endpoint(device.endpoint_arn)
                 logger.info("push endpoint disabled, device removed")
-        return "sent"
+            sent += 1
+        return "sent" if sent else "already_sent"
 
-    def _fan_out(self, message: dict[str, Any]) -> None:
+    def _fan_out(self, message: dict[str, Any], message_id: str) -> None:
         actor = str(message["from"])
         kind = PushKind(message["push_kind"])
         page = self.people.incoming(
@@ -213,7 +274,8 @@ class Notifications:
             return
         blocked = self.people.blocked_either_way(actor, followers)
         prefs = self.repo.preferences_of(followers)
-        page_id = self.new_id()
+        # The same on a retry of this page, so a follower's burst token is too.
+        page_id = f"{message.get('id') or message_id}:{message.get('cursor') or ''}"
         starts = []
         for follower in followers:
             if follower in blocked or not prefs.get(follower, domain.Preferences()).receives(kind):
@@ -231,9 +293,11 @@ class Notifications:
             self.queue.after(0, {**message, "cursor": page.cursor})
         starting = domain.event_started(str(message["title"]), str(message["room_id"]), event_id)
         host = str(message["from"])
+        # An event starts once: its start is the notification, whichever page or retry.
+        notification_id = f"event:{event_id}"
         for user_id in page.items:
             if user_id != host:
-                self.deliver(user_id, starting, from_id=host)
+                self.deliver(user_id, starting, notification_id, from_id=host)
 
     def _send_burst(self, user_id: str) -> None:
         burst, state = self.repo.take_burst(user_id)
@@ -244,7 +308,13 @@ class Notifications:
         if not actors:
             return
         talking = domain.talking(len(actors), self._name(actors[0]), burst.room_id, burst.title)
-        self.deliver(user_id, talking, known=state)
+        try:
+            self.deliver(user_id, talking, f"burst:{burst.burst_id}", known=state)
+        except Exception:
+            # The message comes back: so must the burst, or its retry would find none. The
+            # devices already pushed are claimed and are not pushed again.
+            self.repo.restore_burst(user_id, burst)
+            raise
 
     def _name(self, user_id: str) -> str:
         now = self.clock()

@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from chalicelib.adapters.connections import Connections
+from chalicelib.adapters.dynamo.clubs import ClubRepository
 from chalicelib.adapters.dynamo.connections import ConnectionRecord, ConnectionRepository
 from chalicelib.adapters.dynamo.identity import FOLLOWS, IdentityRepository
 from chalicelib.adapters.dynamo.rooms import (
@@ -34,6 +35,7 @@ from chalicelib.adapters.timers import Timers
 from chalicelib.config import Settings
 from chalicelib.domain import notifications as push
 from chalicelib.domain import rooms as domain
+from chalicelib.domain.clubs import ClubStatus
 from chalicelib.domain.errors import ForbiddenError, NotFoundError, ValidationError
 from chalicelib.domain.moderation import log_entries
 from chalicelib.domain.rooms import Event, Room, RoomType, Scope
@@ -92,11 +94,17 @@ class Rooms:
     media: MediaPlane
     moderation_log: SafetyRepository
     notifier: Notifier
+    clubs: ClubRepository
 
     # --- entering and leaving -------------------------------------------------------------
 
     def create(
-        self, who: ConnectionRecord, title: str, kind: str, hosts: Iterable[str] = ()
+        self,
+        who: ConnectionRecord,
+        title: str,
+        kind: str,
+        hosts: Iterable[str] = (),
+        club_id: str | None = None,
     ) -> dict[str, Any]:
         self._leave_current(who)
         room_id = self.new_id()
@@ -111,6 +119,7 @@ class Rooms:
             capacity=min(self.settings.room_capacity, limits.max_listeners),
             max_publishers=min(self.settings.max_publishers, limits.max_publishers),
             hosts=hosts,
+            club_id=club_id,
         )
         room.media_ref = self.media.open_room(room_id)
         try:
@@ -131,8 +140,14 @@ class Rooms:
         def enter(loaded: LoadedRoom) -> list[Event]:
             moderators = [m.user_id for m in loaded.room.moderators()]
             followers, blockers = self.people.edges_to(who.user_id, moderators)
+            club_id = loaded.room.club_id
             entry = domain.EntryContext(
-                followed_by_moderator=bool(followers), blocked_by_moderator=bool(blockers)
+                followed_by_moderator=bool(followers),
+                blocked_by_moderator=bool(blockers),
+                # Only a members-only room asks (one read); other rooms' joins cost the same.
+                club_member=loaded.room.kind is RoomType.MEMBERS
+                and club_id is not None
+                and self.clubs.membership(club_id, who.user_id).is_member,
             )
             loaded.pending_connections[who.user_id] = who.connection_id
             # The socket's room is saved with the membership, in the same transaction.
@@ -418,20 +433,31 @@ class Rooms:
         # stage in (their `on_stage_in`, read in batches of 100), and the newest live rooms.
         followed = self._following(user_id)
         speaking_in = {r for rooms in self.people.stages_of(followed).values() for r in rooms}
-        found = {r.room_id: r for r in self.repo.summaries(speaking_in)}
+        # The live rooms of the clubs one belongs to or follows (the first 100 clubs: one
+        # Query, one BatchGetItem), read with the others.
+        places = self.clubs.of_user(user_id)
+        clubs = self.clubs.many(p.club_id for p in places) if places else {}
+        club_rooms = {
+            r for c in clubs.values() if c.status is ClubStatus.OPEN for r in c.live_room_ids
+        }
+        member_of = {p.club_id for p in places if p.is_member}
+        found = {r.room_id: r for r in self.repo.summaries(speaking_in | club_rooms)}
         for summary in self.repo.live_rooms(HALLWAY_NEWEST):
             found.setdefault(summary.room_id, summary)
         rooms = list(found.values())
         following = set(followed)
         moderators = {m for r in rooms for m in r.moderator_ids}
         follows_me, blocked_me = self.people.edges_to(user_id, moderators)
-        visible = [r for r in rooms if self._may_enter(r, user_id, follows_me, blocked_me)]
+        visible = [
+            r for r in rooms if self._may_enter(r, user_id, follows_me, blocked_me, member_of)
+        ]
         # A room that removed the caller would refuse them (removed_from_room): not offered.
         removed = self.repo.removed_from(user_id, [r.room_id for r in visible])
         visible = [r for r in visible if r.room_id not in removed]
         ranked = sorted(
             visible,
             key=lambda r: (
+                r.club_id not in clubs,  # one's clubs' rooms first
                 -len(r.stage_ids & following),
                 -(r.listener_count + len(r.stage_ids)),
                 -r.created_at.timestamp(),
@@ -450,6 +476,8 @@ class Rooms:
                 "listener_count": r.listener_count,
                 "stage": [by_id[u] for u in sorted(r.stage_ids) if u in by_id],
                 "followed_on_stage": len(r.stage_ids & following),
+                "club_id": r.club_id,
+                "club_name": clubs[r.club_id].name if r.club_id in clubs else None,
             }
             for r in page
         ]
@@ -457,7 +485,12 @@ class Rooms:
         return {"items": items, "cursor": _encode_offset(start + limit) if more else None}
 
     def _may_enter(
-        self, room: RoomSummary, user_id: str, follows_me: set[str], blocked_me: set[str]
+        self,
+        room: RoomSummary,
+        user_id: str,
+        follows_me: set[str],
+        blocked_me: set[str],
+        member_of: set[str],
     ) -> bool:
         if room.moderator_ids & blocked_me:
             return False
@@ -467,6 +500,8 @@ class Rooms:
             return True
         if room.kind is RoomType.SOCIAL:
             return bool(room.moderator_ids & follows_me)
+        if room.kind is RoomType.MEMBERS:
+            return room.club_id in member_of
         return False
 
     def _following(self, user_id: str) -> list[str]:

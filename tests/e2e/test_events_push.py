@@ -187,3 +187,19 @@ def test_a_device_its_platform_reports_dead_is_removed(
     sockets["host"].ok("ping_into_room", user_id=gone["user_id"])
     drained(stack)
     assert api.get("/me/devices", gone["token"]).body["items"] == []
+
+
+def test_a_device_sns_reports_disabled_is_removed_without_a_push_to_it(
+    api: HttpClient, stack: dict[str, Any]
+) -> None:
+    """SNS reports the disabled endpoint to the stack's endpoint events topic, whose
+    subscribed function removes the device: nothing had to be pushed to find out."""
+    quiet = member(api, "eventquiet")
+    phone, other = device(api, quiet), device(api, quiet, "fcm")
+    assert api.post(f"/_local/push/{phone}/disable").body["disabled"] == 1
+
+    def devices() -> list[str]:
+        return [d["platform"] for d in api.get("/me/devices", quiet["token"]).body["items"]]
+
+    until(lambda: devices() == ["fcm"], "the disabled device removed")
+    assert outbox(api, phone) == [] and outbox(api, other) == []

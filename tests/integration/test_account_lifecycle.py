@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
@@ -18,6 +19,7 @@ from tests.support.crowd import Crowd, Person
 from tests.support.fakes import ManualTimers, RecordingConnections
 from tests.support.flows import post, verify
 from tests.support.push import device as push_device
+from tests.support.push import endpoints_for
 from tests.support.reconcile import assert_reconciled
 from tests.support.send_money import (
     beta_sender,
@@ -44,20 +46,6 @@ def ask_code(client: Client, person: Person) -> None:
     assert answer.status_code == 202, answer.json_body
 
 
-def endpoints_for(token: str) -> list[str]:
-    """The SNS endpoints that hold a device token, on every platform application."""
-    sns = boto3.client("sns", region_name="us-east-1")
-    found = []
-    for app in sns.list_platform_applications()["PlatformApplications"]:
-        arn = app["PlatformApplicationArn"]
-        for endpoint in sns.list_endpoints_by_platform_application(PlatformApplicationArn=arn)[
-            "Endpoints"
-        ]:
-            if endpoint["Attributes"].get("Token") == token:
-                found.append(endpoint["EndpointArn"])
-    return found
-
-
 def every_item() -> list[tuple[str, str]]:
     """Every item of every DynamoDB table there is (not only the ones Salon's models name),
     as (table, its JSON)."""
@@ -69,6 +57,35 @@ def every_item() -> list[tuple[str, str]]:
         for page in dynamodb.get_paginator("scan").paginate(TableName=table):
             found.extend((table, json.dumps(item, default=str)) for item in page["Items"])
     return found
+
+
+def tables_holding(text: str, prefix: str) -> set[str]:
+    """The tables (without the stage's prefix) where some item holds `text`."""
+    return {table.removeprefix(prefix) for table, item in every_item() if text in item}
+
+
+def schedule(client: Client, host: Person, title: str, *cohosts: Person) -> str:
+    starts_at = (datetime.now(UTC) + timedelta(hours=2)).isoformat()
+    payload = {"title": title, "starts_at": starts_at, "cohost_ids": [c.user_id for c in cohosts]}
+    answer = call(client, "post", "/events", host, payload)
+    assert answer.status_code == 201, answer.json_body
+    return str(answer.json_body["event_id"])
+
+
+def rsvp(client: Client, person: Person, event_id: str) -> None:
+    assert call(client, "put", f"/events/{event_id}/rsvp", person).status_code == 200
+
+
+def event(client: Client, viewer: Person, event_id: str) -> dict[str, Any]:
+    answer = call(client, "get", f"/events/{event_id}", viewer)
+    assert answer.status_code == 200, answer.json_body
+    return dict(answer.json_body)
+
+
+# Where a deleted member's random id stays, naming nobody once the profile is gone: the money
+# records (kept by law), the report filed against them, the room they ran (ended), and the
+# event they hosted alone (cancelled). Anything else holding the id fails the deletion test.
+KEEPS_THE_PSEUDONYM = {"events", "ledger", "reports", "rooms", "tips"}
 
 
 def test_deleting_needs_a_fresh_code_sent_to_the_members_phone(
@@ -133,6 +150,14 @@ def test_deletion_leaves_no_phone_name_or_token_in_any_table_and_tips_still_reco
     assert endpoints_for(device_token)
     room = fan.ok("create_room", title="Fan club", kind="social")["room_id"]
     friend.ok("join_room", room_id=room)
+    # Events: the fan RSVPs to the friend's; hosts one alone (the friend RSVPs); hands one to
+    # a co-host by leaving; co-hosts the friend's.
+    friends_talk = schedule(client, friend, "Friend's talk")
+    rsvp(client, fan, friends_talk)
+    fan_hour = schedule(client, fan, "Fan hour")
+    rsvp(client, friend, fan_hour)
+    handed_over = schedule(client, fan, "Fan and friend", friend)
+    cohosted = schedule(client, friend, "Friend and fan", fan)
     # Money: the fan tips the creator.
     first = tip(client, fan, creator, 700)
     assert first.status_code == 201, first.json_body
@@ -147,6 +172,8 @@ def test_deletion_leaves_no_phone_name_or_token_in_any_table_and_tips_still_reco
     tokens = [fan.token, again["access_token"], again["refresh_token"], device_token]
     assert any(phone in item for _, item in every_item())
     assert any(name in item for _, item in every_item())
+    prefix = svc.settings.table_prefix
+    assert {"event_rsvps", "event_hosts"} <= tables_holding(fan.user_id, prefix)
 
     ask_code(client, fan)
     assert delete_me(client, fan, latest_code(phone)).status_code == 204
@@ -159,6 +186,17 @@ def test_deletion_leaves_no_phone_name_or_token_in_any_table_and_tips_still_reco
         if phone in item or name in item or any(t in item for t in tokens)
     ]
     assert leftovers == []
+    kept = tables_holding(fan.user_id, prefix)
+    assert kept <= KEEPS_THE_PSEUDONYM, kept - KEEPS_THE_PSEUDONYM
+    # The RSVP left its count; the event they hosted alone is cancelled (its RSVP'd member
+    # sees it so); the others go on without them, handed to the co-host.
+    assert event(client, friend, friends_talk)["rsvp_count"] == 0
+    alone = event(client, friend, fan_hour)
+    assert (alone["status"], alone["rsvp"], alone["hosts"]) == ("cancelled", True, [])
+    for event_id in (handed_over, cohosted):
+        kept_on = event(client, friend, event_id)
+        assert (kept_on["status"], kept_on["host_id"]) == ("scheduled", friend.user_id)
+        assert [h["user_id"] for h in kept_on["hosts"]] == [friend.user_id]
     assert endpoints_for(device_token) == []  # nor in SNS: its endpoint was deleted
     assert photo not in photos.keys()  # and the photo left the bucket
     assert_reconciled(svc)

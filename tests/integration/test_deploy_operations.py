@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import re
+import subprocess
 import sys
 import zipfile
 from collections.abc import Iterator
@@ -327,3 +329,49 @@ def test_the_lambda_zip_ships_bytecode_python_loads_without_its_sources_times(
         # Lambda's limit on a function's unzipped code.
         assert sum(i.file_size for i in archive.infolist()) < 250 * 1024 * 1024
     assert len(sources) > 40
+
+
+# Run with -S (no site-packages, so nothing from this venv) and the system's zone files hidden:
+# zoneinfo can then only find a zone in the `tzdata` package, and only in the folder given.
+RESOLVE_ZONE = """
+import sys
+sys.path[:0] = sys.argv[1:]
+from datetime import datetime, timezone
+from zoneinfo import ZoneInfo
+zone = ZoneInfo("America/Los_Angeles")
+summer = datetime(2026, 7, 1, 12, tzinfo=timezone.utc).astimezone(zone)
+import tzdata
+print(summer.utcoffset().total_seconds() / 3600, tzdata.__file__)
+"""
+
+
+def resolve_zone(*path: str, tzpath: Path) -> subprocess.CompletedProcess[str]:
+    environment = {**os.environ, "PYTHONTZPATH": str(tzpath)}
+    environment.pop("PYTHONPATH", None)
+    return subprocess.run(
+        [sys.executable, "-S", "-c", RESOLVE_ZONE, *path],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_the_lambda_zip_carries_the_iana_zones_quiet_hours_use(
+    prod_package: tuple[dict[str, Any], Path], tmp_path: Path
+) -> None:
+    """Quiet hours are kept in the member's IANA zone (zoneinfo). Lambda's runtime has no
+    system zone files to count on, so the zip ships `tzdata`: from the unzipped package alone,
+    with the system's zones hidden, "America/Los_Angeles" resolves (UTC-7 in July)."""
+    task, no_zones = tmp_path / "task", tmp_path / "no-zones"
+    no_zones.mkdir()
+    with zipfile.ZipFile(prod_package[1] / "deployment.zip") as archive:
+        archive.extractall(task)
+    found = resolve_zone(str(task), tzpath=no_zones)
+    assert found.returncode == 0, found.stderr
+    offset, origin = found.stdout.split()
+    assert float(offset) == -7.0
+    assert Path(origin).is_relative_to(task)
+    # The same check without the package fails: it is the zip's data that answered.
+    missing = resolve_zone(tzpath=no_zones)
+    assert missing.returncode != 0 and "ZoneInfoNotFoundError" in missing.stderr

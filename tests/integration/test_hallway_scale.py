@@ -12,7 +12,13 @@ import pytest
 from chalice.test import Client
 
 from chalicelib.adapters.dynamo.identity import FOLLOWS
-from chalicelib.adapters.dynamo.models import RelationModel, RoomModel, UserModel
+from chalicelib.adapters.dynamo.models import (
+    ClubMemberModel,
+    ClubModel,
+    RelationModel,
+    RoomModel,
+    UserModel,
+)
 from chalicelib.adapters.dynamo.rooms import LIVE
 from tests.support.crowd import Crowd, speaker_in
 from tests.support.fakes import RecordingConnections
@@ -104,12 +110,13 @@ def test_a_hallway_page_is_bounded_by_the_follows_not_the_rooms(
     assert all(item["followed_on_stage"] == 1 for item in page["items"][:3])
     assert len(page["items"]) == 20 and page["cursor"]
     # 1 Query of the follows (1,000 rows < 1 MB), 10 BatchGetItem of their stages (100 keys
-    # each), 1 of the rooms they speak in, 1 Query + 1 BatchGetItem of the newest 100 live
-    # rooms, 2 of the moderators' edges to the viewer (103 moderators), 2 of the viewer's own
-    # rows in the 103 rooms (a room that removed them is not offered), 1 of the names.
-    assert calls.count("Query") == 2
+    # each), 1 Query of the viewer's clubs (none), 1 BatchGetItem of the rooms they speak in,
+    # 1 Query + 1 BatchGetItem of the newest 100 live rooms, 2 of the moderators' edges to
+    # the viewer (103 moderators), 2 of the viewer's own rows in the 103 rooms (a room that
+    # removed them is not offered), 1 of the names.
+    assert calls.count("Query") == 3
     assert calls.count("BatchGetItem") == 10 + 1 + 1 + 3 + 2 + 1
-    assert len(calls) == 20
+    assert len(calls) == 21
     assert "Scan" not in calls
 
 
@@ -127,3 +134,57 @@ def test_stepping_on_and_off_a_stage_keeps_the_hallways_index(crowd: Crowd, svc:
     assert svc.rooms.hallway(guest.user_id, 20, None)["items"] == []
     assert crowd.fire("cleanup") == 1
     assert not UserModel.get(host.user_id).on_stage_in
+
+
+CLUBS = 100
+
+
+def test_a_members_clubs_raise_their_rooms_for_a_bounded_number_of_requests(
+    crowd: Crowd, svc: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A member who follows 1,000 people and belongs to or follows 100 clubs (the first 100
+    are what the hallway reads), each club with one of the oldest of 10,000 live rooms: the
+    page is the clubs' rooms, for one Query and one BatchGetItem of the clubs and one
+    BatchGetItem per 100 of their rooms."""
+    viewer = crowd.person("viewer")
+    seed(viewer.user_id, {})
+    now = datetime.now(UTC)
+    with ClubModel.batch_write() as clubs, ClubMemberModel.batch_write() as places:
+        for i in range(CLUBS):
+            club_id = f"club{i:03d}"
+            # Club rooms are among the oldest: only the clubs raise them.
+            clubs.save(
+                ClubModel(
+                    club_id,
+                    name=f"Club {i}",
+                    founder_id=f"stranger{i:05d}",
+                    created_at=now,
+                    status="open",
+                    live_room_ids={f"room{i:05d}"},
+                )
+            )
+            following = i % 2 == 0
+            places.save(
+                ClubMemberModel(
+                    club_id,
+                    viewer.user_id,
+                    role=None if following else "member",
+                    following=following,
+                    roster_key=None if following else f"member#{i:03d}#{viewer.user_id}",
+                )
+            )
+    for i in range(CLUBS):
+        RoomModel(f"room{i:05d}").update(actions=[RoomModel.club_id.set(f"club{i:03d}")])
+    calls = count_dynamodb(monkeypatch)
+    page = svc.rooms.hallway(viewer.user_id, 100, None)
+    assert {item["club_id"] for item in page["items"]} == {f"club{i:03d}" for i in range(CLUBS)}
+    assert all(item["club_name"] for item in page["items"])
+    # As above, 1 Query and 10 BatchGetItem for the 1,000 follows and their stages; then
+    # 1 Query + 1 BatchGetItem of the 100 clubs, 1 BatchGetItem of their 100 rooms (with the
+    # rooms followed people speak in: none here), 1 Query + 1 BatchGetItem of the newest 100
+    # live rooms, 4 of the 200 moderators' edges to the viewer, 2 of the viewer's rows in the
+    # 200 rooms, 1 of the names on the page's stages.
+    assert calls.count("Query") == 3
+    assert calls.count("BatchGetItem") == 10 + 1 + 1 + 1 + 4 + 2 + 1
+    assert len(calls) == 23
+    assert "Scan" not in calls

@@ -10,12 +10,27 @@ from zoneinfo import ZoneInfo
 
 import boto3
 import pytest
+from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
+from botocore.exceptions import ClientError
 
 from chalicelib.domain import notifications as push
-from local.outbox import disable_device, pushes
+from deploy.wiring import Template
+from local.outbox import disable_device, pushes, report_endpoint_event
 from tests.integration.conftest import PUSH_CAP
 from tests.support.crowd import Crowd, Person
-from tests.support.push import device, drain, handle, rest
+from tests.support.events import sqs_event
+from tests.support.push import (
+    NOTIFICATIONS,
+    delivered_notifications,
+    device,
+    drain,
+    endpoints_for,
+    handle,
+    report,
+    report_endpoint_events_to,
+    rest,
+    run_batch,
+)
 
 CAP = PUSH_CAP
 
@@ -316,3 +331,277 @@ def test_forgetting_a_member_removes_their_devices_endpoints_and_settings(
         for e in sns.list_endpoints_by_platform_application(PlatformApplicationArn=arn)["Endpoints"]
     }
     assert {phone, tablet} & tokens == set()
+
+
+# --- retries: SQS delivers at least once, and batches come back -------------------------------
+
+
+def queued(crowd: Crowd) -> list[dict[str, Any]]:
+    """The messages waiting on the notifications queue, taken off it."""
+    queue = crowd.svc.notifications_queue
+    messages = [m for _, m in queue.pending]
+    queue.pending.clear()
+    return messages
+
+
+def test_a_replayed_batch_pushes_each_device_once(crowd: Crowd) -> None:
+    ann, bob = crowd.person("ann"), crowd.person("bob")
+    phones = [device(crowd, ann), device(crowd, ann, "fcm"), device(crowd, bob)]
+    crowd.svc.notifier.send(ann.user_id, a_tip("Cy"))
+    crowd.svc.notifier.send(bob.user_id, a_tip("Cy"))
+    batch = sqs_event(queued(crowd), NOTIFICATIONS)
+    assert run_batch(crowd, batch) == []
+    assert run_batch(crowd, batch) == []  # SQS delivered the batch again
+    assert [len(pushes(phone)) for phone in phones] == [1, 1, 1]
+    # A new notification of the same content is a new push.
+    send(crowd, bob, a_tip("Cy"))
+    assert len(pushes(phones[2])) == 2
+
+
+def test_a_failed_message_alone_comes_back_and_its_retry_sends_only_what_was_not_sent(
+    crowd: Crowd, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ann, bob = crowd.person("ann"), crowd.person("bob")
+    ann_apns, ann_fcm, bob_apns = device(crowd, ann), device(crowd, ann, "fcm"), device(crowd, bob)
+    gateway = crowd.svc.notifications.gateway
+    publish = gateway.publish
+    throttled = []
+
+    def throttle_fcm_once(endpoint_arn: str, what: push.Push) -> bool:
+        if "/GCM/" in endpoint_arn and not throttled:
+            throttled.append(endpoint_arn)
+            error = {"Error": {"Code": "Throttling", "Message": "Rate exceeded"}}
+            raise ClientError(error, "Publish")  # type: ignore[arg-type]
+        return publish(endpoint_arn, what)
+
+    monkeypatch.setattr(gateway, "publish", throttle_fcm_once)
+    crowd.svc.notifier.send(ann.user_id, a_tip("Cy"))
+    crowd.svc.notifier.send(bob.user_id, a_tip("Cy"))
+    batch = sqs_event(queued(crowd), NOTIFICATIONS)
+    to_ann = batch["Records"][0]["messageId"]
+    # Only Ann's message is reported: Bob's is done and must not come back.
+    assert run_batch(crowd, batch) == [to_ann]
+    assert [len(pushes(p)) for p in (ann_apns, ann_fcm, bob_apns)] == [1, 0, 1]
+    # Even the whole batch again (a retry that does not honour the report) adds only the push
+    # that failed.
+    assert run_batch(crowd, batch) == []
+    assert [len(pushes(p)) for p in (ann_apns, ann_fcm, bob_apns)] == [1, 1, 1]
+
+
+def test_a_batch_whose_every_message_failed_is_an_error_lambda_retries(
+    crowd: Crowd, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ann = crowd.person("ann")
+    device(crowd, ann)
+
+    def outage(endpoint_arn: str, what: push.Push) -> bool:
+        raise ClientError({"Error": {"Code": "InternalError"}}, "Publish")  # type: ignore[arg-type]
+
+    monkeypatch.setattr(crowd.svc.notifications.gateway, "publish", outage)
+    crowd.svc.notifier.send(ann.user_id, a_tip())
+    with pytest.raises(BatchProcessingError):
+        run_batch(crowd, sqs_event(queued(crowd), NOTIFICATIONS))
+
+
+def test_rsvps_told_twice_of_a_start_get_one_push(crowd: Crowd) -> None:
+    fans = [crowd.person(f"fan{i}", connect=False) for i in range(3)]
+    phones = [device(crowd, fan) for fan in fans]
+    host = crowd.person("host")
+    starts_at = (datetime.now(UTC) + timedelta(minutes=10)).isoformat()
+    event = rest(crowd, "POST", "/events", host, {"title": "Jazz night", "starts_at": starts_at})
+    event_id = event.json_body["event_id"]
+    for fan in fans:
+        assert rest(crowd, "PUT", f"/events/{event_id}/rsvp", fan).status_code == 200
+    for _ in range(2):  # the start's message, queued twice (a retried SendMessage)
+        crowd.svc.notifier.rsvps_starting(event_id, "r1", "Jazz night", host.user_id)
+    drain(crowd)
+    assert [len(pushes(phone)) for phone in phones] == [1, 1, 1]
+
+
+def test_a_fan_out_page_run_twice_still_makes_one_collapsed_push(crowd: Crowd) -> None:
+    host = crowd.person("host")
+    fans = [crowd.person(f"fan{i}", connect=False) for i in range(3)]
+    phones = [device(crowd, fan) for fan in fans]
+    for fan in fans:
+        crowd.follow(fan, host)
+    host.ok("create_room", title="Morning talk", kind="open")
+    [fanout] = queued(crowd)
+    handle(crowd, fanout)
+    drain(crowd)  # the later pages and the bursts: each fan pushed once
+    handle(crowd, fanout)  # the first page, delivered again after all that
+    drain(crowd)
+    assert [len(pushes(phone)) for phone in phones] == [1, 1, 1]
+
+
+# --- SNS's endpoint events: a dead device goes before anyone pushes to it -----------------------
+
+
+@pytest.fixture
+def topic(packaged: Template) -> str:
+    """The stage's endpoint events topic, as the template names it."""
+    return packaged.sns_sources()["push_endpoint_events"]
+
+
+@pytest.fixture
+def seen(topic: str, applications: dict[str, str]) -> str:
+    """The platform applications pointed at the topic as the runbook says; answers the URL of
+    a queue that sees what the topic delivers."""
+    return report_endpoint_events_to(topic, applications)
+
+
+def my_devices(crowd: Crowd, person: Person) -> list[str]:
+    return [d["platform"] for d in rest(crowd, "GET", "/me/devices", person).json_body["items"]]
+
+
+def test_a_device_sns_reports_disabled_is_removed_before_any_push(crowd: Crowd, seen: str) -> None:
+    ann = crowd.person("ann")
+    dead, alive = device(crowd, ann), device(crowd, ann, "fcm")
+    disable_device(dead)  # APNs told SNS the token is dead: SNS reports the endpoint updated
+    [notification] = delivered_notifications(seen)
+    assert json.loads(notification["Message"])["EventType"] == "EndpointUpdated"
+    report(crowd, notification)
+    assert my_devices(crowd, ann) == ["fcm"]
+    assert endpoints_for(dead) == []  # its endpoint deleted too
+    assert endpoints_for(alive)
+    send(crowd, ann, a_tip())
+    assert pushes(dead) == [] and len(pushes(alive)) == 1
+
+
+def test_a_late_report_for_a_device_registered_again_since_removes_nothing(
+    crowd: Crowd, seen: str
+) -> None:
+    ann = crowd.person("ann")
+    token = device(crowd, ann)
+    disable_device(token)
+    [notification] = delivered_notifications(seen)
+    # Before the report is handled, the app registered its token again, which enables the
+    # same endpoint (PushGateway.create_endpoint). moto refuses CreatePlatformEndpoint for a
+    # disabled endpoint's token, so the enabling step is played alone here.
+    [arn] = endpoints_for(token)
+    boto3.client("sns", region_name="us-east-1").set_endpoint_attributes(
+        EndpointArn=arn, Attributes={"Enabled": "true"}
+    )
+    report(crowd, notification)
+    assert my_devices(crowd, ann) == ["apns"]
+    send(crowd, ann, a_tip())
+    assert len(pushes(token)) == 1
+
+
+def test_a_deleted_endpoint_reported_removes_its_device(
+    crowd: Crowd, topic: str, seen: str
+) -> None:
+    ann = crowd.person("ann")
+    token = device(crowd, ann)
+    [arn] = endpoints_for(token)
+    # Deleted outside Salon (the console, a cleanup script): SNS reports it.
+    boto3.client("sns", region_name="us-east-1").delete_endpoint(EndpointArn=arn)
+    report_endpoint_event(topic, "EndpointDeleted", arn, "us-east-1")
+    [notification] = delivered_notifications(seen)
+    report(crowd, notification)
+    assert my_devices(crowd, ann) == []
+
+
+# AWS's documented shapes: the record is the Lambda Developer Guide's example SNS event
+# (docs.aws.amazon.com/lambda/latest/dg/with-sns.html); the Message is a DeliveryFailure as an
+# AWS re:Post question quotes one (repost.aws, "SNS push notification list of available
+# FailureTypes"; AWS's own pages name the event but show no body).
+DOCUMENTED_DELIVERY_FAILURE = {
+    "DeliveryAttempts": 1,
+    "EventType": "DeliveryFailure",
+    "FailureMessage": "Platform token associated with the endpoint is not valid",
+    "FailureType": "InvalidPlatformToken",
+    "MessageId": "dd686e01-3f8f-56f7-9683-348cb97d649a",
+    "Service": "SNS",
+    "Time": "2022-02-21T12:25:22.787Z",
+}
+DOCUMENTED_SNS_RECORD = {
+    "EventVersion": "1.0",
+    "EventSubscriptionArn": "arn:aws:sns:us-east-1:123456789012:sns-lambda:"
+    "21be56ed-a058-49f5-8c98-aedd2564c486",
+    "EventSource": "aws:sns",
+    "Sns": {
+        "SignatureVersion": "1",
+        "Timestamp": "2019-01-02T12:45:07.000Z",
+        "Signature": "tcc6faL2yUC6dgZdmrwh1Y4cGa/ebXEkAi6RibDsvpi+tE/1+82j...65r==",
+        "SigningCertUrl": "https://sns.us-east-1.amazonaws.com/"
+        "SimpleNotificationService-ac565b8b1a6c5d002d285f9598aa1d9b.pem",
+        "MessageId": "95df01b4-ee98-5cb9-9903-4c221d41eb5e",
+        "MessageAttributes": {},
+        "Type": "Notification",
+        "UnsubscribeUrl": "https://sns.us-east-1.amazonaws.com/?Action=Unsubscribe&amp;"
+        "SubscriptionArn=arn:aws:sns:us-east-1:123456789012:test-lambda:"
+        "21be56ed-a058-49f5-8c98-aedd2564c486",
+        "TopicArn": "arn:aws:sns:us-east-1:123456789012:sns-lambda",
+        "Subject": "DeliveryFailure event for app salon-test-gcm (GCM)",
+    },
+}
+
+
+def documented_delivery_failure(endpoint_arn: str) -> dict[str, Any]:
+    application = endpoint_arn.replace(":endpoint/", ":app/").rsplit("/", 1)[0]
+    message = {**DOCUMENTED_DELIVERY_FAILURE, "EndpointArn": endpoint_arn, "Resource": application}
+    record = {**DOCUMENTED_SNS_RECORD, "Sns": {**DOCUMENTED_SNS_RECORD["Sns"]}}
+    record["Sns"]["Message"] = json.dumps(message)  # type: ignore[index]
+    return {"Records": [record]}
+
+
+def test_the_documented_delivery_failure_event_removes_the_device(crowd: Crowd) -> None:
+    ann = crowd.person("ann")
+    token = device(crowd, ann, "fcm")
+    [arn] = endpoints_for(token)
+    sns = boto3.client("sns", region_name="us-east-1")
+    # A permanent failure: SNS disabled the endpoint, then reported the failure.
+    sns.set_endpoint_attributes(EndpointArn=arn, Attributes={"Enabled": "false"})
+    crowd.client.lambda_.invoke("push_endpoint_events", documented_delivery_failure(arn))
+    assert my_devices(crowd, ann) == []
+    assert endpoints_for(token) == []
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "not json",
+        json.dumps({"EventType": "EndpointCreated", "EndpointArn": "arn:aws:sns:x"}),
+        json.dumps({"EventType": "EndpointUpdated", "EndpointArn": "not an endpoint"}),
+        json.dumps(["a list"]),
+    ],
+)
+def test_anything_else_on_the_topic_is_ignored_and_removes_nothing(
+    crowd: Crowd, message: str
+) -> None:
+    ann = crowd.person("ann")
+    device(crowd, ann)
+    record = {**DOCUMENTED_SNS_RECORD, "Sns": {**DOCUMENTED_SNS_RECORD["Sns"], "Message": message}}
+    crowd.client.lambda_.invoke("push_endpoint_events", {"Records": [record]})
+    assert my_devices(crowd, ann) == ["apns"]
+
+
+def test_a_collapsed_push_that_failed_is_sent_by_the_retry_once_per_device(
+    crowd: Crowd, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    host, fan = crowd.person("host"), crowd.person("fan", connect=False)
+    apns, fcm = device(crowd, fan), device(crowd, fan, "fcm")
+    crowd.follow(fan, host)
+    host.ok("create_room", title="Morning talk", kind="open")
+    [fanout] = queued(crowd)
+    handle(crowd, fanout)
+    [burst] = queued(crowd)
+    gateway = crowd.svc.notifications.gateway
+    publish = gateway.publish
+
+    published: list[str] = []
+
+    def second_one_fails(endpoint_arn: str, what: push.Push) -> bool:
+        if published:
+            raise ClientError({"Error": {"Code": "InternalError"}}, "Publish")  # type: ignore[arg-type]
+        published.append(endpoint_arn)
+        return publish(endpoint_arn, what)
+
+    monkeypatch.setattr(gateway, "publish", second_one_fails)
+    with pytest.raises(BatchProcessingError):
+        handle(crowd, burst)
+    assert sorted([len(pushes(apns)), len(pushes(fcm))]) == [0, 1]
+    monkeypatch.setattr(gateway, "publish", publish)
+    handle(crowd, burst)  # SQS delivers it again
+    assert [len(pushes(apns)), len(pushes(fcm))] == [1, 1]
+    assert pushes(fcm)[0]["title"] == "Host is talking"

@@ -448,6 +448,46 @@ def events(wire: Wire, c: Cast) -> None:
     wire.refused(c.pest, "start_event", "event_too_early", event_id=early["event_id"])
 
 
+def clubs(wire: Wire, c: Cast) -> None:
+    """A club's rooms: started by its admins, a members room refusing outsiders, the other
+    admins moderators when they come in."""
+    service = wire.crowd.svc.clubs
+    club_id = service.create(c.outsider.user_id, {"name": "Listeners"})["club_id"]
+    wire.refused(
+        c.pest,
+        "start_club_room",
+        "club_not_found",
+        club_id="no-such-club",
+        title="Nope",
+        kind="open",
+    )
+    wire.refused(
+        c.pest, "start_club_room", "not_club_member", club_id=club_id, title="Nope", kind="open"
+    )
+    service.invite(c.outsider.user_id, club_id, c.fan.user_id)
+    service.accept(c.fan.user_id, club_id)
+    wire.refused(
+        c.fan,
+        "start_club_room",
+        "club_rooms_admins_only",
+        club_id=club_id,
+        title="Mine",
+        kind="open",
+    )
+    service.set_role(c.outsider.user_id, club_id, c.fan.user_id, "admin")
+    room = wire.ok(c.outsider, "start_club_room", club_id=club_id, title="Members", kind="members")
+    assert (room["kind"], room["club_id"]) == ("members", club_id)
+    wire.refused(c.pest, "join_room", "club_members_only", room_id=room["room_id"])
+    entered = wire.ok(c.fan, "join_room", room_id=room["room_id"])
+    assert entered["viewer"]["role"] == "moderator"
+    closed = service.create(c.pest.user_id, {"name": "Gone"})["club_id"]
+    service.close(c.pest.user_id, closed)
+    wire.refused(
+        c.pest, "start_club_room", "club_closed", club_id=closed, title="Late", kind="open"
+    )
+    wire.invalid(c.pest, "start_club_room", club_id=club_id, title="Social", kind="social")
+
+
 def test_a_whole_room_life_speaks_the_documented_protocol(wire: Wire) -> None:
     cast = enter(wire)
     phases: list[Callable[[Wire, Cast], None]] = [
@@ -459,6 +499,7 @@ def test_a_whole_room_life_speaks_the_documented_protocol(wire: Wire) -> None:
         drops,
         endings,
         events,
+        clubs,
     ]
     for phase in phases:
         phase(wire, cast)

@@ -4,11 +4,13 @@ function's settings is one the template defines, for every function it packages.
 from __future__ import annotations
 
 import pytest
+from chalice.test import Client
 
 from chalicelib.adapters.dynamo.models import ALL_MODELS
 from chalicelib.config import settings
 from deploy.template import short_name
 from deploy.wiring import Function, Template
+from tests.support.events import sqs_event
 from tests.support.iam_replay import deployed_settings, setting_problems
 
 
@@ -87,3 +89,17 @@ def test_the_asyncapi_servers_name_the_websocket_stage_the_template_creates(
     assert {name: s["pathname"] for name, s in servers.items()} == {
         name: f"/{stage}" for name in servers
     }
+
+
+def test_a_queue_handler_that_reports_failed_messages_has_an_event_source_that_reads_it(
+    packaged: Template, client: Client
+) -> None:
+    """A partial batch response that Lambda is not told to read is ignored: the batch counts as
+    done and the failed messages are lost. A handler that reports none must not be set to,
+    or every batch it finishes would come back."""
+    for handler, queue in packaged.sqs_sources().items():
+        nothing = sqs_event([{"kind": "nothing to do"}], queue)
+        answer = client.lambda_.invoke(handler, nothing).payload
+        reports = isinstance(answer, dict) and "batchItemFailures" in answer
+        assert reports == (handler in packaged.partial_batch_handlers()), handler
+    assert "notifications" in packaged.partial_batch_handlers()

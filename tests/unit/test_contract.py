@@ -28,6 +28,7 @@ from chalicelib.adapters import media as media_plane
 from chalicelib.adapters.dynamo import rooms as room_store
 from chalicelib.adapters.media.janus import JanusVideoRoom
 from chalicelib.config import Settings
+from chalicelib.domain import clubs as club_rules
 from chalicelib.domain import events as event_rules
 from chalicelib.domain import rooms as domain
 from chalicelib.domain.errors import SalonError
@@ -60,6 +61,9 @@ REQUEST_FIELDS: dict[tuple[str, str], Sequence[Field]] = {
     ("POST", "/events"): schemas.NEW_EVENT,
     ("PATCH", "/events/{event_id}"): schemas.EDIT_EVENT,
     ("PATCH", "/me/notification-settings"): schemas.PUSH_SETTINGS,
+    ("POST", "/clubs"): schemas.NEW_CLUB,
+    ("POST", "/clubs/{club_id}/invitations"): schemas.CLUB_INVITE,
+    ("PUT", "/clubs/{club_id}/members/{user_id}/role"): schemas.CLUB_ROLE,
 }
 # Bodies read raw, not field by field: Stripe signs the exact bytes (app.py `_stripe_event`).
 RAW_BODIES: frozenset[tuple[str, str]] = frozenset(
@@ -75,9 +79,17 @@ QUERY_FIELDS: dict[tuple[str, str], Sequence[Field]] = {
     ("GET", "/me/earnings"): schemas.PAGE,
     ("GET", "/me/reports"): schemas.PAGE,
     ("GET", "/events"): schemas.UPCOMING,
+    ("GET", "/clubs/{club_id}/members"): schemas.PAGE,
 }
 # Where the room errors live: every SalonError subclass defined in these is a room code.
 ROOM_ERROR_MODULES = (domain, room_service, room_store, media_plane, event_rules)
+# The club codes a room action (start_club_room) may return; the club's other codes are REST's.
+CLUB_ROOM_ERRORS: tuple[type[SalonError], ...] = (
+    club_rules.ClubNotFoundError,
+    club_rules.ClubClosedError,
+    club_rules.NotAClubMemberError,
+    club_rules.ClubRoomsForAdminsError,
+)
 ADMIN_FIELDS: dict[str, Sequence[Field]] = {
     "admin_create_founder": schemas.ADMIN_CREATE_FOUNDER,
     "admin_grant_invites": schemas.ADMIN_GRANT_INVITES,
@@ -516,7 +528,8 @@ def registered_actions() -> set[str]:
 def room_error_codes() -> dict[str, type[SalonError]]:
     """Every room error code, from the modules that define them."""
     modules = {module.__name__ for module in ROOM_ERROR_MODULES}
-    return {cls.code: cls for cls in salon_error_classes() if cls.__module__ in modules}
+    codes = {cls.code: cls for cls in salon_error_classes() if cls.__module__ in modules}
+    return codes | {cls.code: cls for cls in CLUB_ROOM_ERRORS}
 
 
 def test_every_action_has_an_operation_with_its_replies_and_room_codes() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 import pytest
@@ -90,3 +91,27 @@ def test_the_cap_counts_by_the_hour() -> None:
     start = datetime(2026, 12, 2, 16, 0, tzinfo=UTC)
     assert push.hour_window(start) == push.hour_window(start.replace(minute=59))
     assert push.hour_window(start.replace(hour=17)) == push.hour_window(start) + 1
+
+
+ENDPOINT = "arn:aws:sns:us-east-1:123456789012:endpoint/GCM/salon-prod-gcm/3f08fd15-d349-3d82"
+
+
+@pytest.mark.parametrize("kind", ["EndpointDeleted", "EndpointUpdated", "DeliveryFailure"])
+def test_endpoint_events_name_their_kind_and_endpoint(kind: str) -> None:
+    message = json.dumps({"EventType": kind, "EndpointArn": ENDPOINT, "Service": "SNS"})
+    assert push.endpoint_event(message) == push.EndpointEvent(kind, ENDPOINT)
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "",
+        "null",
+        json.dumps({"EventType": "EndpointCreated", "EndpointArn": ENDPOINT}),
+        json.dumps({"EventType": "EndpointUpdated"}),
+        json.dumps({"EventType": "EndpointUpdated", "EndpointArn": ENDPOINT + "/extra"}),
+        json.dumps({"EventType": "EndpointUpdated", "EndpointArn": 7}),
+    ],
+)
+def test_anything_else_is_not_an_endpoint_event(message: str) -> None:
+    assert push.endpoint_event(message) is None

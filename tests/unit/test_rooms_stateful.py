@@ -66,12 +66,21 @@ class RoomMachine(RuleBasedStateMachine):
         self.final = None
         self.steps_since_end = 0
         self.room, events = rooms.create_room(
-            "r1", CREATOR, "Property tests", kind, T0, capacity=capacity, invited=sorted(guests)
+            "r1",
+            CREATOR,
+            "Property tests",
+            kind,
+            T0,
+            capacity=capacity,
+            invited=sorted(guests),
+            club_id="c1",  # a `members` room is a club's
         )
         assert self.room.version == 1
         assert len(events) == 1
         # Start with people in the room, so a run does not spend its steps filling it.
-        welcome = EntryContext(followed_by_moderator=True, blocked_by_moderator=False)
+        welcome = EntryContext(
+            followed_by_moderator=True, blocked_by_moderator=False, club_member=True
+        )
         for user in sorted(audience | stage):
             self._apply(partial(rooms.join, self.room, user, welcome, self.now))
         for user in sorted(stage):
@@ -140,7 +149,9 @@ class RoomMachine(RuleBasedStateMachine):
     @precondition(lambda self: not self.room.is_live and self.steps_since_end >= REFUSALS_AFTER_END)
     @rule(kind=st.sampled_from(RoomType))
     def start_another_room(self, kind: RoomType) -> None:
-        self.room, _ = rooms.create_room("r2", CREATOR, "Encore", kind, self._tick(1), capacity=6)
+        self.room, _ = rooms.create_room(
+            "r2", CREATOR, "Encore", kind, self._tick(1), capacity=6, club_id="c1"
+        )
         self.final = None
         self.steps_since_end = 0
 
@@ -149,7 +160,9 @@ class RoomMachine(RuleBasedStateMachine):
     def join(self, data: st.DataObject, followed: bool, blocked: bool, wait: int) -> None:
         # Everyone outside, removed people included: they will try to come back.
         user = self._pick(data, set(PEOPLE) - set(self.room.members))
-        entry = EntryContext(followed_by_moderator=followed, blocked_by_moderator=blocked)
+        entry = EntryContext(
+            followed_by_moderator=followed, blocked_by_moderator=blocked, club_member=followed
+        )
         at = self._tick(wait)
         self._act(
             Action.JOIN, user, lambda: rooms.join(self.room, user, entry, at), blocked=blocked

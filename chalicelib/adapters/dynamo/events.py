@@ -29,6 +29,15 @@ def _iso(at: datetime) -> str:
     return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def club_listing(club_id: str) -> str:
+    """The event_hosts key under which a club's events are listed."""
+    return f"club#{club_id}"
+
+
+def _listed_under(event: ScheduledEvent) -> set[str]:
+    return set(event.host_ids) | ({club_listing(event.club_id)} if event.club_id else set())
+
+
 def _event(row: EventModel) -> ScheduledEvent:
     return ScheduledEvent(
         event_id=row.event_id,
@@ -42,6 +51,7 @@ def _event(row: EventModel) -> ScheduledEvent:
         room_id=row.room_id,
         rsvp_count=int(row.rsvp_count or 0),
         version=int(row.revision),
+        club_id=row.club_id,
     )
 
 
@@ -60,10 +70,11 @@ class EventRepository:
                     status=event.status.value,
                     rsvp_count=0,
                     revision=1,
+                    club_id=event.club_id,
                 ),
                 condition=EventModel.event_id.does_not_exist(),
             )
-            for host in sorted(event.host_ids):
+            for host in sorted(_listed_under(event)):
                 tx.save(EventHostModel(host, _sort_key(event), event_id=event.event_id))
 
     def get(self, event_id: str) -> ScheduledEvent:
@@ -96,8 +107,8 @@ class EventRepository:
                     condition=(EventModel.revision == before.version)
                     & (EventModel.status == SCHEDULED),
                 )
-                old = {(host, _sort_key(before)) for host in before.host_ids}
-                new = {(host, _sort_key(after)) for host in after.host_ids}
+                old = {(host, _sort_key(before)) for host in _listed_under(before)}
+                new = {(host, _sort_key(after)) for host in _listed_under(after)}
                 for host, key in sorted(old - new):
                     tx.delete(EventHostModel(host, key))
                 for host, key in sorted(new - old):
@@ -123,6 +134,41 @@ class EventRepository:
                 return False
             raise
         return True
+
+    def drop_host(self, before: ScheduledEvent, after: ScheduledEvent, user_id: str) -> None:
+        """A deleted member leaves the event (`after`: handed over, cancelled, or without
+        them), whatever its status, conditioned on the version read; their host row goes in
+        the same transaction."""
+        try:
+            with transaction() as tx:
+                tx.update(
+                    EventModel(before.event_id),
+                    actions=[
+                        EventModel.host_id.set(after.host_id),
+                        EventModel.status.set(after.status.value),
+                        EventModel.cohost_ids.set(set(after.cohost_ids))
+                        if after.cohost_ids
+                        else EventModel.cohost_ids.remove(),
+                        EventModel.revision.set(before.version + 1),
+                    ],
+                    condition=EventModel.revision == before.version,
+                )
+                tx.delete(EventHostModel(user_id, _sort_key(before)))
+        except TransactWriteError as error:
+            if tx.failed(error)[0]:
+                raise EventChangedError() from error
+            raise
+
+    def hosted_ever(self, user_id: str) -> list[str]:
+        """Every event the member hosts or co-hosts, past ones too (their host rows)."""
+        return list(dict.fromkeys(row.event_id for row in EventHostModel.query(user_id)))
+
+    def drop_host_row(self, user_id: str, event_id: str) -> None:
+        """A host row whose event is gone."""
+        for row in EventHostModel.query(
+            user_id, filter_condition=EventHostModel.event_id == event_id
+        ):
+            row.delete()
 
     # --- RSVPs ------------------------------------------------------------------------------
 
@@ -163,6 +209,10 @@ class EventRepository:
                 return False
             raise
         return True
+
+    def rsvps_of(self, user_id: str) -> list[str]:
+        """The events a member RSVP'd to (account deletion)."""
+        return [row.event_id for row in EventRsvpModel.by_member.query(user_id)]
 
     def has_rsvp(self, event_id: str, user_id: str) -> bool:
         try:

@@ -54,6 +54,8 @@ class UserModel(Model):
     # follows are speaking. Added and deleted (never set) in the room's own transaction, so
     # two rooms' changes commute; a room that has ended since is filtered on read.
     on_stage_in = UnicodeSetAttribute(null=True)
+    # How many open clubs they founded (at most MAX_FOUNDED): moved in the club's transaction.
+    clubs_founded = NumberAttribute(null=True)
 
 
 class InvitedByIndex(GlobalSecondaryIndex["PhoneModel"]):
@@ -250,7 +252,9 @@ class RoomModel(Model):
     # The media plane's handle on the room (a Janus room, an IVS stage ARN).
     media_ref = UnicodeAttribute(null=True)
     invited = UnicodeSetAttribute(null=True)
-    hosts = UnicodeSetAttribute(null=True)  # an event's co-hosts: moderators on entry
+    # An event's co-hosts, a club room's admins: moderators on entry.
+    hosts = UnicodeSetAttribute(null=True)
+    club_id = UnicodeAttribute(null=True)  # the club whose room it is
     listener_count = NumberAttribute(default=0)
     # A copy of each on-stage member's row (JSON: user id -> the row as DynamoDB stores it),
     # written in the same transaction as the rows: an action reads the room, its stage and the
@@ -594,6 +598,16 @@ class ModerationLogModel(Model):
     ttl = TTLAttribute()
 
 
+class DevicesByEndpointIndex(GlobalSecondaryIndex["PushDeviceModel"]):
+    """The device an SNS endpoint belongs to: SNS's endpoint events name only the endpoint."""
+
+    class Meta:
+        index_name = "by_endpoint"
+        projection = KeysOnlyProjection()
+
+    endpoint_arn = UnicodeAttribute(hash_key=True)
+
+
 class PushDeviceModel(Model):
     """A member's device that receives push: its SNS endpoint, keyed by a digest of the token
     (the token itself lives only in SNS)."""
@@ -606,6 +620,7 @@ class PushDeviceModel(Model):
     platform = UnicodeAttribute()
     endpoint_arn = UnicodeAttribute()
     registered_at = UTCDateTimeAttribute()
+    by_endpoint = DevicesByEndpointIndex()
 
 
 class PushMemberModel(Model):
@@ -628,6 +643,17 @@ class PushMemberModel(Model):
     burst_title = UnicodeAttribute(null=True)
 
 
+class PushDeliveryModel(Model):
+    """One notification sent to one device: written before the publish, on the condition that
+    it is new, so a retried batch (SQS delivers at least once) never pushes it twice."""
+
+    class Meta(_Meta):
+        table_name = _settings.table_name("push_deliveries")
+
+    delivery_id = UnicodeAttribute(hash_key=True)  # <notification id>#<device id>
+    ttl = TTLAttribute()
+
+
 class EventModel(Model):
     """A scheduled room: its hosts, time, status, the room it became and how many RSVP'd."""
 
@@ -645,11 +671,13 @@ class EventModel(Model):
     room_id = UnicodeAttribute(null=True)
     rsvp_count = NumberAttribute(default=0)
     revision = NumberAttribute(default=1)
+    club_id = UnicodeAttribute(null=True)  # the club it is held in
 
 
 class EventHostModel(Model):
-    """One row per host (creator and co-hosts) of an event, sorted by start time: a member's
-    upcoming events, and those of the people they follow, are queries on this."""
+    """One row per host (creator and co-hosts) of an event, and one for its club
+    (`club#<club_id>`), sorted by start time: a member's upcoming events, those of the people
+    they follow and those of their clubs are queries on this."""
 
     class Meta(_Meta):
         table_name = _settings.table_name("event_hosts")
@@ -657,6 +685,17 @@ class EventHostModel(Model):
     user_id = UnicodeAttribute(hash_key=True)
     starts_event = UnicodeAttribute(range_key=True)  # "<starts_at UTC ISO>#<event_id>"
     event_id = UnicodeAttribute()
+
+
+class RsvpsByMemberIndex(GlobalSecondaryIndex["EventRsvpModel"]):
+    """A member's RSVPs, to remove them all when the account is deleted."""
+
+    class Meta:
+        index_name = "by_member"
+        projection = KeysOnlyProjection()
+
+    user_id = UnicodeAttribute(hash_key=True)
+    event_id = UnicodeAttribute(range_key=True)
 
 
 class EventRsvpModel(Model):
@@ -668,6 +707,68 @@ class EventRsvpModel(Model):
     event_id = UnicodeAttribute(hash_key=True)
     user_id = UnicodeAttribute(range_key=True)
     created_at = UTCDateTimeAttribute()
+    by_member = RsvpsByMemberIndex()
+
+
+class ClubModel(Model):
+    """A club: its name, admins' and members' counts, and its live rooms."""
+
+    class Meta(_Meta):
+        table_name = _settings.table_name("clubs")
+
+    club_id = UnicodeAttribute(hash_key=True)
+    name = UnicodeAttribute()
+    description = UnicodeAttribute(default="")
+    founder_id = UnicodeAttribute()
+    created_at = UTCDateTimeAttribute()
+    members_start_rooms = BooleanAttribute(default=False)
+    status = UnicodeAttribute()  # open | closed
+    admin_count = NumberAttribute(default=1)
+    member_count = NumberAttribute(default=1)
+    follower_count = NumberAttribute(default=0)
+    # Rooms started in the club; ended ones are filtered on read and pruned at the next start.
+    live_room_ids = UnicodeSetAttribute(null=True)
+    revision = NumberAttribute(default=1)
+
+
+class ClubsOfUserIndex(GlobalSecondaryIndex["ClubMemberModel"]):
+    """The clubs a member belongs to, is invited to or follows (the hallway, their list)."""
+
+    class Meta:
+        index_name = "by_user"
+        projection = AllProjection()
+
+    user_id = UnicodeAttribute(hash_key=True)
+    club_id = UnicodeAttribute(range_key=True)
+
+
+class ClubRosterIndex(GlobalSecondaryIndex["ClubMemberModel"]):
+    """A club's admins, invitees and members (sparse: a follower alone has no key), by role."""
+
+    class Meta:
+        index_name = "roster"
+        projection = KeysOnlyProjection()
+
+    club_id = UnicodeAttribute(hash_key=True)
+    roster_key = UnicodeAttribute(range_key=True)  # "<role>#<user_id>"
+
+
+class ClubMemberModel(Model):
+    """One person's place in one club: a role (admin, member, invited) and/or a follow. The row
+    goes when it holds neither."""
+
+    class Meta(_Meta):
+        table_name = _settings.table_name("club_members")
+
+    club_id = UnicodeAttribute(hash_key=True)
+    user_id = UnicodeAttribute(range_key=True)
+    role = UnicodeAttribute(null=True)
+    following = BooleanAttribute(default=False)
+    invited_by = UnicodeAttribute(null=True)
+    since = UTCDateTimeAttribute(null=True)
+    roster_key = UnicodeAttribute(null=True)
+    by_user = ClubsOfUserIndex()
+    roster = ClubRosterIndex()
 
 
 ALL_MODELS: tuple[type[Model], ...] = (
@@ -696,7 +797,10 @@ ALL_MODELS: tuple[type[Model], ...] = (
     ModerationLogModel,
     PushDeviceModel,
     PushMemberModel,
+    PushDeliveryModel,
     EventModel,
     EventHostModel,
     EventRsvpModel,
+    ClubModel,
+    ClubMemberModel,
 )

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from pynamodb.constants import ALL_OLD
-from pynamodb.exceptions import DeleteError, UpdateError
+from pynamodb.exceptions import DeleteError, PutError, UpdateError
 
-from chalicelib.adapters.dynamo.models import PushDeviceModel, PushMemberModel
+from chalicelib.adapters.dynamo.models import PushDeliveryModel, PushDeviceModel, PushMemberModel
 from chalicelib.adapters.dynamo.tx import condition_failed
 from chalicelib.domain.notifications import Platform, Preferences, PushKind
 
@@ -33,6 +33,7 @@ class MemberState:
 
 @dataclass(frozen=True)
 class Burst:
+    burst_id: str
     actor_ids: frozenset[str]
     room_id: str
     title: str
@@ -75,12 +76,40 @@ class PushRepository:
             return None
         return Device(r.user_id, r.device_id, Platform(r.platform), r.endpoint_arn)
 
+    def devices_with_endpoint(self, endpoint_arn: str) -> list[tuple[str, str]]:
+        """(user id, device id) of each device row holding this SNS endpoint (one, unless a
+        token moved between members: SNS keeps one endpoint per token)."""
+        return [
+            (row.user_id, row.device_id) for row in PushDeviceModel.by_endpoint.query(endpoint_arn)
+        ]
+
     def remove_device(self, user_id: str, device_id: str) -> None:
         try:
             PushDeviceModel(user_id, device_id).delete()
         except DeleteError as error:
             if not condition_failed(error):
                 raise
+
+    # --- deliveries -------------------------------------------------------------------------
+
+    def claim_delivery(
+        self, notification_id: str, device_id: str, at: datetime, keep: timedelta
+    ) -> bool:
+        """Mark one notification as sent to one device, once: False if it already was. Kept
+        for `keep` (TTL), longer than a message can be redelivered."""
+        try:
+            PushDeliveryModel(f"{notification_id}#{device_id}", ttl=at + keep).save(
+                condition=PushDeliveryModel.delivery_id.does_not_exist()
+            )
+        except PutError as error:
+            if condition_failed(error):
+                return False
+            raise
+        return True
+
+    def release_delivery(self, notification_id: str, device_id: str) -> None:
+        """The publish failed: a retry may send it."""
+        PushDeliveryModel(f"{notification_id}#{device_id}").delete()
 
     # --- settings ---------------------------------------------------------------------------
 
@@ -163,6 +192,18 @@ class PushRepository:
         )
         return str(answer["Attributes"]["burst_id"]["S"]) == token
 
+    def restore_burst(self, user_id: str, burst: Burst) -> None:
+        """A burst taken whose push then failed goes back, so the retried message takes it
+        again (merged into any burst begun meanwhile, which then keeps its own id)."""
+        PushMemberModel(user_id).update(
+            actions=[
+                PushMemberModel.burst_actors.add(set(burst.actor_ids)),
+                PushMemberModel.burst_id.set(PushMemberModel.burst_id | burst.burst_id),
+                PushMemberModel.burst_room_id.set(PushMemberModel.burst_room_id | burst.room_id),
+                PushMemberModel.burst_title.set(PushMemberModel.burst_title | burst.title),
+            ]
+        )
+
     def take_burst(self, user_id: str) -> tuple[Burst | None, MemberState]:
         """The burst collected so far, cleared in the same update that reads it (so nobody
         added meanwhile is lost), with the member's settings and count as they were."""
@@ -181,6 +222,9 @@ class PushRepository:
         if not row.burst_id:
             return None, state
         burst = Burst(
-            frozenset(row.burst_actors or ()), row.burst_room_id or "", row.burst_title or ""
+            row.burst_id,
+            frozenset(row.burst_actors or ()),
+            row.burst_room_id or "",
+            row.burst_title or "",
         )
         return burst, state

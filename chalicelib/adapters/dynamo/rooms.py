@@ -89,6 +89,7 @@ class RoomSummary:
     moderator_ids: frozenset[str]
     invited: frozenset[str]
     listener_count: int
+    club_id: str | None = None
 
 
 def _hand_key_prefix(hands_round: int) -> str:
@@ -255,6 +256,7 @@ class RoomRepository:
                     publisher_ids=set(state.publisher_ids) or None,
                     invited=set(state.invited) or None,
                     hosts=set(room.hosts) or None,
+                    club_id=room.club_id,
                     listener_count=0,
                     revision=1,
                     live=LIVE,
@@ -303,6 +305,7 @@ class RoomRepository:
             ended_at=item.ended_at,
             invited=set(item.invited or ()),
             hosts=set(item.hosts or ()),
+            club_id=item.club_id,
             version=int(item.revision),
         )
         revisions: dict[str, int] = {}
@@ -581,6 +584,7 @@ class RoomRepository:
                     moderator_ids=frozenset(item.moderator_ids or ()),
                     invited=frozenset(item.invited or ()),
                     listener_count=int(item.listener_count or 0),
+                    club_id=item.club_id,
                 )
             )
         return summaries
