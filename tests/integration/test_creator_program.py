@@ -18,13 +18,11 @@ from chalice.test import Client
 from chalicelib.adapters.dynamo.models import LedgerEntryModel, PayoutModel
 from chalicelib.adapters.dynamo.program import ProgramRepository
 from chalicelib.adapters.stripe_gateway import StripeGateway
-from chalicelib.domain.program import Enrollment
 from chalicelib.services.program import BACKOFF_S, Pacer, Program
 from tests.support.events import sqs_event
+from tests.support.program import MONTH, creators, forever, transfers_to
 from tests.support.reconcile import assert_reconciled
 from tests.support.stripe_local import emulator_post
-
-MONTH = "2026-12"
 
 
 class Crash(Exception):
@@ -48,10 +46,6 @@ def program(svc: Any, emulator: str) -> Program:
     return built
 
 
-def forever() -> int:
-    return 900_000
-
-
 class Budget:
     """An invocation that runs out of time after `pages` pages of creators."""
 
@@ -61,32 +55,6 @@ class Budget:
     def __call__(self) -> int:
         self.left -= 1
         return 900_000 if self.left > 0 else 0
-
-
-def creators(
-    program: Program, emulator: str, count: int, *, ready: bool = True, prefix: str = "creator"
-) -> list[str]:
-    """Enrolled creators with Stripe accounts, onboarded or not."""
-    ids = []
-    for i in range(count):
-        user_id = f"{prefix}{i:04d}"
-        state = program.stripe.create_account(user_id)
-        if ready:
-            emulator_post(emulator, f"/_test/accounts/{state.account_id}/complete_onboarding")
-            state = program.stripe.account(state.account_id)
-        program.money.save_account(user_id, state, datetime.now(UTC))
-        program.repo.add_enrollment(Enrollment.new(user_id, 500_000, MONTH, 3), datetime.now(UTC))
-        ids.append(user_id)
-    return ids
-
-
-def transfers_to(emulator: str, user_id: str) -> list[Any]:
-    sdk = stripe.StripeClient("sk_test_salon", base_addresses={"api": emulator})
-    return list(
-        sdk.v1.transfers.list(
-            params={"transfer_group": f"stipend-{user_id}-{MONTH}", "limit": 10}
-        ).data
-    )
 
 
 def stipend_entries(user_id: str) -> list[Any]:

@@ -170,7 +170,7 @@ def test_two_stipend_reversals_delivered_at_once_and_twice_take_back_what_they_r
     svc: Any, emulator: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from local.stripe import reset
-    from tests.integration.test_creator_program import MONTH, creators, forever, transfers_to
+    from tests.support.program import MONTH, creators, forever, transfers_to
 
     reset()
     svc.settings = dataclasses.replace(
