@@ -9,6 +9,8 @@ are skipped. Chromium comes from the project's setup (`apt-get install chromium`
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import shutil
 import socket
@@ -17,7 +19,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright.sync_api import Page
 
+from tests.support.browser import TIMEOUT_MS, Member
+from tests.support.http import HttpClient
 from tests.support.stack import running_stack
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -95,3 +100,41 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
             yield chromium
         finally:
             chromium.close()
+
+
+# The pages and REST client of the modules that sign members in with tests/support/browser.py.
+@pytest.fixture(scope="module")
+def api(stack: dict[str, Any]) -> HttpClient:
+    return HttpClient(stack["rest"], validate=False)
+
+
+@pytest.fixture(scope="module")
+def open_page(
+    request: pytest.FixtureRequest, browser: Any, stack: dict[str, Any], artifacts: Path
+) -> Iterator[Any]:
+    """open_page(member or None, width) -> a page of the client, signed in as that member;
+    each page's last state is saved as a screenshot when the module's tests are done."""
+    prefix = request.module.__name__.rsplit(".", 1)[-1].removeprefix("test_")
+    contexts: list[Any] = []
+    pages: list[tuple[str, Page]] = []
+
+    def open_(member: Member | None, width: int = 1280, hash_: str = "#hallway") -> Page:
+        context = browser.new_context(viewport={"width": width, "height": 860})
+        context.set_default_timeout(TIMEOUT_MS)
+        contexts.append(context)
+        if member is not None:
+            context.add_init_script(
+                f"sessionStorage.setItem('salon.session', {json.dumps(json.dumps(member.session))})"
+            )
+        page = context.new_page()
+        page.on("dialog", lambda dialog: dialog.accept())  # "Block …?", "Remove …?"
+        page.goto(stack["web"] + hash_)
+        pages.append((member.username if member else "signed-out", page))
+        return page
+
+    yield open_
+    for index, (name, page) in enumerate(pages):
+        with contextlib.suppress(Exception):
+            page.screenshot(path=artifacts / f"{prefix}-last-{index}-{name}.png", full_page=True)
+    for context in contexts:
+        context.close()

@@ -8,58 +8,20 @@ test-artifacts/browser/, and each of those views is checked for horizontal overf
 
 from __future__ import annotations
 
-import contextlib
-import itertools
-import json
 import re
 import struct
 import zlib
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Page, Route, expect
+from playwright.sync_api import Route, expect
 
+from tests.support.browser import Member, join, new_member, no_overflow, session_of, start_room
 from tests.support.http import HttpClient, open_link, wait_until
 
 FOUNDER = "+14155550100"
-TIMEOUT_MS = 15_000
 WIDTHS = (390, 1280)
-_numbers = itertools.count(7100)
-
-# Whatever sticks out past the viewport's right edge (what makes a phone scroll sideways).
-OVERFLOW = """() => {
-  const width = window.innerWidth;
-  const out = [];
-  const whole = document.documentElement.scrollWidth;
-  if (whole > width) out.push('document ' + whole);
-  for (const el of document.querySelectorAll('body *')) {
-    const box = el.getBoundingClientRect();
-    if (box.width && box.right > width + 0.5) {
-      out.push(`${el.tagName}#${el.id}.${el.className} ${Math.round(box.right)}`);
-    }
-  }
-  return out;
-}"""
-
-
-@dataclass
-class Member:
-    user_id: str
-    username: str
-    name: str
-    session: dict[str, Any]
-
-    @property
-    def token(self) -> str:
-        return str(self.session["access_token"])
-
-
-@pytest.fixture(scope="module")
-def api(stack: dict[str, Any]) -> HttpClient:
-    return HttpClient(stack["rest"], validate=False)
 
 
 @pytest.fixture(scope="module")
@@ -71,69 +33,6 @@ def founder(api: HttpClient) -> Member:
     )
     assert granted.body["ok"], granted.body
     return Member(user["user_id"], user["username"], user["name"], session_of(answer))
-
-
-def session_of(answer: dict[str, Any]) -> dict[str, Any]:
-    keys = ("access_token", "refresh_token", "user")
-    return {k: answer[k] for k in keys}
-
-
-def new_member(api: HttpClient, founder: Member, username: str, name: str) -> Member:
-    phone = f"+1415555{next(_numbers):04d}"
-    assert api.post("/invites", {"phone": phone}, founder.token).status == 201
-    answer = api.sign_in(phone)
-    joined = api.post(
-        "/auth/sign-up",
-        {"sign_up_token": answer["sign_up_token"], "name": name, "username": username},
-    )
-    assert joined.status == 201, joined.body
-    return Member(joined.body["user"]["user_id"], username, name, session_of(joined.body))
-
-
-@pytest.fixture(scope="module")
-def open_page(browser: Any, stack: dict[str, Any], artifacts: Path) -> Iterator[Any]:
-    """open_page(member or None, width) -> a page of the client, signed in as that member."""
-    contexts: list[Any] = []
-    pages: list[tuple[str, Page]] = []
-
-    def open_(member: Member | None, width: int = 1280, hash_: str = "#hallway") -> Page:
-        context = browser.new_context(viewport={"width": width, "height": 860})
-        context.set_default_timeout(TIMEOUT_MS)
-        contexts.append(context)
-        if member is not None:
-            context.add_init_script(
-                f"sessionStorage.setItem('salon.session', {json.dumps(json.dumps(member.session))})"
-            )
-        page = context.new_page()
-        page.on("dialog", lambda dialog: dialog.accept())  # "Block …?", "Remove …?"
-        page.goto(stack["web"] + hash_)
-        pages.append((member.username if member else "signed-out", page))
-        return page
-
-    yield open_
-    for index, (name, page) in enumerate(pages):
-        with contextlib.suppress(Exception):
-            page.screenshot(path=artifacts / f"newcomer-last-{index}-{name}.png", full_page=True)
-    for context in contexts:
-        context.close()
-
-
-def no_overflow(page: Page) -> None:
-    assert page.evaluate(OVERFLOW) == [], "something sticks out past the right edge"
-
-
-def start_room(page: Page, title: str) -> str:
-    page.get_by_label("Title", exact=True).fill(title)
-    page.get_by_role("button", name="Start room").click()
-    expect(page.get_by_role("heading", name=title)).to_be_visible()
-    room_id: str = page.evaluate("salonDebug.room().id")
-    return room_id
-
-
-def join(page: Page, title: str) -> None:
-    page.get_by_role("link", name="Hallway").click()
-    page.get_by_role("button", name=f"Join {title}").click()
-    expect(page.get_by_role("heading", name=title)).to_be_visible()
 
 
 def test_the_nav_is_hidden_while_signed_out(open_page: Any) -> None:

@@ -10,12 +10,9 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser import test_newcomer as newcomer
-from tests.browser.test_newcomer import Member, join, new_member, session_of, start_room
+from tests.support.browser import Member, join, new_member, no_overflow, session_of, start_room
 from tests.support.http import HttpClient
 
-api = newcomer.api  # fixtures of the newcomer module: the REST client and signed-in pages
-open_page = newcomer.open_page
 _numbers = itertools.count(7800)  # test_events_client.py counts from 7600, on the same stack
 
 
@@ -55,7 +52,7 @@ def test_a_room_report_reaches_the_operator_and_the_outcome_shows_to_the_reporte
     form.get_by_label("Details").fill("Selling things all evening.")
     form.get_by_role("button", name="Send report").click()
     expect(form.get_by_text("Reported.")).to_be_visible()
-    newcomer.no_overflow(page)
+    no_overflow(page)
 
     report = decide_latest(api, "dismiss")
     assert (report["target_kind"], report["target_id"]) == ("room", room_id)
@@ -107,7 +104,7 @@ def test_a_member_deletes_their_account_with_the_texted_code(
     phone = api.get("/me", dee.token).body["phone"]
     code = api.get(f"/_local/sms/{phone.lstrip('+')}").body["latest_code"]
     page.get_by_label("Code from the text message").fill(code)
-    newcomer.no_overflow(page)
+    no_overflow(page)
     page.get_by_role("button", name="Delete my account forever").click()
     expect(page.get_by_role("heading", name="Welcome to Salon")).to_be_visible()
     assert api.get("/me", dee.token).status == 401

@@ -15,6 +15,7 @@ from chalice.test import Client
 from chalicelib.adapters.dynamo.models import ALL_MODELS
 from local.outbox import latest_code
 from tests.support import photos
+from tests.support.account import ask_code, delete_me, phone_of
 from tests.support.crowd import Crowd, Person
 from tests.support.fakes import ManualTimers, RecordingConnections
 from tests.support.flows import post, verify
@@ -30,20 +31,6 @@ from tests.support.send_money import (
     tip,
 )
 from tests.support.stripe_local import WebhookInbox
-
-
-def delete_me(client: Client, person: Person, code: str | None) -> Any:
-    payload = {} if code is None else {"code": code}
-    return call(client, "delete", "/me", person, payload)
-
-
-def phone_of(svc: Any, person: Person) -> str:
-    return str(svc.identity.repo.profile(person.user_id).phone)
-
-
-def ask_code(client: Client, person: Person) -> None:
-    answer = call(client, "post", "/me/deletion-code", person)
-    assert answer.status_code == 202, answer.json_body
 
 
 def every_item() -> list[tuple[str, str]]:

@@ -16,7 +16,7 @@ from chalicelib.adapters.dynamo.clubs import ClubChangedError
 from chalicelib.domain import clubs as club_rules
 from chalicelib.domain.clubs import MAX_FOUNDED
 from local.outbox import latest_code
-from tests.integration.test_account_lifecycle import ask_code, delete_me, phone_of
+from tests.support.account import ask_code, delete_me, phone_of
 from tests.support.crowd import Crowd, Person
 from tests.support.fakes import RecordingConnections
 from tests.support.push import rest

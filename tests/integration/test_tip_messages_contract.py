@@ -19,14 +19,17 @@ import pytest
 import stripe
 from chalice.test import Client
 
-from tests.integration import test_send_money as send_money
-from tests.support import contract
+from tests.support import contract, send_money
 from tests.support.crowd import Crowd, Person
 from tests.support.fakes import RecordingConnections
 from tests.support.stripe_local import Delivery, WebhookInbox
 
-# The Stripe emulator, its webhook inbox and the app wired to them: test_send_money.py's.
-crowd = send_money.crowd
+
+@pytest.fixture
+def crowd(paying_crowd: Crowd) -> Crowd:
+    """The Stripe emulator, its webhook inbox and the app wired to them (conftest.py)."""
+    return paying_crowd
+
 
 GOOD_CARD = "4242424242424242"
 # Stripe's test card that attaches but whose charges are declined (`card_declined`): the

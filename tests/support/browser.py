@@ -1,0 +1,76 @@
+"""What the browser tests share: members made through the REST API (one phone-number range for
+every module on the shared stack), their sessions as the client keeps them, and the room steps."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from typing import Any
+
+from playwright.sync_api import Page, expect
+
+from tests.support.http import HttpClient
+
+TIMEOUT_MS = 15_000
+_numbers = itertools.count(7100)
+# Whatever sticks out past the viewport's right edge (what makes a phone scroll sideways).
+OVERFLOW = """() => {
+  const width = window.innerWidth;
+  const out = [];
+  const whole = document.documentElement.scrollWidth;
+  if (whole > width) out.push('document ' + whole);
+  for (const el of document.querySelectorAll('body *')) {
+    const box = el.getBoundingClientRect();
+    if (box.width && box.right > width + 0.5) {
+      out.push(`${el.tagName}#${el.id}.${el.className} ${Math.round(box.right)}`);
+    }
+  }
+  return out;
+}"""
+
+
+@dataclass
+class Member:
+    user_id: str
+    username: str
+    name: str
+    session: dict[str, Any]
+
+    @property
+    def token(self) -> str:
+        return str(self.session["access_token"])
+
+
+def session_of(answer: dict[str, Any]) -> dict[str, Any]:
+    keys = ("access_token", "refresh_token", "user")
+    return {k: answer[k] for k in keys}
+
+
+def new_member(api: HttpClient, founder: Member, username: str, name: str) -> Member:
+    phone = f"+1415555{next(_numbers):04d}"
+    assert api.post("/invites", {"phone": phone}, founder.token).status == 201
+    answer = api.sign_in(phone)
+    joined = api.post(
+        "/auth/sign-up",
+        {"sign_up_token": answer["sign_up_token"], "name": name, "username": username},
+    )
+    assert joined.status == 201, joined.body
+    return Member(joined.body["user"]["user_id"], username, name, session_of(joined.body))
+
+
+def start_room(page: Page, title: str) -> str:
+    page.get_by_label("Title", exact=True).fill(title)
+    page.get_by_role("button", name="Start room").click()
+    expect(page.get_by_role("heading", name=title)).to_be_visible()
+    room_id: str = page.evaluate("salonDebug.room().id")
+    return room_id
+
+
+def join(page: Page, title: str) -> None:
+    page.get_by_role("link", name="Hallway").click()
+    page.get_by_role("button", name=f"Join {title}").click()
+    expect(page.get_by_role("heading", name=title)).to_be_visible()
+
+
+def no_overflow(page: Page) -> None:
+    assert page.evaluate(OVERFLOW) == [], "something sticks out past the right edge"
