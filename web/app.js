@@ -1190,13 +1190,14 @@ function roomNotice(text) {
 
 /** A big room's events are posted by parallel workers: two actions' events can cross on the
  * way, and a retried batch repeats one. Each carries the room's version after its change; one
- * the snapshot already shows, or older than the last applied about the same person, or seen
- * already, is dropped (docs/asyncapi.yaml, "Ordering"). */
+ * older than the snapshot, or than the last applied about the same person, or seen already, is
+ * dropped (docs/asyncapi.yaml, "Ordering"). One at the snapshot's version is applied: changes
+ * to listeners alone (a removal, a hand) do not move the version, so it may be newer. */
 function isOldNews(room, message) {
   if (typeof message.version !== 'number') return false;
   const subject = message.user_id || '';
   const key = `${message.version}:${message.type}:${subject}`;
-  if (room.seen.has(key) || message.version <= room.version) return true;
+  if (room.seen.has(key) || message.version < room.version) return true;
   if (message.version < (room.versions.get(subject) || 0)) return true;
   room.seen.add(key);
   room.versions.set(subject, message.version);

@@ -45,11 +45,17 @@ def test_events_in_order_are_all_applied() -> None:
     assert applied(7, arrivals) == [True, True]
 
 
-def test_what_the_snapshot_already_shows_is_dropped() -> None:
-    assert applied(7, [event("speaker_muted", 7, "a"), event("speaker_muted", 6, "b")]) == [
+def test_what_is_older_than_the_snapshot_is_dropped() -> None:
+    assert applied(7, [event("speaker_muted", 6, "a"), event("speaker_muted", 5, "b")]) == [
         False,
         False,
     ]
+
+
+def test_an_event_at_the_snapshots_version_is_applied() -> None:
+    # A listener joined (their snapshot: version 7) and is removed: changes to listeners alone
+    # do not move the room's version, so the removal carries 7 too and must reach them.
+    assert applied(7, [event("member_removed", 7, "pest")]) == [True]
 
 
 def test_a_retried_batch_repeats_an_event_and_the_copy_is_dropped() -> None:
