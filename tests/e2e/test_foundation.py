@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -118,3 +119,28 @@ def test_disconnect_removes_the_connection_row(stack: dict[str, Any], founder_to
             break
         time.sleep(0.1)
     assert not open_connection_ids(stack) - before
+
+
+def test_the_stack_keeps_answering_after_more_stdout_than_a_pipe_holds(
+    stack: dict[str, Any], api: HttpClient
+) -> None:
+    """Powertools writes EMF metrics to stdout, as on Lambda. Each refused webhook counts one
+    (WebhookSignatureFailures): far more than a pipe's 64 KiB of them, and every request is
+    still answered, because the test's stack has its stdout read to the end (a stack nobody
+    reads blocks on its next metric, which is how `DELETE /me` once hung the e2e run)."""
+    stdout_log = Path(stack["stdout_log"])
+    forged = json.dumps({"id": "evt_forged", "type": "charge.refunded"}).encode()
+
+    def refused() -> None:
+        answer = api.request("POST", "/webhooks/stripe", raw=forged)
+        assert answer.status == 400 and answer.body["error"]["code"] == "invalid_signature", answer
+
+    before = stdout_log.stat().st_size
+    refused()
+    time.sleep(0.5)  # the copier's turn
+    per_request = stdout_log.stat().st_size - before
+    assert per_request > 0, "a refused webhook wrote no metric to stdout"
+    for _ in range(4 * 65536 // per_request):
+        refused()
+    assert api.get("/health").status == 200
+    assert "WebhookSignatureFailures" in stdout_log.read_text()

@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -33,7 +34,8 @@ def running_stack(
     extra_env: dict[str, str] | None = None,
 ) -> Iterator[dict[str, Any]]:
     """Start `python -m local.stack` wired by the packaged `template` (default: the dev stage's),
-    yield what it serves where, stop it by its pid."""
+    yield what it serves where (and, as `stdout_log`, the file its stdout goes to), stop it by
+    its pid."""
     from deploy.wiring import packaged_template
 
     template = template or packaged_template("dev")
@@ -65,6 +67,7 @@ def running_stack(
     )
     try:
         info = wait_ready(process, log)
+        info["stdout_log"] = str(drain_stdout(process, log.with_suffix(".stdout.log")))
         assert_ready(info["rest"])
         yield info
     finally:
@@ -74,6 +77,23 @@ def running_stack(
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(5)
+
+
+def drain_stdout(process: subprocess.Popen[str], path: Path) -> Path:
+    """Copy the stack's stdout to `path` from now on. Powertools writes its logs and EMF metrics
+    to stdout, as on Lambda: a pipe nobody reads fills (64 KiB) and the next request that logs
+    or counts blocks the stack forever."""
+    assert process.stdout is not None
+    stdout = process.stdout
+
+    def copy() -> None:
+        with path.open("w") as out:
+            for line in stdout:
+                out.write(line)
+                out.flush()
+
+    threading.Thread(target=copy, name="stack-stdout", daemon=True).start()
+    return path
 
 
 def assert_ready(rest: str) -> None:
