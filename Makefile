@@ -39,7 +39,7 @@ dev: $(STAMP) janus-deps
 	$(BIN)/python -m local.stack
 
 ## make test: lint, types, unit, integration (moto), e2e (the local stack), browsers, package check.
-test: $(STAMP) lint typecheck janus-deps
+test: $(STAMP) lint typecheck janus-deps browser-deps
 	$(BIN)/python -m pytest tests
 	$(MAKE) browser
 	$(MAKE) package-check
@@ -69,11 +69,13 @@ browser: $(STAMP) browser-deps
 	unshare --net $(if $(ROOT_USER),,--map-root-user) sh -c \
 	  'PATH="$$PATH:/usr/sbin:/sbin"; ip link set lo up && exec $(BIN)/python -m pytest tests/browser'
 
-# Debian's Chromium (and `ip`), installed once; never `playwright install`: no test tool downloads.
+# Debian's Chromium, `ip` and Node.js (tests/browser/test_client_ordering.py runs web/app.js's
+# ordering rule in it), installed once; never `playwright install`: no test tool downloads.
 browser-deps:
-	@test -x $(CHROMIUM) && { command -v ip || test -x /usr/sbin/ip || test -x /sbin/ip; } >/dev/null || { \
+	@test -x $(CHROMIUM) && command -v node >/dev/null && \
+	  { command -v ip || test -x /usr/sbin/ip || test -x /sbin/ip; } >/dev/null || { \
 	  $(SUDO) apt-get update -qq && \
-	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium iproute2; }
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium iproute2 nodejs; }
 
 # Debian's Janus (the SFU the local stack and the tests run on loopback), installed once, and a
 # C compiler for its loopback shim (local/getifaddrs_shim.c).

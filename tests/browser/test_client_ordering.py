@@ -1,6 +1,6 @@
 """The web client's rule for room events that arrive crossed or twice (`isOldNews` in
 web/app.js; docs/asyncapi.yaml, "Ordering"), run in Node on the sequences the fan-out can
-deliver. No browser needed."""
+deliver. No browser needed: Node.js, which `make browser-deps` installs."""
 
 from __future__ import annotations
 
@@ -11,14 +11,13 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 ROOT = Path(__file__).resolve().parents[2]
 NODE = shutil.which("node")
 
 
 def applied(snapshot_version: int, arrivals: list[dict[str, Any]]) -> list[bool]:
     """For each arriving message, whether the client applies it."""
+    assert NODE, "no Node.js: `make browser-deps` installs Debian's nodejs"
     source = (ROOT / "web" / "app.js").read_text()
     found = re.search(r"^function isOldNews\(room, message\) \{.*?^\}$", source, re.M | re.S)
     assert found, "web/app.js has no isOldNews"
@@ -28,16 +27,12 @@ def applied(snapshot_version: int, arrivals: list[dict[str, Any]]) -> list[bool]
         + f"\nconst arrivals = {json.dumps(arrivals)};"
         + "\nconsole.log(JSON.stringify(arrivals.map((m) => !isOldNews(room, m))));"
     )
-    assert NODE is not None
     out = subprocess.run([NODE, "-e", script], capture_output=True, text=True, check=True)
     return list(json.loads(out.stdout))
 
 
 def event(kind: str, version: int, user_id: str | None = None) -> dict[str, Any]:
     return {"type": kind, "version": version, **({"user_id": user_id} if user_id else {})}
-
-
-pytestmark = pytest.mark.skipif(NODE is None, reason="no node on this machine")
 
 
 def test_events_in_order_are_all_applied() -> None:
