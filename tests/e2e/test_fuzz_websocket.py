@@ -13,6 +13,7 @@ from __future__ import annotations
 import itertools
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -115,7 +116,7 @@ def _exchange(host: WsClient, guest: WsClient, frame: str | bytes, findings: Fin
 
 
 def test_every_action_answers_fuzzed_and_hostile_frames_with_documented_messages(
-    pair: tuple[WsClient, WsClient],
+    pair: tuple[WsClient, WsClient], fuzz_stack: dict[str, Any]
 ) -> None:
     host, guest = pair
     findings = Findings()
@@ -144,6 +145,15 @@ def test_every_action_answers_fuzzed_and_hostile_frames_with_documented_messages
     assert findings.frames >= EXAMPLES_PER_ACTION * len(actions) // 2
     print(f"fuzzed {findings.frames} frames; known failures seen: {sorted(findings.known)}")
     assert not host.mismatches and not guest.mismatches, (host.mismatches + guest.mismatches)[:5]
-    assert not findings.problems, f"{len(findings.problems)} problems:\n" + "\n".join(
-        findings.problems[:20]
+    assert not findings.problems, (
+        f"{len(findings.problems)} problems:\n"
+        + "\n".join(findings.problems[:20])
+        + "\nthe stack's errors:\n"
+        + _errors(Path(fuzz_stack["stdout_log"]))
     )
+
+
+def _errors(stdout_log: Path) -> str:
+    """The stack's ERROR log lines (tracebacks included: Powertools puts them in the line)."""
+    lines = stdout_log.read_text(errors="replace").splitlines()
+    return "\n".join(line for line in lines if '"level":"ERROR"' in line)[-8000:]
