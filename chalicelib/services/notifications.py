@@ -237,7 +237,11 @@ class Notifications:
         if not devices:
             return "no_device"
         if not self.repo.take_quota(
-            user_id, domain.hour_window(now), self.settings.push_cap_per_hour, known
+            user_id,
+            domain.hour_window(now),
+            self.settings.push_cap_per_hour,
+            notification_id,
+            known,
         ):
             return "capped"
         sent = 0

@@ -205,6 +205,38 @@ def test_the_cap_starts_again_the_next_hour(crowd: Crowd) -> None:
     assert len(pushes(token)) == CAP + 1
 
 
+def test_a_retried_push_is_counted_once_against_the_cap(
+    crowd: Crowd, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The last push the cap allows fails after it was counted; its retry is the same
+    notification, so it is sent, and is not a push over the cap."""
+    ann = crowd.person("ann")
+    token = device(crowd, ann)
+    for _ in range(CAP - 1):
+        send(crowd, ann, a_tip())
+    gateway = crowd.svc.notifications.gateway
+    publish = gateway.publish
+    failed: list[str] = []
+
+    def fail_once(endpoint_arn: str, what: push.Push) -> bool:
+        if not failed:
+            failed.append(endpoint_arn)
+            raise ClientError({"Error": {"Code": "Throttling"}}, "Publish")  # type: ignore[arg-type]
+        return publish(endpoint_arn, what)
+
+    monkeypatch.setattr(gateway, "publish", fail_once)
+    crowd.svc.notifier.send(ann.user_id, a_tip("Cy"))
+    batch = sqs_event(queued(crowd), NOTIFICATIONS)
+    with pytest.raises(BatchProcessingError):
+        run_batch(crowd, batch)
+    assert failed and len(pushes(token)) == CAP - 1
+    assert run_batch(crowd, batch) == []  # the redelivery
+    bodies = [shown["body"] for shown in pushes(token)]
+    assert len(bodies) == CAP and "Cy sent you $5.00" in bodies
+    send(crowd, ann, a_tip())  # and the cap still holds
+    assert len(pushes(token)) == CAP
+
+
 def test_a_ping_reaches_the_phone_with_the_room_to_join(crowd: Crowd) -> None:
     host, ann = crowd.person("host"), crowd.person("ann", connect=False)
     token = device(crowd, ann)

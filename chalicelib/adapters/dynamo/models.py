@@ -637,6 +637,7 @@ class PushMemberModel(Model):
     time_zone = UnicodeAttribute(null=True)
     window = NumberAttribute(null=True)  # epoch hour the count is for
     sent = NumberAttribute(null=True)
+    counted = UnicodeSetAttribute(null=True)  # the notifications `sent` counts, this hour
     burst_actors = UnicodeSetAttribute(null=True)
     burst_id = UnicodeAttribute(null=True)  # set by the first of a burst
     burst_room_id = UnicodeAttribute(null=True)  # the first's room: where the push leads

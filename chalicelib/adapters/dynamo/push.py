@@ -151,17 +151,37 @@ class PushRepository:
     # --- the hourly cap ---------------------------------------------------------------------
 
     def take_quota(
-        self, user_id: str, window: int, cap: int, known: MemberState | None = None
+        self,
+        user_id: str,
+        window: int,
+        cap: int,
+        notification_id: str,
+        known: MemberState | None = None,
     ) -> bool:
-        """Count one push against the member's hour; False when the hour's cap is reached.
-        Each step is one conditional update, so parallel pushes cannot exceed the cap; the
-        state just read (`known`) says which step to try first."""
+        """Count one notification against the member's hour; False when the hour's cap is
+        reached. Each step is one conditional update, so parallel pushes cannot exceed the cap;
+        a notification counted already (a retried message) is not counted again and passes.
+        The state just read (`known`) says which step to try first."""
         member = PushMemberModel(user_id)
-        same_hour = (PushMemberModel.window == window) & (PushMemberModel.sent < cap)
+        same_hour = (
+            (PushMemberModel.window == window)
+            & (PushMemberModel.sent < cap)
+            & ~PushMemberModel.counted.contains(notification_id)
+        )
         new_hour = PushMemberModel.window.does_not_exist() | (PushMemberModel.window < window)
         steps: list[tuple[list[Any], Any]] = [
-            ([PushMemberModel.sent.add(1)], same_hour),
-            ([PushMemberModel.window.set(window), PushMemberModel.sent.set(1)], new_hour),
+            (
+                [PushMemberModel.sent.add(1), PushMemberModel.counted.add({notification_id})],
+                same_hour,
+            ),
+            (
+                [
+                    PushMemberModel.window.set(window),
+                    PushMemberModel.sent.set(1),
+                    PushMemberModel.counted.set({notification_id}),
+                ],
+                new_hour,
+            ),
         ]
         if known is not None and known.window != window:
             steps.reverse()
@@ -172,7 +192,9 @@ class PushRepository:
             except UpdateError as error:
                 if not condition_failed(error):
                     raise
-        return False
+        # The cap, or a retry of a notification this hour already counts.
+        row = PushMemberModel.get(user_id, consistent_read=True)
+        return row.window == window and notification_id in (row.counted or set())
 
     # --- bursts -----------------------------------------------------------------------------
 
