@@ -7,10 +7,22 @@ from chalicelib.adapters.dynamo.models import ALL_MODELS
 
 
 def create_tables() -> list[str]:
+    """Every table that is missing: one ListTables, then a CreateTable each (moto's tables are
+    ACTIVE at once: no waiting, no DescribeTable; every integration test pays for this)."""
+    import boto3
+
+    from chalicelib.config import settings
+
+    dynamodb = boto3.client("dynamodb", region_name=settings().region)
+    existing = {
+        name
+        for page in dynamodb.get_paginator("list_tables").paginate()
+        for name in page["TableNames"]
+    }
     created = []
     for model in ALL_MODELS:
-        if not model.exists():
-            model.create_table(billing_mode="PAY_PER_REQUEST", wait=True)
+        if model.Meta.table_name not in existing:
+            model.create_table(billing_mode="PAY_PER_REQUEST")
         created.append(model.Meta.table_name)
     return created
 

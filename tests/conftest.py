@@ -26,9 +26,11 @@ os.environ.pop("AWS_ENDPOINT_URL", None)
 os.environ.pop("AWS_PROFILE", None)
 
 from local import moto_atomic, service_limits
+from tests.support import shared_loader
 
 moto_atomic.install()
 service_limits.install()  # AWS's request size limits, which moto does not all check
+shared_loader.install()  # the service models read once per process, not once per test
 
 
 # --- the packaged template and the IAM replay (issue 11) ------------------------------------
