@@ -2309,16 +2309,27 @@ function viewEvents() {
   const startsAt = h('input', {name: 'starts_at', type: 'datetime-local', required: true});
   const soon = new Date(Date.now() + 10 * 60000);
   startsAt.value = new Date(soon.getTime() - soon.getTimezoneOffset() * 60000).toISOString().slice(0, 16);
+  // An event may be held in a club whose rooms this member may start (POST /events, club_id).
+  const club = h('select', {name: 'club_id'}, h('option', {value: ''}, 'No club'));
+  const clubLabel = h('label', {hidden: true}, 'Club', club);
+  api('GET', '/clubs').then((page) => {
+    const mayHost = page.items.filter((c) => c.status === 'open' &&
+      (c.me.role === 'admin' || (c.me.role === 'member' && c.members_start_rooms)));
+    club.append(...mayHost.map((c) => h('option', {value: c.club_id}, c.name)));
+    clubLabel.hidden = mayHost.length === 0;
+  }).catch((error) => showError(error, status));
   const schedule = h('button', {type: 'submit'}, 'Schedule');
   const formStatus = h('p', {class: 'status', role: 'status'});
   const form = h('form', {class: 'card'},
     h('h2', {}, 'Schedule a room'),
     h('label', {}, 'Title', title), h('label', {}, 'Description', description),
-    h('label', {}, 'Starts at (your time)', startsAt), schedule, formStatus);
+    h('label', {}, 'Starts at (your time)', startsAt), clubLabel, schedule, formStatus);
   form.addEventListener('submit', act(schedule, async () => {
     // datetime-local has no zone: the browser's own offset makes it an instant.
     const at = new Date(startsAt.value).toISOString();
-    await api('POST', '/events', {title: title.value, description: description.value, starts_at: at});
+    const fields = {title: title.value, description: description.value, starts_at: at};
+    if (club.value) fields.club_id = club.value;
+    await api('POST', '/events', fields);
     say(formStatus, 'Scheduled. Share its public link; people who RSVP are notified when you start it.');
     title.value = '';
     refresh();

@@ -4,71 +4,28 @@ outbox on the local stack) has a Join button that takes them into the room."""
 
 from __future__ import annotations
 
-import contextlib
-import itertools
-import json
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import expect
 
-from tests.support.http import HttpClient, member_of_their_own
-
-TIMEOUT_MS = 15_000
-_numbers = itertools.count(7600)
-
-
-@pytest.fixture(scope="module")
-def api(stack: dict[str, Any]) -> HttpClient:
-    return HttpClient(stack["rest"], validate=False)
-
-
-def member(api: HttpClient, username: str) -> dict[str, Any]:
-    answer = member_of_their_own(api, f"+1415555{next(_numbers):04d}", username)
-    return {k: answer[k] for k in ("access_token", "refresh_token", "user")}
-
-
-@pytest.fixture
-def open_page(browser: Any, stack: dict[str, Any], artifacts: Path) -> Iterator[Any]:
-    contexts: list[Any] = []
-    pages: list[Page] = []
-
-    def open_(session: dict[str, Any], hash_: str) -> Page:
-        context = browser.new_context(viewport={"width": 1280, "height": 860})
-        context.set_default_timeout(TIMEOUT_MS)
-        contexts.append(context)
-        context.add_init_script(
-            f"sessionStorage.setItem('salon.session', {json.dumps(json.dumps(session))})"
-        )
-        page = context.new_page()
-        page.goto(stack["web"] + hash_)
-        pages.append(page)
-        return page
-
-    yield open_
-    for index, page in enumerate(pages):
-        with contextlib.suppress(Exception):
-            page.screenshot(path=artifacts / f"events-{index}.png", full_page=True)
-    for context in contexts:
-        context.close()
+from tests.support.browser import member_by_operator
+from tests.support.http import HttpClient
 
 
 def test_a_follower_is_notified_when_the_event_starts_and_joins_from_it(
     api: HttpClient, open_page: Any
 ) -> None:
-    host, fan = member(api, "web_host"), member(api, "web_fan")
-    followed = api.put(f"/users/{host['user']['user_id']}/follow", token=fan["access_token"])
+    host, fan = member_by_operator(api, "web_host"), member_by_operator(api, "web_fan")
+    followed = api.put(f"/users/{host.user_id}/follow", token=fan.token)
     assert followed.status == 200
 
-    hosting = open_page(host, "#events")
+    hosting = open_page(host, hash_="#events")
     hosting.get_by_label("Title", exact=True).fill("Listening party")
     hosting.get_by_role("button", name="Schedule").click()
     mine = hosting.get_by_role("list", name="Your events")
     expect(mine.get_by_role("heading", name="Listening party")).to_be_visible()
 
-    fan_page = open_page(fan, "#events")
+    fan_page = open_page(fan, hash_="#events")
     theirs = fan_page.get_by_role("list", name="Events of people you follow")
     theirs.get_by_role("button", name="Notify me").click()
     expect(theirs.get_by_role("button", name="Going ✓ (undo)")).to_be_visible()
@@ -87,13 +44,40 @@ def test_a_follower_is_notified_when_the_event_starts_and_joins_from_it(
 
 
 def test_notification_settings_are_saved(api: HttpClient, open_page: Any) -> None:
-    someone = member(api, "web_quiet")
-    page = open_page(someone, "#notifications")
+    someone = member_by_operator(api, "web_quiet")
+    page = open_page(someone, hash_="#notifications")
     page.get_by_label("I receive a tip").uncheck()
     page.get_by_label("From", exact=True).fill("22:00")
     page.get_by_label("To", exact=True).fill("07:00")
     page.get_by_role("button", name="Save").click()
     expect(page.get_by_text("Saved.")).to_be_visible()
-    settings = api.get("/me/notification-settings", someone["access_token"]).body
+    settings = api.get("/me/notification-settings", someone.token).body
     assert settings["receive"]["tip"] is False
     assert settings["quiet_hours"] == {"from": "22:00", "to": "07:00"}
+
+
+def test_a_club_admin_schedules_an_event_in_their_club_and_its_followers_see_it(
+    api: HttpClient, open_page: Any
+) -> None:
+    admin, fan = member_by_operator(api, "web_club_host"), member_by_operator(api, "web_club_fan")
+    club = api.post("/clubs", {"name": "Jazz lovers"}, admin.token).body
+    assert api.put(f"/clubs/{club['club_id']}/follow", token=fan.token).status == 200
+    api.post("/clubs", {"name": "Someone else's"}, fan.token)  # not offered to the admin
+
+    hosting = open_page(admin, hash_="#events")
+    picker = hosting.get_by_role("combobox", name="Club")
+    expect(picker.locator("option")).to_have_text(["No club", "Jazz lovers"])
+    hosting.get_by_label("Title", exact=True).fill("Club jam")
+    picker.select_option(label="Jazz lovers")
+    hosting.get_by_role("button", name="Schedule").click()
+    expect(hosting.get_by_text("Scheduled.")).to_be_visible()
+
+    [event] = [
+        e
+        for e in api.get("/events?scope=mine", admin.token).body["items"]
+        if e["title"] == "Club jam"
+    ]
+    assert event["club_id"] == club["club_id"]
+    fan_page = open_page(fan, hash_="#events")
+    theirs = fan_page.get_by_role("list", name="Events of people you follow")
+    expect(theirs.get_by_role("heading", name="Club jam")).to_be_visible()

@@ -9,7 +9,7 @@ from typing import Any
 
 from playwright.sync_api import Page, expect
 
-from tests.support.http import HttpClient
+from tests.support.http import HttpClient, member_of_their_own
 
 TIMEOUT_MS = 15_000
 _numbers = itertools.count(7100)
@@ -56,6 +56,13 @@ def new_member(api: HttpClient, founder: Member, username: str, name: str) -> Me
     )
     assert joined.status == 201, joined.body
     return Member(joined.body["user"]["user_id"], username, name, session_of(joined.body))
+
+
+def member_by_operator(api: HttpClient, username: str) -> Member:
+    """A member the operators' founder function made (no invitation spent), signed in."""
+    answer = member_of_their_own(api, f"+1415555{next(_numbers):04d}", username)
+    user = answer["user"]
+    return Member(user["user_id"], username, user["name"], session_of(answer))
 
 
 def start_room(page: Page, title: str) -> str:
