@@ -256,7 +256,8 @@ ROLES: dict[str, Grants] = {
         push=("sns:Publish", "sns:DeleteEndpoint"),
     ),
     # A big room's audience, a queued chunk at a time: posts, and removes the gone sockets.
-    "fanout": Grants(writes=("connections",), posts_to_sockets=True),
+    # Posts that failed for a reason worth retrying (throttled) go back to its queue.
+    "fanout": Grants(writes=("connections",), posts_to_sockets=True, queues_fanout=True),
     # SNS's endpoint events: the device an endpoint belongs to (the by_endpoint index), removed
     # when the endpoint, read again, no longer delivers; a disabled endpoint is deleted.
     "push_endpoint_events": Grants(

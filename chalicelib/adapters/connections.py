@@ -6,16 +6,36 @@ import json
 import logging
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from enum import Enum
 from threading import Lock
 from typing import Any
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 logger = logging.getLogger("salon.connections")
 
 _GONE = "GoneException"
+# Throttled (the account's request quota; 429), or API Gateway itself failed: another try
+# later may well succeed. Anything else (403, 413, ...) will not.
+_THROTTLED = 429
+
+
+class Outcome(Enum):
+    DELIVERED = "delivered"
+    GONE = "gone"  # 410: the client has gone for good
+    FAILED = "failed"  # throttled, the service or the network failed: worth another try
+    REFUSED = "refused"  # refused for good (a bad id, too large): logged, not tried again
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """What became of one message posted to many connections."""
+
+    gone: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
 
 
 class Connections:
@@ -58,25 +78,37 @@ class Connections:
         """Send one message. False when the connection is gone (HTTP 410)."""
         return self._post_bytes(connection_id, _encode(message))
 
-    def post_many(self, connection_ids: Iterable[str], message: dict[str, Any]) -> list[str]:
-        """Send the same message to many connections in parallel; return the ids that are gone."""
+    def post_many(self, connection_ids: Iterable[str], message: dict[str, Any]) -> Delivery:
+        """Send the same message to many connections in parallel (after the client's own
+        retries): which are gone, and which failed in a way another try may mend."""
         ids = list(connection_ids)
         if not ids:
-            return []
+            return Delivery()
         data = _encode(message)
         if len(ids) == 1:
-            return [] if self._post_bytes(ids[0], data) else ids
-        self._get_client()
-        delivered = self._get_pool().map(lambda cid: self._post_quietly(cid, data), ids)
-        return [cid for cid, ok in zip(ids, delivered, strict=True) if not ok]
+            outcomes = [self._outcome(ids[0], data)]
+        else:
+            self._get_client()
+            outcomes = list(self._get_pool().map(lambda cid: self._outcome(cid, data), ids))
+        pairs = list(zip(ids, outcomes, strict=True))
+        return Delivery(
+            gone=[cid for cid, o in pairs if o is Outcome.GONE],
+            failed=[cid for cid, o in pairs if o is Outcome.FAILED],
+        )
 
-    def _post_quietly(self, connection_id: str, data: bytes) -> bool:
-        # One client's failure (throttling, a payload error) must not stop the others';
-        # it is logged in _post_bytes and counts as not gone.
+    def _outcome(self, connection_id: str, data: bytes) -> Outcome:
+        # One client's failure must not stop the others': each post is classified apart.
         try:
-            return self._post_bytes(connection_id, data)
-        except ClientError:
-            return True
+            return Outcome.DELIVERED if self._post_bytes(connection_id, data) else Outcome.GONE
+        except ClientError as exc:
+            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+            return Outcome.FAILED if status == _THROTTLED or status >= 500 else Outcome.REFUSED
+        except BotoCoreError as exc:  # the network: no answer at all
+            logger.warning(
+                "post to connection failed",
+                extra={"connection_id": connection_id, "error_code": type(exc).__name__},
+            )
+            return Outcome.FAILED
 
     def _post_bytes(self, connection_id: str, data: bytes) -> bool:
         try:

@@ -24,6 +24,9 @@ from chalicelib.adapters.timers import Timers
 logger = logging.getLogger("salon.fanout")
 
 POST = "post"
+# How many times a post that failed for a reason worth retrying (throttled, API Gateway or the
+# network failed; each after the client's own retries) is handed to the fan-out queue again.
+RETRIES = 3
 
 
 def group_of(connection_id: str, groups: int) -> int:
@@ -44,16 +47,49 @@ class Fanout:
     # Message groups per room: how many fan-out Lambdas can post one room's event at once.
     groups: int
 
-    def post_now(self, connection_ids: Iterable[str], messages: Sequence[dict[str, Any]]) -> None:
-        """Post in this Lambda, in order; a connection that is gone (410) is removed."""
+    def post_now(
+        self, connection_ids: Iterable[str], messages: Sequence[dict[str, Any]], attempt: int = 0
+    ) -> None:
+        """Post in this Lambda, in order; a connection that is gone (410) is removed, and the
+        posts that failed for a reason worth retrying go to the fan-out queue to be tried again
+        (up to RETRIES times), so that throttling at the account's quota loses nobody's event."""
         ids = list(dict.fromkeys(connection_ids))
         gone: set[str] = set()
-        for message in messages:
-            live = [c for c in ids if c not in gone]
-            gone.update(self.poster.post_many(live, message))
+        failed: dict[str, list[int]] = defaultdict(list)  # a socket's messages to try again
+        for index, message in enumerate(messages):
+            delivery = self.poster.post_many([c for c in ids if c not in gone], message)
+            gone.update(delivery.gone)
+            for connection_id in delivery.failed:
+                failed[connection_id].append(index)
         for connection_id in gone:
             # A 410 means the client is gone for good; its row would otherwise linger.
             self.connections.remove(connection_id)
+        if failed:
+            self._retry(failed, messages, attempt + 1)
+
+    def _retry(
+        self, failed: dict[str, list[int]], messages: Sequence[dict[str, Any]], attempt: int
+    ) -> None:
+        """The failed posts as chunks of the fan-out queue, each socket in its usual message
+        group. A retried event may reach a socket after a newer one: the client's ordering rule
+        (docs/asyncapi.yaml, "Ordering") keeps the newest about each person."""
+        if attempt > RETRIES:
+            logger.error(
+                "fan-out posts given up", extra={"sockets": len(failed), "attempts": attempt}
+            )
+            return
+        room_id = str(messages[0].get("room_id") or "direct")
+        same_messages: dict[tuple[int, ...], list[str]] = defaultdict(list)
+        for connection_id, indexes in failed.items():
+            same_messages[tuple(indexes)].append(connection_id)
+        logger.warning("fan-out posts to retry", extra={"sockets": len(failed), "attempt": attempt})
+        self._queue(
+            room_id,
+            [
+                ({"messages": [messages[i] for i in indexes], "attempt": attempt}, ids)
+                for indexes, ids in sorted(same_messages.items())
+            ],
+        )
 
     def post_all(
         self, room_id: str, connection_ids: Iterable[str], messages: Sequence[dict[str, Any]]
@@ -66,20 +102,27 @@ class Fanout:
         if len(ids) <= self.inline_max:
             self.post_now(ids, messages)
             return 0
-        by_group: dict[int, list[str]] = defaultdict(list)
-        for connection_id in ids:
-            by_group[group_of(connection_id, self.groups)].append(connection_id)
+        return self._queue(room_id, [({"messages": list(messages)}, ids)])
+
+    def _queue(self, room_id: str, posts: list[tuple[dict[str, Any], list[str]]]) -> int:
+        """Each (what to post, to whom) as chunks of the fan-out queue, every socket in its own
+        message group of the room. Returns the number of chunks."""
         # The id SQS deduplicates on: a retried send of the same batch is dropped.
         key = self.new_id()
-        entries = [
-            (
-                f"{room_id}.{group}",
-                f"{key}.{group}.{part}",
-                {"kind": POST, "messages": list(messages), "connection_ids": chunk},
-            )
-            for group, members in sorted(by_group.items())
-            for part, chunk in enumerate(_even_chunks(members, self.chunk_size))
-        ]
+        entries = []
+        for number, (body, ids) in enumerate(posts):
+            by_group: dict[int, list[str]] = defaultdict(list)
+            for connection_id in ids:
+                by_group[group_of(connection_id, self.groups)].append(connection_id)
+            entries += [
+                (
+                    f"{room_id}.{group}",
+                    f"{key}.{number}.{group}.{part}",
+                    {"kind": POST, **body, "connection_ids": chunk},
+                )
+                for group, members in sorted(by_group.items())
+                for part, chunk in enumerate(_even_chunks(members, self.chunk_size))
+            ]
         self.queue.in_order(entries)
         return len(entries)
 
@@ -90,7 +133,8 @@ class Fanout:
             return
         ids = [str(c) for c in body.get("connection_ids", [])]
         messages = [m for m in body.get("messages", []) if isinstance(m, dict)]
-        self.post_now(ids, messages)
+        attempt = body.get("attempt", 0)
+        self.post_now(ids, messages, attempt if isinstance(attempt, int) else RETRIES)
 
 
 def _even_chunks(items: list[str], most: int) -> list[list[str]]:

@@ -242,3 +242,29 @@ def test_a_small_room_stays_inline(fanned: Fanned, client: Client, svc: Any) -> 
     assert fanned.requests == []
     assert fanned.receive() == []
     assert len(listener.events("speaker_muted")) == 1
+
+
+def test_posts_throttled_inline_or_in_the_fanout_function_are_queued_again_and_arrive(
+    big_room: tuple[Person, Person, list[Person]],
+    fanned: Fanned,
+    sockets: RecordingConnections,
+) -> None:
+    """At the account's @connections quota API Gateway throttles (429, after the client's own
+    retries): the acting Lambda and the fan-out Lambda both hand those posts back to the queue,
+    in each socket's own message group, and every listener still hears the event once."""
+    host, speaker, listeners = big_room
+    sockets.throttled[host.connection_id] = 1  # inline, in the acting Lambda
+    sockets.throttled[listeners[0].connection_id] = 1  # in the fan-out function
+    sockets.throttled[listeners[1].connection_id] = 2  # there, and on its first retry
+
+    host.ok("mute", user_id=speaker.user_id)
+    assert host.events("speaker_muted") == []
+    rounds = 0
+    while fanned.deliver():
+        rounds += 1
+
+    assert rounds == 3  # the chunks (and the host's retry), the first retries, the second
+    for person in (host, speaker, *listeners):
+        assert len(person.events("speaker_muted")) == 1, person.name
+    assert all(len(groups) == 1 for groups in fanned.groups.values())
+    assert +sockets.throttled == Counter()

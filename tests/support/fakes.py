@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
-from collections import defaultdict
+from collections import Counter, defaultdict
 from threading import Lock
 from typing import Any
+
+from botocore.exceptions import ClientError
 
 from chalicelib.adapters.connections import Connections
 from chalicelib.adapters.timers import Timers
@@ -22,10 +24,22 @@ class RecordingConnections(Connections):
         self._recording = Lock()
         self.gone: set[str] = set()
         self.closed: list[str] = []
+        # Posts to throttle, per connection: each is refused as API Gateway refuses a post over
+        # the account's quota (after the client's retries), until the count runs out.
+        self.throttled: Counter[str] = Counter()
 
     def _post_bytes(self, connection_id: str, data: bytes) -> bool:
         if connection_id in self.gone:
             return False
+        if self.throttled[connection_id] > 0:
+            self.throttled[connection_id] -= 1
+            raise ClientError(
+                {
+                    "Error": {"Code": "LimitExceededException", "Message": "Too Many Requests"},
+                    "ResponseMetadata": {"HTTPStatusCode": 429},
+                },
+                "PostToConnection",
+            )
         message = json.loads(data)
         with self._recording:
             self.sent[connection_id].append(message)

@@ -10,7 +10,7 @@ from collections import Counter
 from typing import Any
 
 from chalicelib.adapters.dynamo.connections import ConnectionRepository
-from chalicelib.services.fanout import Fanout, group_of
+from chalicelib.services.fanout import RETRIES, Fanout, group_of
 from tests.support.fakes import ManualTimers, RecordingConnections
 
 SQS_MESSAGE_LIMIT = 256 * 1024
@@ -105,3 +105,49 @@ def test_a_queued_chunk_is_posted_in_order_and_gone_sockets_removed() -> None:
     assert post.connections.removed == [ids[2]]
     for c in ids[:2] + ids[3:]:
         assert [m["type"] for m in poster.sent[c]] == ["speaker_muted", "speaker_unmuted"]
+
+
+def test_a_throttled_post_goes_back_to_the_queue_for_that_socket_and_message_only() -> None:
+    queue, poster = ManualTimers(), RecordingConnections()
+    post = fanout(queue, poster)
+    ids = sockets(5)
+    second: dict[str, Any] = {**EVENT, "type": "speaker_unmuted", "version": 13}
+    poster.throttled[ids[1]] = 1  # the first message is throttled, the second gets through
+    poster.throttled[ids[3]] = 2  # both are
+
+    post.post_now(ids, [EVENT, second])
+
+    (entries,) = queue.ordered
+    retried = {c: (group, body) for group, _, body in entries for c in body["connection_ids"]}
+    assert set(retried) == {ids[1], ids[3]}
+    for c, (group, body) in retried.items():
+        assert group == f"{EVENT['room_id']}.{group_of(c, 16)}"  # its usual group
+        assert body["attempt"] == 1
+    assert retried[ids[1]][1]["messages"] == [EVENT]
+    assert retried[ids[3]][1]["messages"] == [EVENT, second]
+
+    for _, _, body in entries:
+        post.on_message(body)
+    for c in ids:
+        assert sorted(m["version"] for m in poster.sent[c]) == [12, 13], c
+    assert len(queue.ordered) == 1  # nothing failed the second time
+
+
+def test_a_post_throttled_on_every_try_is_given_up_after_the_retries(
+    caplog: Any,
+) -> None:
+    queue, poster = ManualTimers(), RecordingConnections()
+    post = fanout(queue, poster)
+    [socket] = sockets(1)
+    poster.throttled[socket] = 100
+
+    post.post_now([socket], [EVENT])
+    while queue.ordered:
+        for _, _, body in queue.ordered.pop(0):
+            post.on_message(body)
+
+    assert poster.throttled[socket] == 100 - (1 + RETRIES)  # the first try and each retry
+    assert poster.sent[socket] == []
+    assert [r.message for r in caplog.records if r.levelname == "ERROR"] == [
+        "fan-out posts given up"
+    ]
