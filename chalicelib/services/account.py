@@ -17,8 +17,9 @@ from typing import Any, TypeVar
 
 from chalicelib.adapters.connections import Connections
 from chalicelib.adapters.dynamo.connections import ConnectionRecord, ConnectionRepository
-from chalicelib.adapters.dynamo.identity import BLOCKS, FOLLOWS, Page
+from chalicelib.adapters.dynamo.identity import BLOCKS, FOLLOWS
 from chalicelib.adapters.dynamo.money import Entry, MoneyRepository, Tip
+from chalicelib.adapters.dynamo.paging import Page
 from chalicelib.adapters.dynamo.program import ProgramRepository
 from chalicelib.adapters.dynamo.safety import SafetyRepository
 from chalicelib.adapters.stripe_gateway import StripeGateway

@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from chalicelib.adapters.dynamo.identity import BLOCKS, FOLLOWS, IdentityRepository, Page
+from chalicelib.adapters.dynamo.identity import BLOCKS, FOLLOWS, IdentityRepository
+from chalicelib.adapters.dynamo.paging import Page
 from chalicelib.adapters.sms import Sms
 from chalicelib.adapters.tokens import TokenIssuer
 from chalicelib.config import Settings

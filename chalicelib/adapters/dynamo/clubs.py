@@ -9,8 +9,8 @@ from typing import Any
 
 from pynamodb.exceptions import TransactWriteError, UpdateError
 
-from chalicelib.adapters.dynamo.identity import decode_cursor, encode_cursor, read_page
 from chalicelib.adapters.dynamo.models import ClubMemberModel, ClubModel, UserModel
+from chalicelib.adapters.dynamo.paging import decode_cursor, read_page
 from chalicelib.adapters.dynamo.tx import condition_failed, transaction
 from chalicelib.domain.clubs import (
     MAX_ADMINS,
@@ -155,8 +155,7 @@ class ClubRepository:
         rows = ClubMemberModel.roster.query(
             club_id, limit=limit, last_evaluated_key=decode_cursor(cursor)
         )
-        items = read_page(rows, lambda r: (ClubRole(r.roster_key.split("#")[0]), r.user_id))
-        return items, encode_cursor(rows.last_evaluated_key)
+        return read_page(rows, lambda r: (ClubRole(r.roster_key.split("#")[0]), r.user_id))
 
     def admin_ids(self, club_id: str) -> set[str]:
         """The club's admins (at most MAX_ADMINS: one Query page)."""

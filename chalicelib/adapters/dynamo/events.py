@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 
 from pynamodb.exceptions import TransactWriteError, UpdateError
 
-from chalicelib.adapters.dynamo.identity import Page, decode_cursor, encode_cursor, read_page
 from chalicelib.adapters.dynamo.models import EventHostModel, EventModel, EventRsvpModel
+from chalicelib.adapters.dynamo.paging import Page, decode_cursor, read_page
 from chalicelib.adapters.dynamo.tx import condition_failed, transaction
 from chalicelib.domain.errors import ConflictError
 from chalicelib.domain.events import EventNotFoundError, EventStatus, ScheduledEvent
@@ -223,8 +223,7 @@ class EventRepository:
 
     def rsvps(self, event_id: str, limit: int, cursor: str | None) -> Page:
         rows = EventRsvpModel.query(event_id, limit=limit, last_evaluated_key=decode_cursor(cursor))
-        items = read_page(rows, lambda row: row.user_id)
-        return Page(items, encode_cursor(rows.last_evaluated_key))
+        return Page(*read_page(rows, lambda row: row.user_id))
 
     # --- lists ------------------------------------------------------------------------------
 

@@ -6,18 +6,12 @@ an inviter's count never below zero) is a condition on the write that changes it
 
 from __future__ import annotations
 
-import base64
-import json
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
 
 from pynamodb.exceptions import (
     DeleteError,
     PutError,
-    QueryError,
-    ScanError,
     TransactWriteError,
     UpdateError,
 )
@@ -32,6 +26,7 @@ from chalicelib.adapters.dynamo.models import (
     UserModel,
     UsernameModel,
 )
+from chalicelib.adapters.dynamo.paging import Page, decode_cursor, read_page
 from chalicelib.adapters.dynamo.tx import condition_failed, transaction
 from chalicelib.domain.errors import ConflictError, ValidationError
 from chalicelib.domain.identity import (
@@ -65,54 +60,6 @@ def _conflicted(error: TransactWriteError) -> bool:
     """Whether DynamoDB cancelled a transaction because another one was writing the same item."""
     reasons = error.cancellation_reasons or []
     return any(reason is not None and reason.code == "TransactionConflict" for reason in reasons)
-
-
-@dataclass(frozen=True)
-class Page:
-    items: list[str]
-    cursor: str | None
-
-
-def encode_cursor(key: dict[str, Any] | None) -> str | None:
-    if not key:
-        return None
-    return base64.urlsafe_b64encode(json.dumps(key).encode()).decode()
-
-
-def decode_cursor(cursor: str | None) -> dict[str, Any] | None:
-    if not cursor:
-        return None
-    try:
-        key = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-    except ValueError as exc:
-        raise ValidationError("That cursor is not valid.", field="cursor") from exc
-    # A DynamoDB key: attribute names to typed values ({"S": "..."}).
-    well_formed = isinstance(key, dict) and all(
-        isinstance(v, dict)
-        and len(v) == 1
-        and next(iter(v)) in ("S", "N")
-        and isinstance(next(iter(v.values())), str)
-        for v in key.values()
-    )
-    if not well_formed:
-        raise ValidationError("That cursor is not valid.", field="cursor")
-    start: dict[str, Any] = key
-    return start
-
-
-T = TypeVar("T")
-R = TypeVar("R")
-
-
-def read_page(rows: Iterable[R], convert: Callable[[R], T]) -> list[T]:
-    """Read one page of a query or scan. A cursor that decodes but names no real position is
-    the client's mistake, not a server error."""
-    try:
-        return [convert(row) for row in rows]
-    except (QueryError, ScanError) as error:
-        if getattr(error, "cause_response_code", None) == "ValidationException":
-            raise ValidationError("That cursor is not valid.", field="cursor") from error
-        raise
 
 
 class PhotoChangedError(ConflictError):
@@ -743,8 +690,7 @@ class IdentityRepository:
             limit=limit,
             last_evaluated_key=decode_cursor(cursor),
         )
-        items = read_page(rows, lambda row: row.other_id)
-        return Page(items, encode_cursor(rows.last_evaluated_key))
+        return Page(*read_page(rows, lambda row: row.other_id))
 
     def incoming(self, user_id: str, kind: str, limit: int, cursor: str | None) -> Page:
         rows = RelationModel.inverse.query(
@@ -753,8 +699,7 @@ class IdentityRepository:
             limit=limit,
             last_evaluated_key=decode_cursor(cursor),
         )
-        items = read_page(rows, lambda row: row.user_id)
-        return Page(items, encode_cursor(rows.last_evaluated_key))
+        return Page(*read_page(rows, lambda row: row.user_id))
 
     def edges_to(self, user_id: str, others: Iterable[str]) -> tuple[set[str], set[str]]:
         """(who of `others` follows `user_id`, who of them has blocked `user_id`), read in one

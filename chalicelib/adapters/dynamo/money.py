@@ -16,7 +16,6 @@ from typing import Any
 from pynamodb.exceptions import PutError, TransactWriteError
 from pynamodb.expressions.update import Action
 
-from chalicelib.adapters.dynamo.identity import decode_cursor, encode_cursor, read_page
 from chalicelib.adapters.dynamo.models import (
     BetaUserModel,
     CreatorAccountModel,
@@ -26,6 +25,7 @@ from chalicelib.adapters.dynamo.models import (
     StripeEventModel,
     TipModel,
 )
+from chalicelib.adapters.dynamo.paging import newest_first
 from chalicelib.adapters.dynamo.tx import Transaction, condition_failed, transaction
 from chalicelib.adapters.stripe_gateway import AccountState
 from chalicelib.domain.errors import UnavailableError
@@ -333,14 +333,7 @@ class MoneyRepository:
     def tips_sent(
         self, sender_id: str, limit: int, cursor: str | None
     ) -> tuple[list[Tip], str | None]:
-        rows = TipModel.by_sender.query(
-            sender_id,
-            scan_index_forward=False,
-            limit=limit,
-            last_evaluated_key=decode_cursor(cursor),
-        )
-        tips = read_page(rows, _tip)
-        return tips, encode_cursor(rows.last_evaluated_key)
+        return newest_first(TipModel.by_sender, sender_id, limit, cursor, _tip)
 
     # --- the ledger ---------------------------------------------------------------------------
 
@@ -449,14 +442,7 @@ class MoneyRepository:
     def earnings(
         self, creator_id: str, limit: int, cursor: str | None
     ) -> tuple[list[Entry], str | None]:
-        rows = LedgerEntryModel.by_creator.query(
-            creator_id,
-            scan_index_forward=False,
-            limit=limit,
-            last_evaluated_key=decode_cursor(cursor),
-        )
-        entries = read_page(rows, _entry)
-        return entries, encode_cursor(rows.last_evaluated_key)
+        return newest_first(LedgerEntryModel.by_creator, creator_id, limit, cursor, _entry)
 
     def balance(self, creator_id: str) -> int:
         """Derived from the entries themselves (the running total is a cache of this)."""

@@ -10,7 +10,6 @@ from typing import Any
 from pynamodb.exceptions import PutError, TransactWriteError, UpdateError
 from pynamodb.expressions.update import Action
 
-from chalicelib.adapters.dynamo.identity import decode_cursor, encode_cursor, read_page
 from chalicelib.adapters.dynamo.models import (
     ApplicationModel,
     EnrollmentModel,
@@ -18,6 +17,7 @@ from chalicelib.adapters.dynamo.models import (
     PayoutRunModel,
 )
 from chalicelib.adapters.dynamo.money import Entry, MoneyRepository
+from chalicelib.adapters.dynamo.paging import decode_cursor, read_page
 from chalicelib.adapters.dynamo.tx import Transaction, condition_failed, transaction
 from chalicelib.domain.money import CURRENCY, EntryKind
 from chalicelib.domain.program import (
@@ -182,8 +182,7 @@ class ProgramRepository:
         self, cursor: str | None, limit: int
     ) -> tuple[list[Enrollment], str | None]:
         rows = EnrollmentModel.scan(limit=limit, last_evaluated_key=decode_cursor(cursor))
-        page = read_page(rows, _enrollment)
-        return page, encode_cursor(rows.last_evaluated_key)
+        return read_page(rows, _enrollment)
 
     def add_enrollment(self, enrollment: Enrollment, at: datetime) -> None:
         EnrollmentModel(

@@ -22,13 +22,13 @@ from pynamodb.exceptions import TransactWriteError, UpdateError
 from pynamodb.expressions.update import Action
 
 from chalicelib.adapters.dynamo.connections import NotConnectedError
-from chalicelib.adapters.dynamo.identity import decode_cursor, encode_cursor, read_page
 from chalicelib.adapters.dynamo.models import (
     ConnectionModel,
     RoomMemberModel,
     RoomModel,
     UserModel,
 )
+from chalicelib.adapters.dynamo.paging import decode_cursor, read_page
 from chalicelib.adapters.dynamo.tx import client, condition_failed, transaction
 from chalicelib.domain.errors import ConflictError, NotFoundError
 from chalicelib.domain.rooms import (
@@ -538,8 +538,7 @@ class RoomRepository:
         rows = RoomMemberModel.audience.query(
             room_id, limit=limit, last_evaluated_key=decode_cursor(cursor)
         )
-        ids = read_page(rows, lambda row: str(row.user_id))
-        return ids, encode_cursor(rows.last_evaluated_key)
+        return read_page(rows, lambda row: str(row.user_id))
 
     def raised_hands(
         self, room_id: str, hands_round: int, limit: int = 100

@@ -7,8 +7,8 @@ from datetime import datetime, timedelta
 from pynamodb.exceptions import UpdateError
 from pynamodb.expressions.update import Action
 
-from chalicelib.adapters.dynamo.identity import decode_cursor, encode_cursor, read_page
 from chalicelib.adapters.dynamo.models import ModerationLogModel, ReportModel
+from chalicelib.adapters.dynamo.paging import decode_cursor, newest_first, read_page
 from chalicelib.adapters.dynamo.tx import condition_failed
 from chalicelib.domain.moderation import (
     Decision,
@@ -91,14 +91,7 @@ class SafetyRepository:
     def reports_by(
         self, reporter_id: str, limit: int, cursor: str | None
     ) -> tuple[list[Report], str | None]:
-        rows = ReportModel.by_reporter.query(
-            reporter_id,
-            scan_index_forward=False,
-            limit=limit,
-            last_evaluated_key=decode_cursor(cursor),
-        )
-        items = read_page(rows, _report)
-        return items, encode_cursor(rows.last_evaluated_key)
+        return newest_first(ReportModel.by_reporter, reporter_id, limit, cursor, _report)
 
     def queue(
         self, status: ReportStatus, limit: int, cursor: str | None
@@ -106,8 +99,7 @@ class SafetyRepository:
         rows = ReportModel.by_status.query(
             status.value, limit=limit, last_evaluated_key=decode_cursor(cursor)
         )
-        items = read_page(rows, _report)
-        return items, encode_cursor(rows.last_evaluated_key)
+        return read_page(rows, _report)
 
     def delete_report(self, report_id: str) -> None:
         ReportModel(report_id).delete()
@@ -133,6 +125,6 @@ class SafetyRepository:
         rows = ModerationLogModel.query(
             room_id, limit=limit, last_evaluated_key=decode_cursor(cursor)
         )
-        entries = read_page(rows, lambda row: row)
+        entries, next_cursor = read_page(rows, lambda row: row)
         items = [_entry(row).to_dict() for row in entries if row.ttl is None or row.ttl > now]
-        return items, encode_cursor(rows.last_evaluated_key)
+        return items, next_cursor
