@@ -9,17 +9,22 @@ every 240 s (the web client), the audience count goes out once per interval (the
 a room of N: chalicelib/domain/rooms.py), and the stage and the hands see the activity below.
 
 The media (Janus or IVS) is not in these figures; only what Salon's backend itself costs.
-Lambda's duration is modelled from the counts (the measured 0.235 ms of CPU per signed post,
-docs/benchmarks.md, scaled to the function's share of a vCPU, plus a DynamoDB round trip per
-request): it is the smallest line either way.
+Lambda's duration is modelled from the counts: 1.5 ms of CPU per post (`bench.post_cpu`
+measured 1.46-1.70 ms on this machine: building, signing and sending it, docs/benchmarks.md),
+scaled to the function's share of a vCPU, plus a DynamoDB round trip per request. A big room's
+posts beyond the inline ones are the `fanout` function's (1,769 MB, a whole vCPU), two queued
+chunks an invocation, and its FIFO queue's requests are priced per chunk.
 
-    .venv/bin/python -m bench.cost [--listeners 1000,8000]
+    .venv/bin/python -m bench.cost [--listeners 1000,8000] [--json figures.json]
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
 from dataclasses import dataclass
+from pathlib import Path
 
 from bench.room_costs import Cost, measure
 from chalicelib.config import Settings
@@ -35,12 +40,15 @@ PRICE = {
     "read_unit": 0.125 / 1e6,  # DynamoDB on-demand read request units
     "write_unit": 0.625 / 1e6,  # DynamoDB on-demand write request units
     "sqs_request": 0.40 / 1e6,  # standard queue; a timer is a send, a receive and a delete
+    "sqs_fifo_request": 0.50 / 1e6,  # the fan-out queue
 }
 HOUR_MIN = 60
 PING_EVERY_S = 240  # web/app.js
-WS_MEMORY_MB, TIMERS_MEMORY_MB = 512, 1024  # .chalice/config.json
+WS_MEMORY_MB, TIMERS_MEMORY_MB, FANOUT_MEMORY_MB = 512, 1024, 1769  # .chalice/config.json
 VCPU_MB = 1769  # Lambda gives a whole vCPU at 1,769 MB
-CPU_MS_PER_POST = 0.235  # boto3 building and signing one post (docs/benchmarks.md)
+CPU_MS_PER_POST = 1.5  # one post, all of it (bench.post_cpu; docs/benchmarks.md)
+CHUNKS_PER_FANOUT = 2  # the fanout function's batch size (app.py)
+SEND_BATCH = 10  # chunks per SendMessageBatch
 MS_PER_DYNAMODB_REQUEST = 5.0
 BASE_MS = 3.0  # a warm handler's own work per invocation
 
@@ -54,12 +62,18 @@ class Activity:
     invitations: int = 10
 
 
-def invocation_gb_s(cost: Cost, memory_mb: int) -> float:
+def gb_s(memory_mb: int, requests: int, posts: int, invocations: int = 1) -> float:
     cpu_share = min(1.0, memory_mb / VCPU_MB)
     ms = (
-        BASE_MS + cost.dynamodb * MS_PER_DYNAMODB_REQUEST + cost.posts * CPU_MS_PER_POST / cpu_share
+        invocations * BASE_MS
+        + requests * MS_PER_DYNAMODB_REQUEST
+        + posts * CPU_MS_PER_POST / cpu_share
     )
     return memory_mb / 1024 * ms / 1000
+
+
+def fanout_invocations(cost: Cost) -> int:
+    return -(-cost.chunks // CHUNKS_PER_FANOUT)
 
 
 def hour_of_room(listeners: int, costs: dict[str, Cost], activity: Activity) -> dict[str, float]:
@@ -81,13 +95,20 @@ def hour_of_room(listeners: int, costs: dict[str, Cost], activity: Activity) -> 
         cost = costs[action]
         inbound = 0 if action.endswith("(timer)") else 1
         lines["messages"] += times * (inbound + cost.posts) * PRICE["message"]
+        inline = cost.posts - cost.fanout_posts
+        fanouts = fanout_invocations(cost)
         lines["Lambda"] += times * (
-            PRICE["lambda_request"] + invocation_gb_s(cost, memory) * PRICE["lambda_gb_s"]
+            (1 + fanouts) * PRICE["lambda_request"]
+            + gb_s(memory, cost.dynamodb, inline) * PRICE["lambda_gb_s"]
+            + gb_s(FANOUT_MEMORY_MB, 0, cost.fanout_posts, fanouts) * PRICE["lambda_gb_s"]
         )
         lines["DynamoDB"] += times * (
             cost.read_units * PRICE["read_unit"] + cost.write_units * PRICE["write_unit"]
         )
         lines["SQS"] += times * 3 * cost.queue * PRICE["sqs_request"]
+        # The chunks: sent ten a request; received and deleted a batch (two) at a time.
+        fifo_requests = -(-cost.chunks // SEND_BATCH) + 2 * fanouts
+        lines["SQS"] += times * fifo_requests * PRICE["sqs_fifo_request"]
         if action.endswith("(timer)"):
             lines["SQS"] += times * 3 * PRICE["sqs_request"]  # the timer's own message
     # $connect and $disconnect: one invocation each per person, a few requests each.
@@ -99,6 +120,7 @@ def hour_of_room(listeners: int, costs: dict[str, Cost], activity: Activity) -> 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--listeners", default="1000,8000")
+    parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
     sizes = [int(s) for s in args.listeners.split(",")]
     activity = Activity()
@@ -110,13 +132,13 @@ def main() -> None:
         f"pings every {PING_EVERY_S} s"
     )
     print()
-    print("measured per action (DynamoDB requests / read units / write units / posts):")
+    print("measured per action (DynamoDB requests / read units / write units / posts / chunks):")
     for size in sizes:
         print(f"  {size:,} listeners")
         for action, c in measured[size].items():
             print(
                 f"    {action:24} {c.dynamodb:3} / {c.read_units:6.1f} / {c.write_units:5.1f} /"
-                f" {c.posts:6,}"
+                f" {c.posts:6,} / {c.chunks:3}"
             )
     print()
     header = "line".ljust(22) + "".join(f"{f'{s:,} listeners':>20}" for s in sizes)
@@ -135,6 +157,17 @@ def main() -> None:
             f"{audience_count_interval_s(s, Settings.audience_count_interval_s):>20}" for s in sizes
         )
     )
+    if args.json:
+        figures = {
+            str(size): {
+                "measured": {action: dataclasses.asdict(c) for action, c in measured[size].items()},
+                "dollars_per_1000_listener_minutes": {
+                    line: dollars / per_k[size] for line, dollars in priced[size].items()
+                },
+            }
+            for size in sizes
+        }
+        args.json.write_text(json.dumps(figures, indent=2))
 
 
 if __name__ == "__main__":

@@ -29,6 +29,7 @@ os.environ.update(
         SALON_WS_MANAGEMENT_URL="https://benchapi.execute-api.us-east-1.amazonaws.com/ws",
         SALON_TIMERS_QUEUE_URL=f"{QUEUES}/bench-timers",
         SALON_NOTIFICATIONS_QUEUE_URL=f"{QUEUES}/bench-notifications",
+        SALON_FANOUT_QUEUE_URL=f"{QUEUES}/bench-fanout.fifo",
         SALON_ROOM_CAPACITY="10000",
     )
 )
@@ -63,13 +64,17 @@ ACTIONS = (
 
 @dataclass(frozen=True)
 class Cost:
-    """What one action sent out: DynamoDB requests and capacity units, posts, SQS sends."""
+    """What one action sent out: DynamoDB requests and capacity units, posts, SQS sends; and,
+    for a big room, the chunks it handed to the fan-out queue and the posts the `fanout`
+    function made from them (`posts` counts every post, wherever it was made)."""
 
     dynamodb: int
     posts: int
     queue: int
     read_units: float
     write_units: float
+    chunks: int = 0
+    fanout_posts: int = 0
 
 
 def _kb(item: Any) -> float:
@@ -116,22 +121,35 @@ class Meter:
         self.write_units = 0.0
         self.posts = 0
         self.queue = 0
+        self.chunks = 0
+        self.fanout_posts = 0
+        self.in_fanout = False  # the posts being made are the fan-out function's
         self.sent: dict[str, Any] = {}
 
     def cost(self) -> Cost:
         return Cost(
-            sum(self.dynamodb.values()), self.posts, self.queue, self.read_units, self.write_units
+            sum(self.dynamodb.values()),
+            self.posts,
+            self.queue,
+            self.read_units,
+            self.write_units,
+            self.chunks,
+            self.fanout_posts,
         )
 
     def record_post(self, params: dict[str, Any], **_: Any) -> None:
         self.posts += 1
+        self.fanout_posts += self.in_fanout
         self.sent[params["ConnectionId"]] = json.loads(params["Data"])
+
+    def record_chunks(self, params: dict[str, Any], **_: Any) -> None:
+        self.chunks += len(params["Entries"])
 
     def reset(self) -> None:
         self.dynamodb.clear()
         self.read_units = self.write_units = 0.0
         self.sent.clear()
-        self.posts = self.queue = 0
+        self.posts = self.queue = self.chunks = self.fanout_posts = 0
 
 
 @contextmanager
@@ -157,6 +175,9 @@ def metered(svc: Services) -> Iterator[Meter]:
         queue._sqs().meta.events.register(
             "before-call.sqs.SendMessage", lambda **_: setattr(meter, "queue", meter.queue + 1)
         )
+    svc.fanout_queue._sqs().meta.events.register(
+        "before-parameter-build.sqs.SendMessageBatch", meter.record_chunks
+    )
     try:
         yield meter
     finally:
@@ -216,8 +237,12 @@ def measure(size: int, janus: JanusProcess) -> dict[str, Cost]:
     results: dict[str, Cost] = {}
     with mock_aws():
         create_tables()
+        sqs = boto3.client("sqs")
         for queue in ("bench-timers", "bench-notifications"):
-            boto3.client("sqs").create_queue(QueueName=queue)
+            sqs.create_queue(QueueName=queue)
+        fanout_url = sqs.create_queue(
+            QueueName="bench-fanout.fifo", Attributes={"FifoQueue": "true"}
+        )["QueueUrl"]
         boto3.client("apigatewaymanagementapi", endpoint_url=settings().management_url)
         svc = Services(settings())
         config = janus.config
@@ -237,6 +262,7 @@ def measure(size: int, janus: JanusProcess) -> dict[str, Cost]:
                 meter.reset()
                 svc.realtime.receive(connection_id, json.dumps(payload))
                 reply = meter.sent.get(connection_id, {})
+                fan_out(svc, sqs, fanout_url, meter)
                 # A refused action would measure nothing (unless refused by Janus, after all
                 # of Salon's checks).
                 if reply.get("type") == "error" and not refusal_ok:
@@ -268,8 +294,24 @@ def measure(size: int, janus: JanusProcess) -> dict[str, Cost]:
             )
             meter.reset()
             svc.rooms.on_timer({"kind": "flush_count", "room_id": room_id})
+            fan_out(svc, sqs, fanout_url, meter)
             results["flush_count (timer)"] = meter.cost()
     return results
+
+
+def fan_out(svc: Services, sqs: Any, url: str, meter: Meter) -> None:
+    """What the `fanout` function does with the chunks an action queued, its posts counted
+    apart (its queue's own requests are priced from the chunk count)."""
+    meter.in_fanout = True
+    try:
+        while batch := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get(
+            "Messages", []
+        ):
+            for message in batch:
+                svc.fanout.on_message(json.loads(message["Body"]))
+                sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+    finally:
+        meter.in_fanout = False
 
 
 def main() -> None:
@@ -280,13 +322,13 @@ def main() -> None:
     with JanusProcess() as janus:
         table = {size: measure(size, janus) for size in sizes}
     header = "action".ljust(24) + "".join(f"{f'{s:,} listeners':>26}" for s in sizes)
-    print("DynamoDB requests / @connections posts / SQS sends, per action")
+    print("DynamoDB requests / @connections posts (of them by the fanout function) / SQS sends")
     print(header)
     for action in ACTIONS:
         row = action.ljust(24)
         for size in sizes:
             c = table[size][action]
-            row += f"{f'{c.dynamodb} / {c.posts} / {c.queue}':>26}"
+            row += f"{f'{c.dynamodb} / {c.posts} ({c.fanout_posts}) / {c.queue}':>26}"
         print(row)
 
 
