@@ -20,8 +20,9 @@ The floor is what Stripe's rate allows: at least one Stripe request per creator,
 seconds at the pacer's rate (`settings.stripe_requests_per_second`, 20/s in production).
 
 Two costs of the test doubles grow with the data and would swamp the app's own at this size;
-both are replaced in-process by equivalents that give the same answers (flags keep the
-originals): moto copies every table a TransactWriteItems touches (`--moto-table-copy`), and the
+both are replaced by equivalents that give the same answers (flags keep the originals): moto
+copies every table a TransactWriteItems touches (`--moto-table-copy`; local/moto_atomic.py
+saves only the items named, as the tests and the local stack do), and the
 emulator scans its whole store for a transfer's reversals on every transfer (`--emulator-as-is`).
 The wall time also depends on what else the machine runs: the load average is printed with it.
 
@@ -198,62 +199,6 @@ def meter_services(svc: Services, meter: Meter) -> None:
 
 
 # --- moto -------------------------------------------------------------------------------------
-
-
-@contextmanager
-def item_level_transaction_backup() -> Iterator[None]:
-    """moto 5.2's TransactWriteItems deep-copies every table it touches before it starts, to
-    roll back on a cancel: O(table size) per transaction, which DynamoDB does not have. With
-    10,000 creators that is ~20,000 items copied per payout and the run would be quadratic.
-    Here only the items the transaction names are saved, and restored if it fails (the same
-    outcome). `--moto-table-copy` keeps moto's own way, to see the difference."""
-    from moto.dynamodb import models as dynamodb_models
-    from moto.dynamodb.models.table import Table
-
-    backend = dynamodb_models.DynamoDBBackend
-    original = backend.transact_write_items
-    real_copy = dynamodb_models.copy
-
-    class NoTableCopy:
-        @staticmethod
-        def deepcopy(value: Any, memo: Any = None) -> Any:
-            return value if isinstance(value, Table) else real_copy.deepcopy(value, memo)
-
-    def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
-        saved: list[tuple[str, dict[str, Any], dict[str, Any] | None]] = []
-        try:
-            for entry in transact_items:
-                op = next(iter(entry.values()))
-                table = self.get_table(op["TableName"])
-                key = op.get("Key") or {
-                    name: op["Item"][name]
-                    for name in (table.hash_key_attr, table.range_key_attr)
-                    if name is not None
-                }
-                before = self.get_item(op["TableName"], key)
-                attributes = before.to_json()["Attributes"] if before else None
-                saved.append((op["TableName"], key, attributes))
-        except Exception:  # noqa: BLE001 - a malformed request: let moto answer it its own way
-            return original(self, transact_items)  # type: ignore[no-any-return]
-        dynamodb_models.copy = NoTableCopy  # type: ignore[assignment]
-        try:
-            return original(self, transact_items)  # type: ignore[no-any-return]
-        except Exception:
-            for table_name, key, attributes in reversed(saved):
-                if attributes is None:
-                    if self.get_item(table_name, key) is not None:
-                        self.delete_item(table_name, key)
-                else:
-                    self.put_item(table_name, attributes)
-            raise
-        finally:
-            dynamodb_models.copy = real_copy
-
-    backend.transact_write_items = transact_write_items
-    try:
-        yield
-    finally:
-        backend.transact_write_items = original
 
 
 @contextmanager
@@ -580,12 +525,16 @@ def measure(args: argparse.Namespace, emulator: str) -> Result:
     )
     reset_emulator()
     meter = Meter()
-    cheap_tx = contextlib.nullcontext() if args.moto_table_copy else item_level_transaction_backup()
+    # local/moto_atomic.py rolls a cancelled transaction back item by item; the flag brings
+    # moto's own copy of every table back.
+    table_copies = (
+        moto_atomic.whole_table_copies if args.moto_table_copy else contextlib.nullcontext
+    )
     indexed = contextlib.nullcontext() if args.emulator_as_is else indexed_transfer_reversals()
     # The run pays in parallel: moto answers one request at a time, as DynamoDB applies each
     # atomically (local/moto_atomic.py).
     moto_atomic.install()
-    with mock_aws(), cheap_tx, indexed, metered(meter):
+    with mock_aws(), table_copies(), indexed, metered(meter):
         create_tables()
         boto3.client("sqs", region_name="us-east-1").create_queue(QueueName=QUEUE_NAME)
         setup = Services(settings)
