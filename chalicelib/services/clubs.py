@@ -199,8 +199,7 @@ class Clubs:
         """Admins, then members (and, for admins, pending invitations), with their names."""
         self.repo.get(club_id)
         viewer_is_admin = self.repo.membership(club_id, user_id).is_admin
-        items, next_cursor = self.repo.roster(club_id, limit, cursor)
-        shown = [(r, u) for r, u in items if r is not ClubRole.INVITED or viewer_is_admin]
+        shown, next_cursor = self.repo.roster(club_id, limit, cursor, invitations=viewer_is_admin)
         profiles = self.people.profiles(u for _, u in shown)
         return {
             "items": [

@@ -676,7 +676,7 @@ def _offset(cursor: str | None) -> int:
         return 0
     try:
         value = json.loads(base64.urlsafe_b64decode(cursor.encode()))["offset"]
-    except (ValueError, KeyError, TypeError) as exc:
+    except (ValueError, KeyError, TypeError, RecursionError) as exc:
         raise ValidationError("That cursor is not valid.", field="cursor") from exc
     if not isinstance(value, int) or value < 0:
         raise ValidationError("That cursor is not valid.", field="cursor")

@@ -4,6 +4,7 @@ club events, and what deleting an account does to a member's clubs."""
 
 from __future__ import annotations
 
+import base64
 import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -96,6 +97,45 @@ def test_an_admin_invites_and_the_invitee_accepts_or_declines(crowd: Crowd) -> N
     declined = rest(crowd, "DELETE", f"{path}/membership", cy).json_body
     assert declined["me"]["role"] is None and declined["member_count"] == 2
     assert code_of(rest(crowd, "PUT", f"{path}/membership", cy)) == (409, "no_club_invitation")
+
+
+def roster_pages(crowd: Crowd, path: str, viewer: Person) -> list[dict[str, Any]]:
+    pages, cursor = [], None
+    while True:
+        query = f"?limit=1&cursor={cursor}" if cursor else "?limit=1"
+        page = rest(crowd, "GET", f"{path}/members{query}", viewer).json_body
+        pages.append(page)
+        if not (cursor := page["cursor"]):
+            return pages
+
+
+def test_a_member_paging_the_roster_learns_nothing_of_pending_invitations(crowd: Crowd) -> None:
+    ada = crowd.person("ada")
+    club = found(crowd, ada)
+    path = f"/clubs/{club['club_id']}"
+    bob, dee = member_of(crowd, club, ada, "bob"), member_of(crowd, club, ada, "dee")
+    # Invitations sort between the admins and the members; pages of one would stop on them.
+    for name in ("cyd", "eve", "fay"):
+        invitee = crowd.person(name)
+        assert rest(crowd, "POST", f"{path}/invitations", ada, {"user_id": invitee.user_id})
+
+    pages = roster_pages(crowd, path, bob)
+    seen = [m["username"] for page in pages for m in page["items"]]
+    assert seen == ["ada", "bob", "dee"]
+    cursors = [json.loads(base64.urlsafe_b64decode(p["cursor"])) for p in pages if p["cursor"]]
+    assert cursors and all(not c["roster_key"]["S"].startswith("invited#") for c in cursors)
+    assert all(p["items"] for p in pages[:-1])  # only the last page may be empty
+    # The admin pages through everyone, the invitations in their place.
+    everyone = [m["username"] for page in roster_pages(crowd, path, ada) for m in page["items"]]
+    assert everyone == ["ada", "cyd", "eve", "fay", "bob", "dee"]
+    # An admin's cursor that stopped on an invitation is no way in for a member.
+    at_invitation = rest(crowd, "GET", f"{path}/members?limit=2", ada).json_body["cursor"]
+    assert json.loads(base64.urlsafe_b64decode(at_invitation))["roster_key"]["S"].startswith(
+        "invited#"
+    )
+    refused = rest(crowd, "GET", f"{path}/members?limit=1&cursor={at_invitation}", dee)
+    assert code_of(refused)[0] == 400
+    assert refused.json_body["error"]["field"] == "cursor"
 
 
 def test_an_invitation_across_a_block_is_refused(crowd: Crowd, client: Client) -> None:

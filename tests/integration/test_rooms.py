@@ -17,6 +17,7 @@ from chalicelib.adapters.dynamo.rooms import _member_row
 from chalicelib.domain import rooms as domain
 from chalicelib.domain.errors import SalonError
 from tests.support.crowd import Crowd, Person, speaker_in
+from tests.support.cursors import FORGED_CURSORS
 from tests.support.events import sqs_event, ws_event
 from tests.support.fakes import RecordingConnections
 
@@ -355,6 +356,8 @@ def test_a_refused_join_keeps_you_in_the_room_you_are_in(crowd: Crowd) -> None:
 def test_a_forged_audience_cursor_is_a_clear_error(crowd: Crowd) -> None:
     host, _ = open_room(crowd)
     assert host.refused("list_audience", cursor="eyJhIjogMX0=") == "invalid_request"
+    for cursor in FORGED_CURSORS.values():
+        assert host.refused("list_audience", cursor=cursor) == "invalid_request"
     outsider = crowd.person("outsider")
     assert outsider.refused("list_audience") == "not_in_a_room"
 

@@ -22,7 +22,7 @@ from chalicelib.domain.clubs import (
     Membership,
     TooManyClubsError,
 )
-from chalicelib.domain.errors import ConflictError
+from chalicelib.domain.errors import ConflictError, ValidationError
 
 OPEN = ClubStatus.OPEN.value
 # The hallway and a member's list read this many of their clubs (one Query page).
@@ -84,6 +84,10 @@ def _row_matches(before: Membership) -> Any:
         else ClubMemberModel.role.does_not_exist()
     )
     return role & (ClubMemberModel.following == before.following)
+
+
+def _role_and_user(row: ClubMemberModel) -> tuple[ClubRole, str]:
+    return ClubRole(row.roster_key.split("#")[0]), row.user_id
 
 
 def _counts(m: Membership) -> tuple[int, int, int]:
@@ -150,12 +154,38 @@ class ClubRepository:
     def all_of_user(self, user_id: str) -> list[Membership]:
         return [_membership(r) for r in ClubMemberModel.by_user.query(user_id)]
 
-    def roster(self, club_id: str, limit: int, cursor: str | None) -> tuple[list[Any], str | None]:
-        """(role, user id) of admins, invitations and members, in that order."""
-        rows = ClubMemberModel.roster.query(
-            club_id, limit=limit, last_evaluated_key=decode_cursor(cursor)
-        )
-        return read_page(rows, lambda r: (ClubRole(r.roster_key.split("#")[0]), r.user_id))
+    def roster(
+        self, club_id: str, limit: int, cursor: str | None, invitations: bool
+    ) -> tuple[list[Any], str | None]:
+        """(role, user id) of admins, invitations (if asked for) and members, in that order.
+
+        Without the invitations, the admins' rows then the members' are read, each by its own
+        key range, so that no page stops on an invitation's row: a cursor (the last row read)
+        never names who is invited, nor when."""
+        start = decode_cursor(cursor)
+        if invitations:
+            rows = ClubMemberModel.roster.query(club_id, limit=limit, last_evaluated_key=start)
+            return read_page(rows, _role_and_user)
+        roles = [ClubRole.ADMIN, ClubRole.MEMBER]
+        if start is not None:
+            at = str(start.get("roster_key", {}).get("S", "")).split("#")[0]
+            if at not in {r.value for r in roles}:
+                raise ValidationError("That cursor is not valid.", field="cursor")
+            roles = roles[roles.index(ClubRole(at)) :]
+        items: list[Any] = []
+        for role in roles:
+            rows = ClubMemberModel.roster.query(
+                club_id,
+                ClubMemberModel.roster_key.startswith(f"{role.value}#"),
+                limit=limit - len(items),
+                last_evaluated_key=start,
+            )
+            page, next_cursor = read_page(rows, _role_and_user)
+            items += page
+            if next_cursor is not None:  # the page is full (its last row: an admin or a member)
+                return items, next_cursor
+            start = None
+        return items, None
 
     def admin_ids(self, club_id: str) -> set[str]:
         """The club's admins (at most MAX_ADMINS: one Query page)."""

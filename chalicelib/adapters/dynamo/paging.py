@@ -36,7 +36,7 @@ def decode_cursor(cursor: str | None) -> dict[str, Any] | None:
         return None
     try:
         key = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # RecursionError: nested past the parser's limit
         raise ValidationError("That cursor is not valid.", field="cursor") from exc
     # A DynamoDB key: attribute names to typed values ({"S": "..."}).
     well_formed = isinstance(key, dict) and all(
