@@ -442,9 +442,8 @@ def hallway() -> dict[str, Any]:
 # FIFO queue. Two chunks a batch at most: more Lambdas post at once; 16 of them post faster than
 # the account's @connections quota allows (docs/benchmarks.md).
 @app.on_sqs_message(queue=FANOUT_QUEUE, batch_size=2, name="fanout", maximum_concurrency=16)
-def fanout(event: SQSEvent) -> None:
-    for record in event:
-        services().fanout.on_message(json.loads(record.body))
+def fanout(event: SQSEvent) -> Any:
+    return each_message(event, lambda body, _: services().fanout.on_message(body), fifo=True)
 
 
 @app.on_sqs_message(queue=TIMERS_QUEUE, batch_size=10, name="timers")

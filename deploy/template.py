@@ -100,7 +100,7 @@ QUEUE_HANDLERS = {
 # The handlers that answer Lambda's partial batch response (chalicelib/edge/queues.py): only
 # the messages they report failed come back. Without the setting Lambda ignores the answer
 # and a batch that returns is deleted whole, the failed messages with it.
-REPORTS_BATCH_ITEM_FAILURES = {"Notifications"}
+REPORTS_BATCH_ITEM_FAILURES = {"Notifications", "Fanout"}
 
 
 def point_timers_at_stage_queue(template: dict[str, Any]) -> None:

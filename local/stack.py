@@ -301,8 +301,12 @@ class LocalStack:
 
         def poll() -> None:
             while not self._stopping.is_set():
+                # As Lambda's records: with the system attributes (a FIFO message's group).
                 batch = sqs.receive_message(
-                    QueueUrl=queue_url, MaxNumberOfMessages=batch_size, WaitTimeSeconds=1
+                    QueueUrl=queue_url,
+                    MaxNumberOfMessages=batch_size,
+                    WaitTimeSeconds=1,
+                    MessageSystemAttributeNames=["All"],
                 ).get("Messages", [])
                 if not batch:
                     continue

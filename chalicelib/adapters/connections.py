@@ -38,6 +38,9 @@ class Delivery:
     failed: list[str] = field(default_factory=list)
 
 
+CONNECT_TIMEOUT_S, READ_TIMEOUT_S = 2, 5
+
+
 class Connections:
     """One boto3 client (thread-safe) and a small pool, both built on first use."""
 
@@ -64,6 +67,10 @@ class Connections:
                     config=Config(
                         max_pool_connections=self._max_workers,
                         retries={"max_attempts": 3, "mode": "standard"},
+                        # A post that gets no answer fails in seconds (and is retried through
+                        # the fan-out queue), not after botocore's 60 s, past the function's 30.
+                        connect_timeout=CONNECT_TIMEOUT_S,
+                        read_timeout=READ_TIMEOUT_S,
                     ),
                 )
             return self._client

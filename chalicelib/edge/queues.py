@@ -1,6 +1,8 @@
 """SQS batches, one message at a time: a message that fails is reported back to Lambda
 (ReportBatchItemFailures, set on the event source in deploy/template.py), so only it is
-delivered again and the others, done, are not redone."""
+delivered again and the others, done, are not redone. On a FIFO queue, the messages after a
+failed one in its message group are reported failed too, unprocessed, so a group's order
+holds; other groups' messages go on."""
 
 from __future__ import annotations
 
@@ -14,12 +16,15 @@ from chalice.app import SQSEvent
 logger = logging.getLogger("salon.queues")
 
 
-def each_message(event: SQSEvent, handle: Callable[[dict[str, Any], str], None]) -> Any:
+def each_message(
+    event: SQSEvent, handle: Callable[[dict[str, Any], str], None], fifo: bool = False
+) -> Any:
     """`handle(body, message_id)` for each message; answers Lambda's partial batch response.
     A batch whose every message failed raises (Powertools), so Lambda counts an error."""
     from aws_lambda_powertools.utilities.batch import (
         BatchProcessor,
         EventType,
+        SqsFifoPartialProcessor,
         process_partial_response,
     )
     from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
@@ -34,6 +39,10 @@ def each_message(event: SQSEvent, handle: Callable[[dict[str, Any], str], None])
     return process_partial_response(
         event=event.to_dict(),
         record_handler=one,
-        processor=BatchProcessor(event_type=EventType.SQS),
+        processor=(
+            SqsFifoPartialProcessor(skip_group_on_error=True)
+            if fifo
+            else BatchProcessor(event_type=EventType.SQS)
+        ),
         context=cast(Any, event.context),  # Lambda's context object, typed loosely by Chalice
     )

@@ -52,10 +52,26 @@ class Fanout:
     ) -> None:
         """Post in this Lambda, in order; a connection that is gone (410) is removed, and the
         posts that failed for a reason worth retrying go to the fan-out queue to be tried again
-        (up to RETRIES times), so that throttling at the account's quota loses nobody's event."""
+        (up to RETRIES times), so that throttling at the account's quota loses nobody's event.
+        If even the queue fails, that is logged and the caller goes on: the action's other
+        posts (the rest of the room, its count) must not be lost with these."""
+        failed = self._deliver(connection_ids, messages)
+        if failed:
+            try:
+                self._retry(failed, messages, attempt + 1)
+            except Exception:
+                logger.exception(
+                    "fan-out retries could not be queued", extra={"sockets": len(failed)}
+                )
+
+    def _deliver(
+        self, connection_ids: Iterable[str], messages: Sequence[dict[str, Any]]
+    ) -> dict[str, list[int]]:
+        """Each message to each socket, in order: the messages (by index) each socket did not
+        get for a reason worth retrying. The gone sockets' rows are removed."""
         ids = list(dict.fromkeys(connection_ids))
         gone: set[str] = set()
-        failed: dict[str, list[int]] = defaultdict(list)  # a socket's messages to try again
+        failed: dict[str, list[int]] = defaultdict(list)
         for index, message in enumerate(messages):
             delivery = self.poster.post_many([c for c in ids if c not in gone], message)
             gone.update(delivery.gone)
@@ -64,8 +80,8 @@ class Fanout:
         for connection_id in gone:
             # A 410 means the client is gone for good; its row would otherwise linger.
             self.connections.remove(connection_id)
-        if failed:
-            self._retry(failed, messages, attempt + 1)
+            failed.pop(connection_id, None)  # gone after a failed post: nothing to retry
+        return failed
 
     def _retry(
         self, failed: dict[str, list[int]], messages: Sequence[dict[str, Any]], attempt: int
@@ -127,14 +143,19 @@ class Fanout:
         return len(entries)
 
     def on_message(self, body: dict[str, Any]) -> None:
-        """One queued chunk, in a fan-out Lambda."""
+        """One queued chunk, in a fan-out Lambda; raises when its failed posts could not be
+        queued again."""
         if body.get("kind") != POST:
             logger.warning("unknown fan-out message", extra={"fanout_kind": str(body.get("kind"))})
             return
         ids = [str(c) for c in body.get("connection_ids", [])]
         messages = [m for m in body.get("messages", []) if isinstance(m, dict)]
         attempt = body.get("attempt", 0)
-        self.post_now(ids, messages, attempt if isinstance(attempt, int) else RETRIES)
+        failed = self._deliver(ids, messages)
+        if failed:
+            # If the queue fails here, this chunk fails (the function's partial batch response)
+            # and SQS hands it back whole: its sockets may hear it twice, none never.
+            self._retry(failed, messages, (attempt if isinstance(attempt, int) else RETRIES) + 1)
 
 
 def _even_chunks(items: list[str], most: int) -> list[list[str]]:

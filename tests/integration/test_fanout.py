@@ -47,31 +47,45 @@ class Fanned:
         self.requests: list[str] = []
         # The message groups each socket's chunks came in.
         self.groups: dict[str, set[str]] = defaultdict(set)
+        self.failed_batches: list[tuple[dict[str, Any], str]] = []
 
-    def receive(self) -> list[dict[str, Any]]:
+    def receive(self) -> list[tuple[dict[str, Any], str]]:
         import json
 
-        bodies = []
+        chunks = []
         while batch := self.sqs.receive_message(
             QueueUrl=self.url, MaxNumberOfMessages=10, MessageSystemAttributeNames=["All"]
         ).get("Messages", []):
             for message in batch:
-                body = json.loads(message["Body"])
-                bodies.append(body)
+                body, group = json.loads(message["Body"]), message["Attributes"]["MessageGroupId"]
+                chunks.append((body, group))
                 for connection_id in body["connection_ids"]:
-                    self.groups[connection_id].add(message["Attributes"]["MessageGroupId"])
+                    self.groups[connection_id].add(group)
                 self.sqs.delete_message(QueueUrl=self.url, ReceiptHandle=message["ReceiptHandle"])
-        return bodies
+        return chunks
 
-    def run(self, bodies: list[dict[str, Any]]) -> None:
-        """Through the fan-out function, two chunks a batch as its event source delivers."""
-        for start in range(0, len(bodies), 2):
-            self.client.lambda_.invoke("fanout", sqs_event(bodies[start : start + 2], QUEUE))
+    def run(self, chunks: list[tuple[dict[str, Any], str]]) -> list[tuple[dict[str, Any], str]]:
+        """Through the fan-out function, two chunks a batch as its event source delivers: the
+        chunks its partial batch response reports failed (SQS would hand them back)."""
+        failed = []
+        for start in range(0, len(chunks), 2):
+            batch = chunks[start : start + 2]
+            event = sqs_event([b for b, _ in batch], QUEUE, groups=[g for _, g in batch])
+            try:
+                answer = self.client.lambda_.invoke("fanout", event).payload or {}
+            except Exception:  # every record failed: the function errs, the batch comes back
+                failed += batch
+                continue
+            ids = {f["itemIdentifier"] for f in answer.get("batchItemFailures", [])}
+            failed += [
+                c for c, r in zip(batch, event["Records"], strict=True) if r["messageId"] in ids
+            ]
+        return failed
 
     def deliver(self) -> int:
-        bodies = self.receive()
-        self.run(bodies)
-        return len(bodies)
+        chunks = self.receive()
+        self.failed_batches = self.run(chunks)
+        return len(chunks)
 
 
 @pytest.fixture
@@ -219,7 +233,7 @@ def test_a_retried_batch_posts_its_chunk_again_with_the_same_version(
     fanned.run(bodies)
     fanned.run(bodies[:1])  # the first chunk's batch comes back
 
-    again = set(bodies[0]["connection_ids"])
+    again = set(bodies[0][0]["connection_ids"])
     for listener in listeners:
         copies = listener.events("speaker_muted")
         assert len(copies) == (2 if listener.connection_id in again else 1)
@@ -268,3 +282,53 @@ def test_posts_throttled_inline_or_in_the_fanout_function_are_queued_again_and_a
         assert len(person.events("speaker_muted")) == 1, person.name
     assert all(len(groups) == 1 for groups in fanned.groups.values())
     assert +sockets.throttled == Counter()
+
+
+def test_retries_the_queue_refuses_fail_the_chunk_in_the_fanout_function_and_not_the_action(
+    big_room: tuple[Person, Person, list[Person]],
+    fanned: Fanned,
+    sockets: RecordingConnections,
+    svc: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The queue fails the moment a throttled post is handed back. Inline, the acting Lambda
+    logs it and goes on, so the room still hears the action; in the fan-out Lambda, the chunk
+    is reported failed (partial batch response) and SQS hands it back whole: its sockets may
+    hear it twice, none never. The other group's chunk in the same batch is done."""
+    host, speaker, listeners = big_room
+    queue = svc.fanout.queue
+    refusals = {"left": 1}
+
+    def in_order(entries: Any) -> None:
+        if any(body.get("attempt") for _, _, body in entries) and refusals["left"]:
+            refusals["left"] -= 1
+            raise RuntimeError("SQS is failing")
+        queue.__class__.in_order(queue, entries)
+
+    monkeypatch.setattr(queue, "in_order", in_order)
+    sockets.throttled[host.connection_id] = 1  # inline: its retry is refused and logged
+
+    host.ok("mute", user_id=speaker.user_id)
+    assert fanned.deliver()
+    assert fanned.failed_batches == []  # the chunks went out; only the host's post is lost
+    assert host.events("speaker_muted") == []
+    assert all(len(p.events("speaker_muted")) == 1 for p in (speaker, *listeners))
+
+    refusals["left"] = 1
+    throttled = listeners[0]
+    sockets.throttled[throttled.connection_id] = 1  # in the fan-out: its retry is refused
+    speaker.ok("unmute")
+    fanned.deliver()
+    failed = fanned.failed_batches
+    assert any(throttled.connection_id in body["connection_ids"] for body, _ in failed)
+    fanned.run(failed)  # SQS delivers them again, whole
+    handed_back = {c for body, _ in failed for c in body["connection_ids"]}
+    assert len(throttled.events("speaker_unmuted")) == 1
+    for person in listeners:
+        heard = len(person.events("speaker_unmuted"))
+        # Twice at most, for the others in a chunk that came back; once for everyone else.
+        assert 1 <= heard <= (2 if person.connection_id in handed_back else 1), person.name
+    assert [r.message for r in caplog.records if r.name == "salon.fanout"].count(
+        "fan-out retries could not be queued"
+    ) == 1

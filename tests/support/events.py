@@ -46,8 +46,11 @@ def ws_event(
     return event
 
 
-def sqs_event(bodies: list[dict[str, Any]], queue: str = "salon-timers") -> dict[str, Any]:
-    """An SQS batch as Lambda's event source mapping delivers it."""
+def sqs_event(
+    bodies: list[dict[str, Any]], queue: str = "salon-timers", groups: list[str] | None = None
+) -> dict[str, Any]:
+    """An SQS batch as Lambda's event source mapping delivers it (from a FIFO queue, each
+    record with its message group)."""
     arn = f"arn:aws:sqs:us-east-1:123456789012:{queue}"
     return {
         "Records": [
@@ -55,13 +58,16 @@ def sqs_event(bodies: list[dict[str, Any]], queue: str = "salon-timers") -> dict
                 "messageId": uuid.uuid4().hex,
                 "receiptHandle": uuid.uuid4().hex,
                 "body": json.dumps(body),
-                "attributes": {"ApproximateReceiveCount": "1"},
+                "attributes": {
+                    "ApproximateReceiveCount": "1",
+                    **({"MessageGroupId": groups[index]} if groups else {}),
+                },
                 "messageAttributes": {},
                 "md5OfBody": "",
                 "eventSource": "aws:sqs",
                 "eventSourceARN": arn,
                 "awsRegion": "us-east-1",
             }
-            for body in bodies
+            for index, body in enumerate(bodies)
         ]
     }

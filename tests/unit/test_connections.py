@@ -5,6 +5,8 @@ try; a refusal for good is neither."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -64,3 +66,22 @@ def test_no_answer_at_all_is_worth_another_try(
 
     monkeypatch.setattr(poster, "_post_bytes", unreachable)
     assert poster.post_many(["c1=", "c2="], MESSAGE) == Delivery(failed=["c1=", "c2="])
+
+
+def test_a_post_that_gets_no_answer_ends_its_tries_inside_the_functions_timeout(
+    poster: Connections,
+) -> None:
+    """Every function that posts has 30 s (.chalice/config.json); botocore's own 60 s read
+    timeout would have outlived it, so a post to an API Gateway that never answers could not
+    be handed back to the fan-out queue."""
+    config = poster._get_client().meta.config
+    stages = json.loads((Path(__file__).parents[2] / ".chalice" / "config.json").read_text())
+    posting = ("websocket_message", "fanout", "timers")
+    timeouts = [
+        stage.get("lambda_functions", {}).get(name, {}).get("lambda_timeout")
+        or stage["lambda_timeout"]
+        for stage in stages["stages"].values()
+        for name in posting
+    ]
+    tries = config.retries["total_max_attempts"]
+    assert tries * (config.connect_timeout + config.read_timeout) < min(timeouts)
