@@ -15,9 +15,9 @@ socket, and `queue`, the code as deployed, where a big room goes through the fan
 
 Setup is not measured. The first `--real-joins` listeners (default 100) send `join_room`; the
 others are written as the rows a join leaves behind, because under moto every join costs
-O(room size) (each transaction deep-copies the whole room_members table; the audience query
-copies every row it reads): 2,000 real joins take over 20 minutes. `--real-joins N` does them
-all anyway.
+O(room size) (the audience query copies every row it reads; until local/moto_atomic.py rolled
+transactions back item by item, each transaction also deep-copied the whole room_members
+table): 2,000 real joins took over 20 minutes. `--real-joins N` does them all anyway.
 
 Two baselines are measured in the same run, interleaved with the big room's samples so that
 machine noise hits all of them: one `ping` -> `pong` round trip (one message through the gateway,
