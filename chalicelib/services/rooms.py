@@ -9,8 +9,6 @@ still goes out).
 
 from __future__ import annotations
 
-import base64
-import json
 import logging
 from collections import defaultdict
 from collections.abc import Callable, Iterable
@@ -22,6 +20,7 @@ from chalicelib.adapters.connections import Connections
 from chalicelib.adapters.dynamo.clubs import ClubRepository
 from chalicelib.adapters.dynamo.connections import ConnectionRecord, ConnectionRepository
 from chalicelib.adapters.dynamo.identity import FOLLOWS, IdentityRepository
+from chalicelib.adapters.dynamo.paging import decode_token, encode_token
 from chalicelib.adapters.dynamo.rooms import (
     LoadedRoom,
     RoomChangedError,
@@ -674,14 +673,12 @@ class Rooms:
 def _offset(cursor: str | None) -> int:
     if not cursor:
         return 0
-    try:
-        value = json.loads(base64.urlsafe_b64decode(cursor.encode()))["offset"]
-    except (ValueError, KeyError, TypeError, RecursionError) as exc:
-        raise ValidationError("That cursor is not valid.", field="cursor") from exc
+    decoded = decode_token(cursor)
+    value = decoded.get("offset") if isinstance(decoded, dict) else None
     if not isinstance(value, int) or value < 0:
         raise ValidationError("That cursor is not valid.", field="cursor")
     return value
 
 
 def _encode_offset(offset: int) -> str:
-    return base64.urlsafe_b64encode(json.dumps({"offset": offset}).encode()).decode()
+    return encode_token({"offset": offset})

@@ -25,19 +25,28 @@ class Page:
     cursor: str | None
 
 
+def encode_token(value: Any) -> str:
+    """A cursor's text: `value` as URL-safe base64 of its JSON."""
+    return base64.urlsafe_b64encode(json.dumps(value).encode()).decode()
+
+
+def decode_token(cursor: str) -> Any:
+    """What `encode_token` made the cursor from; anything else a client sends is a validation
+    error on the cursor, never a server error."""
+    try:
+        return json.loads(base64.urlsafe_b64decode(cursor.encode()))
+    except (ValueError, RecursionError) as exc:  # RecursionError: nested past the parser's limit
+        raise ValidationError("That cursor is not valid.", field="cursor") from exc
+
+
 def encode_cursor(key: dict[str, Any] | None) -> str | None:
-    if not key:
-        return None
-    return base64.urlsafe_b64encode(json.dumps(key).encode()).decode()
+    return encode_token(key) if key else None
 
 
 def decode_cursor(cursor: str | None) -> dict[str, Any] | None:
     if not cursor:
         return None
-    try:
-        key = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-    except (ValueError, RecursionError) as exc:  # RecursionError: nested past the parser's limit
-        raise ValidationError("That cursor is not valid.", field="cursor") from exc
+    key = decode_token(cursor)
     # A DynamoDB key: attribute names to typed values ({"S": "..."}).
     well_formed = isinstance(key, dict) and all(
         isinstance(v, dict)
