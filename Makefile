@@ -14,7 +14,7 @@ BENCH_VENV := build/tools/bench
 BENCH_STAMP := $(BENCH_VENV)/.installed-$(shell cksum < bench/requirements.txt | cut -d' ' -f1)
 BENCH_SFU_ARGS ?= --listeners 0,25,50,100,150,200,300
 
-.PHONY: dev test lint lock typecheck unit integration e2e browser browser-deps janus-deps package package-check bench bench-sfu clean
+.PHONY: dev test lint lock typecheck unit integration e2e browser browser-deps janus-deps package package-check bench bench-sfu bench-media clean
 
 # The lock first, exactly (hashes checked, nothing resolved), then the tools, held to the
 # lock's versions (a constraints file without the hashes: with them pip would demand hashes
@@ -103,6 +103,13 @@ bench: $(STAMP)
 ## make bench-sfu: one speaker to N aiortc listeners through Janus on loopback (docs/benchmarks.md).
 bench-sfu: $(BENCH_STAMP) janus-deps
 	nice -n 10 $(BENCH_VENV)/bin/python -m bench.sfu_fanout $(BENCH_SFU_ARGS)
+
+## make bench-media: how soon audio follows a reload and a mute, in Chromium through Janus
+## (bench/media_timing.py; loopback only, as `make browser`).
+bench-media: $(STAMP) browser-deps janus-deps
+	$(BIN)/python -m deploy.package --stage dev >/dev/null
+	unshare --net $(if $(ROOT_USER),,--map-root-user) sh -c \
+	  'PATH="$$PATH:/usr/sbin:/sbin"; ip link set lo up && exec $(BIN)/python -m bench.media_timing $(BENCH_MEDIA_ARGS)'
 
 $(BENCH_STAMP): bench/requirements.txt
 	test -x $(BENCH_VENV)/bin/python || $(PYTHON) -m venv $(BENCH_VENV)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import shutil
 import socket
 from collections.abc import Iterator
@@ -21,26 +20,12 @@ from typing import Any
 import pytest
 from playwright.sync_api import Page
 
-from tests.support.browser import TIMEOUT_MS, Member
+from tests.support.browser import TIMEOUT_MS, Member, chromium_path, headless_chromium
 from tests.support.http import HttpClient
 from tests.support.stack import running_stack
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts" / "browser"
-CHROMIUM_CANDIDATES = ("/usr/bin/chromium", "/usr/lib/chromium/chromium")
-CHROMIUM_ARGS = [
-    "--use-fake-device-for-media-stream",
-    "--use-fake-ui-for-media-stream",
-    "--allow-loopback-in-peer-connection",  # without it: no ICE candidate on a loopback-only host
-    "--autoplay-policy=no-user-gesture-required",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-background-networking",
-]
 
 
 def only_loopback() -> bool:
@@ -59,13 +44,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         needs_network = {"stack", "browser"} & set(getattr(item, "fixturenames", ()))
         if needs_network and Path(str(item.fspath)).is_relative_to(here):
             item.add_marker(skip)
-
-
-def chromium_path() -> str:
-    for candidate in CHROMIUM_CANDIDATES:
-        if os.access(candidate, os.X_OK):
-            return candidate
-    pytest.fail("Chromium is missing: `make test` installs it (apt-get install chromium)")
 
 
 @pytest.fixture(scope="session")
@@ -88,18 +66,10 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
 
 @pytest.fixture(scope="session")
 def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    # Chromium's scratch folders stay inside this test run's own folder.
-    os.environ["TMPDIR"] = str(tmp_path_factory.mktemp("chromium"))
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=chromium_path(), headless=True, args=CHROMIUM_ARGS
-        )
-        try:
-            yield chromium
-        finally:
-            chromium.close()
+    if chromium_path() is None:
+        pytest.fail("Chromium is missing: `make test` installs it (apt-get install chromium)")
+    with headless_chromium(tmp_path_factory.mktemp("chromium")) as chromium:
+        yield chromium
 
 
 # The pages and REST client of the modules that sign members in with tests/support/browser.py.

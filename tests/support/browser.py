@@ -3,8 +3,12 @@ every module on the shared stack), their sessions as the client keeps them, and 
 
 from __future__ import annotations
 
+import contextlib
 import itertools
+import os
+from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from playwright.sync_api import Page, expect
@@ -12,6 +16,43 @@ from playwright.sync_api import Page, expect
 from tests.support.http import HttpClient, member_of_their_own
 
 TIMEOUT_MS = 15_000
+CHROMIUM_CANDIDATES = ("/usr/bin/chromium", "/usr/lib/chromium/chromium")
+CHROMIUM_ARGS = [
+    "--use-fake-device-for-media-stream",
+    "--use-fake-ui-for-media-stream",
+    "--allow-loopback-in-peer-connection",  # without it: no ICE candidate on a loopback-only host
+    "--autoplay-policy=no-user-gesture-required",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-background-networking",
+]
+
+
+def chromium_path() -> str | None:
+    """Debian's Chromium (the project's setup installs it), never Playwright's download."""
+    return next((c for c in CHROMIUM_CANDIDATES if os.access(c, os.X_OK)), None)
+
+
+@contextlib.contextmanager
+def headless_chromium(scratch: Path) -> Iterator[Any]:
+    """Chromium under Playwright, headless, its scratch folders in `scratch`, closed at the end."""
+    from playwright.sync_api import sync_playwright
+
+    os.environ["TMPDIR"] = str(scratch)
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=chromium_path(), headless=True, args=CHROMIUM_ARGS
+        )
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
 _numbers = itertools.count(7100)
 # Whatever sticks out past the viewport's right edge (what makes a phone scroll sideways).
 OVERFLOW = """() => {
