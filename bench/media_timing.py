@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import socket
 import statistics
 import sys
 import tempfile
@@ -43,12 +42,14 @@ from typing import Any
 
 from playwright.sync_api import expect
 
-from tests.support.browser import chromium_path, headless_chromium
+from tests.support.browser import chromium_path, headless_chromium, only_loopback
 from tests.support.live_audio import (
     Person,
     audio,
     grows,
+    heard_afresh,
     in_the_room,
+    last_rise,
     on_stage_and_live,
     open_live_room,
     stage_card,
@@ -59,22 +60,13 @@ from tests.support.stack import running_stack
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "build" / "bench" / "media_timing.json"
-SAMPLE_S = 0.05
 WATCH_S = 3.0  # how long after a mute the bytes are watched for a last rise
 
 
 def heard_after(listener: Person, speaker: Person, since: float, before: Any) -> float:
     """Seconds from `since` until `listener` hears `speaker` through a subscription other than
     `before` (its handle then)."""
-    heard = wait_until(
-        lambda: (
-            (now := audio(listener, speaker))["handle"] not in (None, before)
-            and now["inbound_bytes"] > 0
-            and time.monotonic()
-        ),
-        timeout=30,
-        every=SAMPLE_S,
-    )
+    heard = heard_afresh(listener, speaker, before, timeout=30)
     if not heard:
         raise SystemExit(f"{listener.username} never heard {speaker.username} again")
     return float(heard - since)
@@ -83,16 +75,8 @@ def heard_after(listener: Person, speaker: Person, since: float, before: Any) ->
 def last_rise_after(listeners: Sequence[Person], speaker: Person, since: float) -> float:
     """Seconds from `since` until the audio from `speaker` last grew on any of `listeners`'
     pages, watched for WATCH_S (0 when it never grew after `since`)."""
-    last = {p.username: audio(p, speaker)["inbound_bytes"] for p in listeners}
-    rose_at = since
-    while time.monotonic() < since + WATCH_S:
-        time.sleep(SAMPLE_S)
-        for person in listeners:
-            now = audio(person, speaker)["inbound_bytes"]
-            if now > last[person.username]:
-                rose_at = time.monotonic()
-            last[person.username] = now
-    return rose_at - since
+    rose_at = last_rise(listeners, speaker, WATCH_S)
+    return 0.0 if rose_at is None else rose_at - since
 
 
 def unmute(speaker: Person) -> float:
@@ -177,7 +161,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args(argv)
-    if {name for _, name in socket.if_nameindex()} != {"lo"}:
+    if not only_loopback():
         sys.exit("run it with loopback alone: make bench-media (a network namespace)")
     if chromium_path() is None:
         sys.exit("Chromium is missing: make browser-deps installs it")

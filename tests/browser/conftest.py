@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import json
 import shutil
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,16 +19,18 @@ from typing import Any
 import pytest
 from playwright.sync_api import Page
 
-from tests.support.browser import TIMEOUT_MS, Member, chromium_path, headless_chromium
+from tests.support.browser import (
+    TIMEOUT_MS,
+    Member,
+    chromium_path,
+    headless_chromium,
+    only_loopback,
+)
 from tests.support.http import HttpClient
 from tests.support.stack import running_stack
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts" / "browser"
-
-
-def only_loopback() -> bool:
-    return {name for _, name in socket.if_nameindex()} == {"lo"}
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

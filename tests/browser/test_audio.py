@@ -33,6 +33,7 @@ from tests.support.live_audio import (
     audience_card,
     audio,
     grows,
+    heard_afresh,
     in_sfu_range,
     in_the_audience,
     in_the_room,
@@ -139,7 +140,7 @@ def test_a_demoted_speaker_whose_client_ignores_it_is_cut_off_at_the_sfu(
         # Every other page's audio from them stops, and stays stopped.
         for person in (founder, tipper):
             assert settles(person, listener, "inbound_bytes"), (demotion, person.username)
-            assert last_rise(person, listener, 1.5) is None, (demotion, person.username)
+        assert last_rise((founder, tipper), listener, 1.5) is None, demotion
     errors = founder.errors + listener.errors + tipper.errors
     assert not errors, errors
 
@@ -206,13 +207,7 @@ def test_a_speaker_who_reloads_is_heard_again_through_a_fresh_subscription(
     before = audio(founder, listener)["handle"]
     listener.page.reload()
     # Heard again: a new subscription (the old one went with the old page) brings audio.
-    assert wait_until(
-        lambda: (
-            (now := audio(founder, listener))["handle"] not in (None, before)
-            and now["inbound_bytes"] > 0
-        ),
-        every=0.1,
-    ), audio(founder, listener)
+    assert heard_afresh(founder, listener, before), audio(founder, listener)
     assert grows(founder, listener, "inbound_bytes"), audio(founder, listener)
     assert founder.page.evaluate("window.sawReconnecting")
     # One announcement, one request: the founder's page asked for the speaker's audio once,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import os
+import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +31,11 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--disable-background-networking",
 ]
+
+
+def only_loopback() -> bool:
+    """Whether loopback is this network namespace's one interface (where browsers may run)."""
+    return {name for _, name in socket.if_nameindex()} == {"lo"}
 
 
 def chromium_path() -> str | None:

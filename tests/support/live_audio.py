@@ -13,7 +13,7 @@ import json
 import re
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -231,18 +231,34 @@ def on_stage_and_live(founder: Person, speaker: Person) -> None:
     expect(speaker.page.get_by_text("You are live.")).to_be_visible()
 
 
-def last_rise(person: Person, peer: Person, seconds: float) -> float | None:
-    """Sample what `person` hears from `peer` every 50 ms for `seconds`: when it last grew
-    (monotonic time), or None if it never did."""
+def last_rise(listeners: Sequence[Person], peer: Person, seconds: float) -> float | None:
+    """Sample what each of `listeners` hears from `peer` every 50 ms for `seconds`: when it
+    last grew on any of them (monotonic time), or None if it never did."""
     deadline = time.monotonic() + seconds
-    last, rose_at = audio(person, peer)["inbound_bytes"], None
+    last = {p.username: audio(p, peer)["inbound_bytes"] for p in listeners}
+    rose_at = None
     while time.monotonic() < deadline:
         time.sleep(0.05)
-        now = audio(person, peer)["inbound_bytes"]
-        if now > last:
-            rose_at = time.monotonic()
-        last = now
+        for person in listeners:
+            now = audio(person, peer)["inbound_bytes"]
+            if now > last[person.username]:
+                rose_at = time.monotonic()
+            last[person.username] = now
     return rose_at
+
+
+def heard_afresh(listener: Person, speaker: Person, before: Any, timeout: float = 15.0) -> Any:
+    """When (monotonic time) `listener` hears `speaker` through a subscription other than
+    `before` (its handle then, or None), sampled every 50 ms; False if not within `timeout`."""
+    return wait_until(
+        lambda: (
+            (now := audio(listener, speaker))["handle"] not in (None, before)
+            and now["inbound_bytes"] > 0
+            and time.monotonic()
+        ),
+        timeout=timeout,
+        every=0.05,
+    )
 
 
 def janus_participants(stack: dict[str, Any], room_id: str) -> set[str]:
